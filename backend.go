@@ -1,0 +1,728 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// opID names one backend operation: a method and an endpoint template. The
+// set is fixed, so per-operation state (breakers, metric series) is an array
+// indexed by opID, created once.
+type opID int
+
+// The backend operations of backend-api.md.
+const (
+	opHealth opID = iota
+	opListTasks
+	opCreateTask
+	opGetTask
+	opUpdateTask
+	opDeleteTask
+	opBulkUpdateTasks
+	opBulkAssignSprint
+	opSearchTasks
+	opListProjects
+	opCreateProject
+	opGetProject
+	opUpdateProject
+	opDeleteProject
+	opAddSprint
+	opRemoveSprint
+	opAddMetaTask
+	opListComments
+	opAddComment
+	opAddBlocker
+	opProjectAnalytics
+	opListActionLists
+	opCreateActionList
+	opGetActionList
+	opUpdateActionList
+	opDeleteActionList
+	opAddItem
+	opToggleItem
+	opRemoveItem
+	opReorderItems
+	opBulkDeleteActionLists
+	opBulkUpdateActionLists
+	opSearchActionLists
+	numOps
+)
+
+// operation is a backend endpoint: an HTTP method and a path template whose
+// {name} segments are filled from request.args in order.
+type operation struct {
+	method string
+	path   string
+}
+
+// operations describes every opID.
+var operations = [numOps]operation{
+	opHealth:                {"GET", "/health"},
+	opListTasks:             {"GET", "/tasks"},
+	opCreateTask:            {"POST", "/tasks"},
+	opGetTask:               {"GET", "/tasks/{id}"},
+	opUpdateTask:            {"PUT", "/tasks/{id}"},
+	opDeleteTask:            {"DELETE", "/tasks/{id}"},
+	opBulkUpdateTasks:       {"POST", "/tasks/bulk/update"},
+	opBulkAssignSprint:      {"POST", "/tasks/bulk/assign-sprint"},
+	opSearchTasks:           {"GET", "/tasks/tasks-search"},
+	opListProjects:          {"GET", "/projects"},
+	opCreateProject:         {"POST", "/projects"},
+	opGetProject:            {"GET", "/projects/{id}"},
+	opUpdateProject:         {"PUT", "/projects/{id}"},
+	opDeleteProject:         {"DELETE", "/projects/{id}"},
+	opAddSprint:             {"POST", "/projects/{id}/sprints"},
+	opRemoveSprint:          {"DELETE", "/projects/{id}/sprints/{sid}"},
+	opAddMetaTask:           {"POST", "/projects/{id}/meta-tasks"},
+	opListComments:          {"GET", "/projects/{id}/comments"},
+	opAddComment:            {"POST", "/projects/{id}/comments"},
+	opAddBlocker:            {"POST", "/projects/{id}/blockers"},
+	opProjectAnalytics:      {"GET", "/projects/{id}/analytics"},
+	opListActionLists:       {"GET", "/action-lists"},
+	opCreateActionList:      {"POST", "/action-lists"},
+	opGetActionList:         {"GET", "/action-lists/{id}"},
+	opUpdateActionList:      {"PUT", "/action-lists/{id}"},
+	opDeleteActionList:      {"DELETE", "/action-lists/{id}"},
+	opAddItem:               {"POST", "/action-lists/{id}/items"},
+	opToggleItem:            {"PATCH", "/action-lists/{id}/items/{item_id}"},
+	opRemoveItem:            {"DELETE", "/action-lists/{id}/items/{item_id}"},
+	opReorderItems:          {"POST", "/action-lists/{id}/items/reorder"},
+	opBulkDeleteActionLists: {"POST", "/action-lists/bulk/delete"},
+	opBulkUpdateActionLists: {"POST", "/action-lists/bulk/update"},
+	opSearchActionLists:     {"GET", "/action-lists/search"},
+}
+
+// String returns the operation's name, e.g. "GET /tasks/{id}"; it names the
+// operation's breaker and appears in errors.
+func (op opID) String() string {
+	o := operations[op]
+	return o.method + " " + o.path
+}
+
+// operationNames returns the name of every operation, in opID order.
+func operationNames() []string {
+	names := make([]string, numOps)
+	for op := range numOps {
+		names[op] = op.String()
+	}
+	return names
+}
+
+// idempotent reports whether the operation may be retried: GET, PUT and
+// DELETE may; POST may create twice and PATCH (the item toggle) may toggle
+// back, so they never are.
+func (op opID) idempotent() bool {
+	switch operations[op].method {
+	case http.MethodGet, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// request is one call to the backend.
+type request struct {
+	op    opID
+	args  []string   // path parameters, in template order
+	query url.Values // nil for none; absent values are simply not set
+	body  any        // JSON-encoded when non-nil
+}
+
+// path returns the request's path with its parameters escaped into place.
+func (r request) path() string {
+	tmpl := operations[r.op].path
+	if len(r.args) == 0 {
+		return tmpl
+	}
+	var b strings.Builder
+	args := r.args
+	for {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 || len(args) == 0 {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		j := strings.IndexByte(tmpl[i:], '}')
+		b.WriteString(tmpl[:i])
+		b.WriteString(url.PathEscape(args[0]))
+		args = args[1:]
+		tmpl = tmpl[i+j+1:]
+	}
+}
+
+// Limits of the backend client.
+const (
+	// maxAnswerBytes bounds a backend answer read into memory: the largest
+	// legitimate answer (a 500-task search page) is a few MiB.
+	maxAnswerBytes = 16 << 20
+	// maxBackoff caps one exponential backoff step, so a long retry chain
+	// still answers the caller within a minute or so.
+	maxBackoff = 10 * time.Second
+	// maxRetryAfter caps how long a Retry-After header can make us wait; a
+	// backend asking for more is treated as down rather than parking the
+	// caller for minutes.
+	maxRetryAfter = 30 * time.Second
+	// errorSnippetBytes is how much of an unreadable answer an error quotes.
+	errorSnippetBytes = 200
+)
+
+// backendClient is the only code that speaks HTTP to a Task Manager API,
+// remote or embedded.
+type backendClient struct {
+	base       string // base URL without trailing slash
+	mode       string // "embedded" or the remote base URL, for reports
+	http       *http.Client
+	timeout    time.Duration // per attempt
+	maxRetries int
+	retryDelay time.Duration
+	userAgent  string
+	logger     *slog.Logger
+	// sleep waits d or until ctx is done; tests replace it to record the
+	// waits instead of sleeping.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// sleepContext waits d, or returns ctx's error if it ends first.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// backendOptions configures newBackendClient.
+type backendOptions struct {
+	BaseURL    string       // remote base URL; "" with Embedded set
+	Embedded   http.Handler // the in-process API, used when BaseURL is ""
+	Timeout    time.Duration
+	MaxRetries int
+	RetryDelay time.Duration
+	Version    string
+	Logger     *slog.Logger
+}
+
+// newBackendClient returns a client for the remote API at opts.BaseURL or,
+// when that is empty, for opts.Embedded through an in-process transport, so
+// both take the same path through retries, metrics and logs.
+func newBackendClient(opts backendOptions) (*backendClient, error) {
+	c := &backendClient{
+		timeout:    opts.Timeout,
+		maxRetries: opts.MaxRetries,
+		retryDelay: opts.RetryDelay,
+		userAgent:  "taskman-mcp/" + opts.Version,
+		logger:     opts.Logger,
+		sleep:      sleepContext,
+	}
+	switch {
+	case opts.BaseURL != "":
+		c.base = strings.TrimRight(opts.BaseURL, "/")
+		c.mode = c.base
+		c.http = &http.Client{Transport: newBackendTransport()}
+	case opts.Embedded != nil:
+		c.base = "http://embedded"
+		c.mode = "embedded"
+		c.http = &http.Client{Transport: handlerTransport{opts.Embedded}}
+	default:
+		return nil, errors.New("backend client: no base URL and no embedded backend")
+	}
+	// A backend redirect is a misconfiguration (wrong base URL); following
+	// it would silently turn a PUT into a GET.
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c, nil
+}
+
+// newBackendTransport returns the pooled transport for a remote backend.
+func newBackendTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,  // a backend that takes longer to accept is down
+			KeepAlive: 30 * time.Second, // detect dead peers on idle pooled connections
+		}).DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           100,              // all hosts together; we talk to one
+		MaxIdleConnsPerHost:    64,               // matches the concurrency we expect per instance
+		MaxConnsPerHost:        256,              // bounds sockets if the backend slows down
+		IdleConnTimeout:        90 * time.Second, // below typical load-balancer idle timeouts of 120 s+
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 1 << 20, // 1 MiB of headers is already hostile
+	}
+}
+
+// close releases idle connections.
+func (c *backendClient) close() {
+	c.http.CloseIdleConnections()
+}
+
+// backendError is an answer from the backend that is not a success. Its
+// text is meant for a person: the status and the backend's own message.
+type backendError struct {
+	op      opID
+	status  int    // HTTP status; 0 for an envelope {"success": false}
+	message string // the backend's message, already made readable
+}
+
+func (e *backendError) Error() string {
+	if e.status == 0 {
+		return "backend refused: " + e.message
+	}
+	s := fmt.Sprintf("backend returned %d %s", e.status, http.StatusText(e.status))
+	if e.message != "" {
+		s += ": " + e.message
+	}
+	return s
+}
+
+// unreachableError is a failure to get any answer from the backend:
+// refused, reset, timed out, or a broken answer.
+type unreachableError struct {
+	op  opID
+	err error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("backend unreachable (%s): %v", e.op, e.err)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// do sends req, retrying idempotent operations, and returns the decoded
+// answer with any success envelope removed. A 204 or empty body is nil.
+func (c *backendClient) do(ctx context.Context, req request) (any, error) {
+	var body []byte
+	if req.body != nil {
+		var err error
+		if body, err = json.Marshal(req.body); err != nil {
+			return nil, fmt.Errorf("%s: encode body: %w", req.op, err)
+		}
+	}
+	raw, err := c.send(ctx, req, body)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAnswer(req.op, raw)
+}
+
+// send performs the attempts of one call and returns the body of a 2xx
+// answer.
+func (c *backendClient) send(ctx context.Context, req request, body []byte) ([]byte, error) {
+	target := c.base + req.path()
+	if len(req.query) > 0 {
+		target += "?" + req.query.Encode()
+	}
+	for attempt := 0; ; attempt++ {
+		raw, wait, reason, err := c.attempt(ctx, req, target, body)
+		if err == nil {
+			return raw, nil
+		}
+		if reason == "" || attempt >= c.maxRetries || !req.op.idempotent() {
+			return nil, err
+		}
+		if wait == 0 {
+			wait = c.backoff(attempt)
+		}
+		c.logger.DebugContext(ctx, "retrying backend call",
+			"op", req.op.String(), "attempt", attempt+1, "reason", reason,
+			"wait_ms", wait.Milliseconds(), "err", err)
+		if serr := c.sleep(ctx, wait); serr != nil {
+			return nil, fmt.Errorf("%s: %w (after %d attempts: %v)", req.op, serr, attempt+1, err)
+		}
+	}
+}
+
+// backoff returns the wait before retry number attempt+1: full jitter over
+// an exponential step from retryDelay, capped at maxBackoff.
+func (c *backendClient) backoff(attempt int) time.Duration {
+	step := c.retryDelay << min(attempt, 20)
+	if step <= 0 || step > maxBackoff {
+		step = maxBackoff
+	}
+	if c.retryDelay <= 0 {
+		return 0
+	}
+	return rand.N(step) + 1
+}
+
+// attempt makes one HTTP exchange. On failure it returns a non-empty retry
+// reason when the failure is one worth retrying, and the wait the backend
+// asked for with Retry-After (0 when it did not say).
+func (c *backendClient) attempt(ctx context.Context, req request, target string, body []byte) (raw []byte, wait time.Duration, reason string, err error) {
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(actx, operations[req.op].method, target, rd)
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("%s: %w", req.op, err)
+	}
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", c.userAgent)
+	if id := requestIDFrom(ctx); id != "" {
+		hreq.Header.Set("X-Request-ID", id)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, 0, c.transportRetryReason(ctx, err), c.transportError(ctx, req.op, err)
+	}
+	defer resp.Body.Close()
+	raw, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	if err != nil {
+		return nil, 0, c.transportRetryReason(ctx, err), c.transportError(ctx, req.op, fmt.Errorf("read answer: %w", err))
+	}
+	if len(raw) > maxAnswerBytes {
+		return nil, 0, "", &unreachableError{req.op, fmt.Errorf("answer larger than %d MiB", maxAnswerBytes>>20)}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return raw, 0, "", nil
+	}
+	berr := &backendError{op: req.op, status: resp.StatusCode, message: errorMessage(raw)}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		reason = statusLabelText(resp.StatusCode)
+	case http.StatusInternalServerError:
+		// A 500 on a read is often transient; on a write it may have
+		// half-happened, so only GET retries it.
+		if operations[req.op].method == http.MethodGet {
+			reason = statusLabelText(resp.StatusCode)
+		}
+	}
+	if reason != "" {
+		wait = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return nil, wait, reason, berr
+}
+
+// statusLabelText returns a status code as retry reason text, e.g. "503".
+func statusLabelText(code int) string { return strconv.Itoa(code) }
+
+// transportRetryReason classifies a transport failure: the caller's own
+// cancellation is never retried; refused, reset, broken answers and
+// per-attempt timeouts are.
+func (c *backendClient) transportRetryReason(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return ""
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection_refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection_reset"
+	}
+	return "network"
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// transportError turns a transport failure into the error the caller sees:
+// the caller's cancellation as itself, a per-attempt timeout with its limit,
+// anything else as unreachable.
+func (c *backendClient) transportError(ctx context.Context, op opID, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: %w", op, cerr)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		return &unreachableError{op, fmt.Errorf("no answer within %v: %w", c.timeout, context.DeadlineExceeded)}
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err // the URL is in op already; keep the cause
+	}
+	return &unreachableError{op, err}
+}
+
+// retryAfter parses a Retry-After header (delay-seconds or an HTTP date)
+// into a wait, capped at maxRetryAfter; 0 when absent or unparsable.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return min(d, maxRetryAfter)
+}
+
+// decodeAnswer decodes a 2xx answer and removes a success envelope:
+// {"success": true, "data": X} is X; {"success": false, ...} is an error
+// carrying the backend's message. An empty body (204) is nil.
+func decodeAnswer(op opID, raw []byte) (any, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return nil, &unreachableError{op, fmt.Errorf("answer is not JSON: %s", snippet(raw))}
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return v, nil
+	}
+	success, ok := obj["success"].(bool)
+	if !ok {
+		return v, nil
+	}
+	if !success {
+		msg := errorMessage(raw)
+		if msg == "" {
+			msg = "the backend reported failure without a message"
+		}
+		return nil, &backendError{op: op, message: msg}
+	}
+	if data, ok := obj["data"]; ok {
+		// Search answers carry query and count next to data; keep the
+		// whole object so the caller sees them.
+		if _, isList := data.([]any); isList && (obj["count"] != nil || obj["query"] != nil) {
+			return obj, nil
+		}
+		return data, nil
+	}
+	return obj, nil
+}
+
+// decodeJSON decodes one JSON value, keeping numbers exact.
+func decodeJSON(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after JSON value")
+	}
+	return v, nil
+}
+
+// errorMessage extracts a readable message from an error body in any of the
+// four shapes backends use: an envelope's error or message; FastAPI's detail
+// string or detail list (each "loc: msg"); RFC 9457 problem+json (title,
+// detail). Anything else is quoted, shortened.
+func errorMessage(raw []byte) string {
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return snippet(raw)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return snippet(raw)
+	}
+	switch d := obj["detail"].(type) {
+	case string:
+		// problem+json: the title adds something only when it is not
+		// just the status text, which the caller already shows.
+		t, _ := obj["title"].(string)
+		if status, ok := obj["status"].(json.Number); ok {
+			if n, err := status.Int64(); err == nil && http.StatusText(int(n)) == t {
+				t = ""
+			}
+		}
+		if t != "" && !strings.Contains(d, t) {
+			return t + ": " + d
+		}
+		return d
+	case []any:
+		var parts []string
+		for _, item := range d {
+			m, ok := item.(map[string]any)
+			if !ok {
+				continue
+			}
+			msg, _ := m["msg"].(string)
+			if loc := locString(m["loc"]); loc != "" {
+				msg = loc + ": " + msg
+			}
+			parts = append(parts, msg)
+		}
+		if len(parts) > 0 {
+			return strings.Join(parts, "; ")
+		}
+	}
+	for _, key := range []string{"error", "message", "title"} {
+		switch e := obj[key].(type) {
+		case string:
+			if e != "" {
+				return e
+			}
+		case map[string]any: // {"error": {"message": "..."}}
+			if m, ok := e["message"].(string); ok && m != "" {
+				return m
+			}
+		}
+	}
+	return snippet(raw)
+}
+
+// locString renders a FastAPI error location, dropping the "body"/"query"
+// prefix a person does not need: ["body", "task", "title"] → "task.title".
+func locString(v any) string {
+	parts, ok := v.([]any)
+	if !ok {
+		return ""
+	}
+	var out []string
+	for i, p := range parts {
+		s := fmt.Sprint(p)
+		if i == 0 && (s == "body" || s == "query" || s == "path") && len(parts) > 1 {
+			continue
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ".")
+}
+
+// snippet quotes at most errorSnippetBytes of raw for an error message.
+func snippet(raw []byte) string {
+	s := strings.TrimSpace(string(raw))
+	if len(s) > errorSnippetBytes {
+		s = s[:errorSnippetBytes] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// asRecord returns v as a JSON object, or an error naming the operation.
+func asRecord(op opID, v any) (map[string]any, error) {
+	if m, ok := v.(map[string]any); ok {
+		return m, nil
+	}
+	return nil, shapeError(op, v)
+}
+
+// shapeError reports an answer whose shape is not one we can read.
+func shapeError(op opID, v any) error {
+	b, _ := json.Marshal(v)
+	return &unreachableError{op, fmt.Errorf("unexpected answer shape: %s", snippet(b))}
+}
+
+// listAnswer is a list read tolerantly from any of the shapes backends use.
+type listAnswer struct {
+	items      []any
+	nextCursor string // "" when the backend gave none
+}
+
+// asList reads a list answer: a bare array; or an object holding the list
+// under one of keys, "data" or "items", with next_cursor when present.
+func asList(op opID, v any, keys ...string) (listAnswer, error) {
+	switch t := v.(type) {
+	case []any:
+		return listAnswer{items: t}, nil
+	case map[string]any:
+		for _, k := range append(keys, "data", "items") {
+			items, ok := t[k].([]any)
+			if !ok {
+				continue
+			}
+			la := listAnswer{items: items}
+			if nc, ok := t["next_cursor"].(string); ok {
+				la.nextCursor = nc
+			}
+			return la, nil
+		}
+		// An empty list is sometimes sent as null.
+		for _, k := range append(keys, "data", "items") {
+			if val, ok := t[k]; ok && val == nil {
+				return listAnswer{items: []any{}}, nil
+			}
+		}
+	case nil:
+		return listAnswer{items: []any{}}, nil
+	}
+	return listAnswer{}, shapeError(op, v)
+}
+
+// handlerTransport is an http.RoundTripper that serves requests with an
+// in-process http.Handler, so the embedded backend is reached through the
+// same http.Client path as a remote one.
+type handlerTransport struct {
+	h http.Handler
+}
+
+// RoundTrip serves req with the handler and returns its answer.
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	sreq := req.Clone(req.Context())
+	sreq.RequestURI = req.URL.RequestURI()
+	sreq.RemoteAddr = "in-process"
+	if sreq.Body == nil {
+		sreq.Body = http.NoBody
+	}
+	w := &memResponseWriter{header: make(http.Header)}
+	t.h.ServeHTTP(w, sreq)
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", w.status, http.StatusText(w.status)),
+		StatusCode:    w.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        w.header,
+		Body:          io.NopCloser(bytes.NewReader(w.body.Bytes())),
+		ContentLength: int64(w.body.Len()),
+		Request:       req,
+	}, nil
+}
+
+// memResponseWriter collects a handler's answer in memory.
+type memResponseWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *memResponseWriter) Header() http.Header { return w.header }
+
+func (w *memResponseWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *memResponseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(p)
+}

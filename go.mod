@@ -1,0 +1,3 @@
+module taskman-mcp
+
+go 1.26

@@ -1,0 +1,198 @@
+// Command taskman-mcp is a Model Context Protocol (MCP) server that lets AI
+// assistants manage the tasks, projects and action lists of a Task Manager
+// REST API.
+//
+// # Running it
+//
+//	go run .                              # stdio, embedded backend
+//	TASKMAN_MCP_TRANSPORT=http go run .   # Streamable HTTP on 127.0.0.1:3000/mcp
+//	taskman-mcp --help | --version | --print-config
+//
+// Under stdio (the default) an MCP client starts the binary and speaks
+// newline-delimited JSON-RPC on its stdin and stdout. With
+// TASKMAN_MCP_TRANSPORT=http the same tools are served over MCP Streamable
+// HTTP at /mcp, next to /health/* and /metrics.
+//
+// Without TASK_MANAGER_API_ENDPOINT the server uses its embedded backend:
+// an in-process implementation of the Task Manager API, kept in memory or,
+// with TASKMAN_DATA_FILE, in a JSON file written crash-safely after every
+// write. With TASK_MANAGER_API_ENDPOINT (e.g. http://localhost:3001/api/v1)
+// it talks to that API instead.
+//
+// # Configuration
+//
+// Everything is set by environment variables; a .env file in the working
+// directory fills in what the environment leaves unset. --help prints the
+// table (also in README.md and .env.example); --print-config prints the
+// effective values with secrets redacted. Invalid values are all reported
+// at once, one line each, and the process exits with status 2.
+//
+// # Protocol
+//
+// MCP versions 2024-11-05, 2025-03-26, 2025-06-18 and 2025-11-25 are
+// negotiated by initialize; 2026-07-28 requests (per-request _meta, no
+// handshake) are served statelessly. Methods: initialize, ping,
+// server/discover, tools/list, tools/call, logging/setLevel, and the
+// notifications cancelled, initialized and (sent) progress and message.
+//
+// # Logs
+//
+// Logs go to stderr only (stdout belongs to the stdio transport), as JSON
+// or, with LOG_FORMAT=pretty, as text, at LOG_LEVEL. Every line logged while
+// serving a request carries its request_id, which is also sent to the
+// backend as X-Request-ID.
+//
+// # Signals and exit codes
+//
+// SIGINT, SIGTERM, or EOF on stdin under stdio, start a graceful shutdown:
+// no new requests are read, in-flight requests get
+// GRACEFUL_SHUTDOWN_TIMEOUT_MS to finish and their answers are written,
+// then resources are closed in reverse order. A second signal exits at
+// once with status 1. Exit status 0 is a clean stop, 1 a runtime failure,
+// 2 invalid configuration or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at release build time with -ldflags "-X main.version=...";
+// buildVersion falls back to the module version.
+var version string
+
+// buildVersion returns the version to report.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// errUsage reports bad command-line flags; main exits with status 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal starts the graceful shutdown, a second
+		// one exits at once.
+		<-ctx.Done()
+		stop()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintln(os.Stderr, "taskman-mcp: second signal, exiting now")
+		os.Exit(1)
+	}()
+	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	var cerr *configError
+	switch {
+	case errors.As(err, &cerr):
+		for _, p := range cerr.Problems() {
+			fmt.Fprintln(os.Stderr, "taskman-mcp: config:", p)
+		}
+		os.Exit(2)
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	}
+	fmt.Fprintln(os.Stderr, "taskman-mcp:", err)
+	os.Exit(1)
+}
+
+// run is the whole program: it parses flags and configuration, builds
+// every component, serves until ctx is cancelled or stdin ends, and shuts
+// down in reverse order of construction.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	name := "taskman-mcp"
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	help := fs.Bool("help", false, "print the configuration reference and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	printConfig := fs.Bool("print-config", false, "print the effective configuration (secrets redacted) and exit")
+	fs.Usage = func() { fmt.Fprintf(stderr, "Usage: %s [--help] [--version] [--print-config]\n", name) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return writeConfigHelp(stdout, name)
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	switch {
+	case *help:
+		return writeConfigHelp(stdout, name)
+	case *showVersion:
+		_, err := fmt.Fprintln(stdout, name, buildVersion())
+		return err
+	}
+
+	cfg, err := loadConfig(getenv, ".env")
+	if err != nil {
+		return err
+	}
+	if *printConfig {
+		return cfg.writeTo(stdout)
+	}
+
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	logger := newLogger(stderr, level, cfg.LogFormat, nil)
+	logger.Info("starting taskman-mcp", "version", buildVersion(), "transport", cfg.Transport)
+
+	opts := backendOptions{
+		BaseURL:    cfg.BackendURL,
+		Timeout:    cfg.BackendTimeout,
+		MaxRetries: cfg.BackendMaxRetries,
+		RetryDelay: cfg.BackendRetryDelay,
+		Version:    buildVersion(),
+		Logger:     logger,
+	}
+	if cfg.embedded() {
+		emb, err := newEmbedded(cfg.DataFile)
+		if err != nil {
+			return err
+		}
+		opts.Embedded = emb
+		logger.Info("using the embedded backend (set TASK_MANAGER_API_ENDPOINT for a remote one)", "backend", emb.describe())
+	} else {
+		logger.Info("using the remote backend", "endpoint", cfg.BackendURL)
+	}
+	backend, err := newBackendClient(opts)
+	if err != nil {
+		return err
+	}
+	defer backend.close()
+
+	srv, err := newServer(cfg, logger, buildVersion(), backend)
+	if err != nil {
+		return err
+	}
+	switch cfg.Transport {
+	case "stdio":
+		err = srv.serveStdio(ctx, stdin, stdout)
+	default:
+		err = fmt.Errorf("transport %q is not available yet", cfg.Transport)
+	}
+	logger.Info("stopped", "err", err)
+	return err
+}

@@ -1,0 +1,545 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// newTestServer returns a server on the embedded backend, for driving the
+// dispatcher directly.
+func newTestServer(t testing.TB) *server {
+	t.Helper()
+	cfg, err := loadConfig(testEnv(nil), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := newEmbedded("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	backend, err := newBackendClient(backendOptions{Embedded: emb, Timeout: time.Second, Version: "test", Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(cfg, logger, "test", backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// call runs one message through the dispatcher and decodes the answer.
+func call(t testing.TB, s *server, sess *session, msg string) map[string]any {
+	t.Helper()
+	out := s.handle(context.Background(), sess, []byte(msg), func(*notification) {})
+	if out == nil {
+		return nil
+	}
+	var resp map[string]any
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("answer %q is not JSON: %v", out, err)
+	}
+	return resp
+}
+
+func TestHostileInputsStdio(t *testing.T) {
+	c := startStdio(t, nil)
+	c.initialize(version20251125)
+	tests := []struct {
+		name     string
+		line     string
+		id       string // id text the answer must carry ("null" for none)
+		wantCode int    // JSON-RPC error code; 0 means a tool error result
+		wantText string
+	}{
+		{"invalid JSON", `{"jsonrpc":"2.0","id":1,"method":`, "null", codeParseError, "not valid JSON"},
+		{"not an object", `42`, "null", codeInvalidRequest, ""},
+		{"array without batching", `[{"jsonrpc":"2.0","id":5,"method":"ping"}]`, "null", codeInvalidRequest, "only accepted in protocol version 2025-03-26"},
+		{"id null", `{"jsonrpc":"2.0","id":null,"method":"ping"}`, "null", codeInvalidRequest, "not null"},
+		{"id object", `{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, "null", codeInvalidRequest, ""},
+		{"wrong jsonrpc", `{"jsonrpc":"1.0","id":"v","method":"ping"}`, `"v"`, codeInvalidRequest, `"jsonrpc" must be "2.0"`},
+		{"method wrong type", `{"jsonrpc":"2.0","id":"m","method":5}`, `"m"`, codeInvalidRequest, ""},
+		{"unknown method", `{"jsonrpc":"2.0","id":7,"method":"tasks/explode"}`, "7", codeMethodNotFound, "tasks/explode"},
+		{"params not an object", `{"jsonrpc":"2.0","id":8,"method":"tools/list","params":[1]}`, "8", codeInvalidParams, ""},
+		{"unknown tool", `{"jsonrpc":"2.0","id":"u-1","method":"tools/call","params":{"name":"rm_rf","arguments":{}}}`, `"u-1"`, codeInvalidParams, "Unknown tool: rm_rf"},
+		{"tools/call without name", `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{}}`, "9", codeInvalidParams, "params.name"},
+		{"wrong argument type", `{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":5}}}`, "10", 0, "taskId: must be a string"},
+		{"missing required argument", `{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"task_bulk_update","arguments":{"changes":{"priority":"low"}}}}`, "11", 0, "taskIds: is required"},
+		{"empty array", `{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"task_bulk_update","arguments":{"taskIds":[],"changes":{"priority":"low"}}}}`, "12", 0, "taskIds: must contain at least 1 item"},
+		{"unknown argument", `{"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-1","force":true}}}`, "13", 0, "force: is not a known field"},
+		{"bad enum", `{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"task_set_status","arguments":{"taskId":"T-1","status":"finished"}}}`, "14", 0, "status: must be one of planned"},
+		{"arguments not an object", `{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":"task_read","arguments":"T-1"}}`, "15", 0, "arguments must be an object"},
+		{"only nulls in changes", `{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"task_update","arguments":{"taskId":"T-1","changes":{"title":null}}}}`, "16", 0, "changes: must contain at least one field"},
+		{"neither assignee nor assignees", `{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"task_assign","arguments":{"taskId":"T-1"}}}`, "17", 0, "give assignee"},
+		{"second initialize", `{"jsonrpc":"2.0","id":18,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`, "18", codeInvalidRequest, "already initialized"},
+		{"bad log level", `{"jsonrpc":"2.0","id":19,"method":"logging/setLevel","params":{"level":"loud"}}`, "19", codeInvalidParams, "unknown log level"},
+		{"huge line", `{"jsonrpc":"2.0","id":20,"method":"ping","params":{"pad":"` + strings.Repeat("x", 10<<20) + `"}}`, "null", codeInvalidRequest, "larger than TASKMAN_MAX_REQUEST_BYTES"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var resp map[string]any
+			if tt.id == "null" {
+				c.send(tt.line)
+				resp = c.wait(c.orphans, tt.line[:min(len(tt.line), 60)])
+			} else {
+				resp = c.raw(tt.id, tt.line)
+			}
+			if tt.wantCode != 0 {
+				if got := errorCode(resp); got != tt.wantCode {
+					t.Fatalf("code = %d, want %d (answer %v)", got, tt.wantCode, resp)
+				}
+				if msg := get(resp, "error", "message").(string); !strings.Contains(msg, tt.wantText) {
+					t.Errorf("message = %q, want it to contain %q", msg, tt.wantText)
+				}
+			} else {
+				res, _ := resp["result"].(map[string]any)
+				if res["isError"] != true || !strings.Contains(textOf(res), tt.wantText) {
+					t.Fatalf("result = %v, want an isError result containing %q", resp, tt.wantText)
+				}
+			}
+			// The server keeps serving.
+			if got := c.request("ping", nil); got["result"] == nil {
+				t.Fatalf("ping after %s = %v", tt.name, got)
+			}
+		})
+	}
+}
+
+func TestIDsEchoedExactly(t *testing.T) {
+	c := startStdio(t, nil)
+	c.initialize(version20251125)
+	for _, id := range []string{"0", `"0"`, "-3", `"a b"`, "12345678901234567890", "1.5"} {
+		resp := c.raw(id, fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"method":"ping"}`, id))
+		if resp["result"] == nil {
+			t.Errorf("ping id %s = %v", id, resp)
+		}
+	}
+}
+
+func TestRequestBeforeInitialize(t *testing.T) {
+	c := startStdio(t, nil)
+	resp := c.request("tools/list", nil)
+	if errorCode(resp) != codeInvalidRequest || !strings.Contains(get(resp, "error", "message").(string), "send initialize first") {
+		t.Fatalf("tools/list before initialize = %v", resp)
+	}
+	if c.request("ping", nil)["result"] == nil {
+		t.Error("ping before initialize must be answered")
+	}
+	c.initialize(version20251125)
+	if res := c.result("tools/list", nil); len(res["tools"].([]any)) != 39 {
+		t.Errorf("tools/list after initialize lists %d tools", len(res["tools"].([]any)))
+	}
+}
+
+func TestBatchIn20250326(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	out := s.handle(context.Background(), sess, []byte(`[
+		{"jsonrpc":"2.0","id":"a","method":"ping"},
+		{"jsonrpc":"2.0","method":"notifications/initialized"},
+		{"jsonrpc":"2.0","id":"b","method":"tools/call","params":{"name":"ai_parse_task","arguments":{"input":"x #y"}}}]`), func(*notification) {})
+	var answers []map[string]any
+	if err := json.Unmarshal(out, &answers); err != nil {
+		t.Fatalf("batch answer %s: %v", out, err)
+	}
+	if len(answers) != 2 || answers[0]["id"] != "a" || answers[1]["id"] != "b" {
+		t.Fatalf("batch answers = %v, want answers to a and b", answers)
+	}
+	if got := call(t, s, sess, `[]`); errorCode(got) != codeInvalidRequest {
+		t.Errorf("empty batch = %v, want -32600", got)
+	}
+}
+
+func TestOutputShapedByVersion(t *testing.T) {
+	tests := []struct {
+		version                          string
+		annotations, title, structured   bool
+		argErrorIsResult, titleInAnnotes bool
+	}{
+		{version20241105, false, false, false, false, false},
+		{version20250326, true, false, false, false, true},
+		{version20250618, true, true, true, false, false},
+		{version20251125, true, true, true, true, false},
+		{"1999-01-01", true, true, true, true, false}, // unknown: our newest legacy version
+	}
+	for _, tt := range tests {
+		t.Run(tt.version, func(t *testing.T) {
+			s := newTestServer(t)
+			sess := newSession("")
+			init := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+tt.version+`","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+			negotiated := get(init, "result", "protocolVersion")
+			if tt.version == "1999-01-01" {
+				want(t, "negotiated", negotiated, version20251125)
+			} else {
+				want(t, "negotiated", negotiated, tt.version)
+			}
+			first := get(call(t, s, sess, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`), "result", "tools", 0).(map[string]any)
+			_, hasAnn := first["annotations"]
+			_, hasTitle := first["title"]
+			_, hasOut := first["outputSchema"]
+			want(t, "annotations", hasAnn, tt.annotations)
+			want(t, "title", hasTitle, tt.title)
+			want(t, "outputSchema", hasOut, tt.structured)
+			if tt.titleInAnnotes {
+				want(t, "annotations.title", get(first, "annotations", "title"), "Create a task")
+			}
+			res := call(t, s, sess, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ai_parse_task","arguments":{"input":"hello"}}}`)
+			_, hasSC := get(res, "result").(map[string]any)["structuredContent"]
+			want(t, "structuredContent", hasSC, tt.structured)
+			bad := call(t, s, sess, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"ai_parse_task","arguments":{}}}`)
+			if tt.argErrorIsResult {
+				want(t, "isError", get(bad, "result", "isError"), true)
+			} else {
+				want(t, "error code", errorCode(bad), codeInvalidParams)
+			}
+		})
+	}
+}
+
+// modern returns a 2026-07-28 request line.
+func modern(id int, method string, params map[string]any, meta map[string]any) string {
+	m := map[string]any{metaProtocolVersion: versionModern, metaClientCapabilities: map[string]any{}}
+	for k, v := range meta {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	if params == nil {
+		params = map[string]any{}
+	}
+	params["_meta"] = m
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	return string(b)
+}
+
+func TestModernRequests(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("") // never initialized: modern requests need no handshake
+
+	disc := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"server/discover"}`)
+	want(t, "discover resultType", get(disc, "result", "resultType"), "complete")
+	want(t, "discover versions", get(disc, "result", "supportedVersions"), supportedVersions)
+	want(t, "discover serverInfo", get(disc, "result", "_meta", metaServerInfo, "name"), "taskman-mcp")
+
+	list := call(t, s, sess, modern(2, "tools/list", nil, nil))
+	want(t, "tools/list resultType", get(list, "result", "resultType"), "complete")
+	want(t, "tools/list cacheScope", get(list, "result", "cacheScope"), "public")
+	want(t, "tool count", len(get(list, "result", "tools").([]any)), 39)
+
+	res := call(t, s, sess, modern(3, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "m", "project_id": "P-1"}}}, nil))
+	want(t, "call resultType", get(res, "result", "resultType"), "complete")
+	if get(res, "result", "structuredContent", "task", "id") == nil {
+		t.Errorf("modern tools/call = %v, want a created task", res)
+	}
+
+	bad := call(t, s, sess, modern(4, "tools/list", nil, map[string]any{metaProtocolVersion: "2099-01-01"}))
+	want(t, "unsupported code", errorCode(bad), codeUnsupportedVersion)
+	want(t, "unsupported data", get(bad, "error", "data"), map[string]any{"supported": []any{versionModern}, "requested": "2099-01-01"})
+
+	noCaps := call(t, s, sess, modern(5, "tools/list", nil, map[string]any{metaClientCapabilities: nil}))
+	want(t, "missing capabilities", errorCode(noCaps), codeInvalidParams)
+
+	ping := call(t, s, sess, modern(6, "ping", nil, nil))
+	want(t, "modern ping", errorCode(ping), codeMethodNotFound)
+
+	argErr := call(t, s, sess, modern(7, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{}}, nil))
+	want(t, "modern argument error", get(argErr, "result", "isError"), true)
+
+	badLevel := call(t, s, sess, modern(8, "tools/list", nil, map[string]any{metaLogLevel: "verbose"}))
+	want(t, "bad log level", errorCode(badLevel), codeInvalidParams)
+}
+
+func TestModernLogLevelSendsMessages(t *testing.T) {
+	s := newTestServer(t)
+	s.logger = newLogger(&syncBuffer{}, slog.LevelError, "json", nil)
+	var mu sync.Mutex
+	var notes []*notification
+	notify := func(n *notification) { mu.Lock(); notes = append(notes, n); mu.Unlock() }
+	line := modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-missing"}}, nil)
+	s.handle(context.Background(), newSession(""), []byte(line), notify)
+	if len(notes) != 0 {
+		t.Fatalf("without logLevel the server sent %d notifications, want none", len(notes))
+	}
+	line = modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-missing"}}, map[string]any{metaLogLevel: "warning"})
+	s.handle(context.Background(), newSession(""), []byte(line), notify)
+	if len(notes) != 1 || notes[0].Method != "notifications/message" {
+		t.Fatalf("notifications = %v, want one log message", notes)
+	}
+	p := notes[0].Params.(map[string]any)
+	want(t, "level", p["level"], "warning")
+	want(t, "message", p["data"].(map[string]any)["message"], "tool call failed")
+}
+
+func TestLoggingSetLevelStdio(t *testing.T) {
+	c := startStdio(t, map[string]string{"LOG_LEVEL": "error"})
+	c.initialize(version20250618)
+	c.result("logging/setLevel", map[string]any{"level": "debug"})
+	c.callTool("task_list", map[string]any{})
+	var got []string
+	for len(c.notes) > 0 {
+		n := <-c.notes
+		if n["method"] == "notifications/message" {
+			got = append(got, fmt.Sprint(get(n, "params", "level"), ":", get(n, "params", "data", "message")))
+		}
+	}
+	if !slices.Contains(got, "debug:tool call done") {
+		t.Errorf("log notifications = %v, want debug:tool call done", got)
+	}
+}
+
+func TestProgressNotifications(t *testing.T) {
+	for _, token := range []string{`"tok-1"`, `7`} {
+		t.Run(token, func(t *testing.T) {
+			c := startStdio(t, nil)
+			c.initialize(version20251125)
+			var ids []any
+			for i := range 3 {
+				res := c.callTool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprint("t", i), "project_id": "P-1"}})
+				ids = append(ids, get(res, "structuredContent", "task", "id"))
+			}
+			line, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": map[string]any{
+				"name": "task_bulk_update", "arguments": map[string]any{"taskIds": ids, "changes": map[string]any{"priority": "low"}},
+				"_meta": map[string]any{"progressToken": json.RawMessage(token)},
+			}})
+			resp := c.raw("99", string(line))
+			want(t, "updated_count", get(resp, "result", "structuredContent", "updated_count"), 3)
+			var progress []float64
+			for len(c.notes) > 0 {
+				n := <-c.notes
+				if n["method"] != "notifications/progress" {
+					continue
+				}
+				tok, _ := json.Marshal(get(n, "params", "progressToken"))
+				want(t, "token", string(tok), token)
+				progress = append(progress, get(n, "params", "progress").(float64))
+			}
+			want(t, "progress values", progress, []float64{0, 3})
+		})
+	}
+}
+
+func TestCancellationStopsBackendCall(t *testing.T) {
+	backend, started, cancelled, _ := slowBackend(t)
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL})
+	c.initialize(version20251125)
+	answer := c.expect("42")
+	c.send(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-1"}}}`)
+	<-started
+	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":42,"reason":"user gave up"}}`)
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend call was not cancelled")
+	}
+	// Unknown and malformed cancellations are ignored.
+	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"nope"}}`)
+	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":5}`)
+	if c.request("ping", nil)["result"] == nil {
+		t.Fatal("ping after cancellation failed")
+	}
+	c.in.Close()
+	<-c.done
+	c.done <- nil // let the cleanup see a clean stop
+	select {
+	case m := <-answer:
+		t.Errorf("cancelled request was answered: %v", m)
+	default:
+	}
+}
+
+func TestShutdownOnEOFFinishesInFlight(t *testing.T) {
+	backend, started, _, release := slowBackend(t)
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL})
+	c.initialize(version20251125)
+	answer := c.expect("5")
+	c.send(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-1"}}}`)
+	<-started
+	c.in.Close() // EOF while the call is in flight
+	close(release)
+	resp := c.wait(answer, "in-flight call")
+	want(t, "title", get(resp, "result", "structuredContent", "task", "title"), "slow")
+	if err := <-c.done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	c.done <- nil
+}
+
+func TestToolsListPagination(t *testing.T) {
+	s := newTestServer(t)
+	s.toolsPageSize = 10
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	var names []string
+	cursor := ""
+	for page := 0; page < 10; page++ {
+		params := "{}"
+		if cursor != "" {
+			params = fmt.Sprintf(`{"cursor":%q}`, cursor)
+		}
+		res := call(t, s, sess, `{"jsonrpc":"2.0","id":2,"method":"tools/list","params":`+params+`}`)
+		for _, tl := range get(res, "result", "tools").([]any) {
+			names = append(names, get(tl, "name").(string))
+		}
+		next, ok := get(res, "result", "nextCursor").(string)
+		if !ok {
+			break
+		}
+		cursor = next
+	}
+	var all []string
+	for _, tl := range s.tools {
+		all = append(all, tl.name)
+	}
+	want(t, "paged names", names, all)
+	for _, bad := range []string{"garbage!", encodeCursor(1000), "dG9vbHM6LTE"} {
+		res := call(t, s, sess, fmt.Sprintf(`{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"cursor":%q}}`, bad))
+		want(t, "bad cursor "+bad, errorCode(res), codeInvalidParams)
+	}
+}
+
+func TestPanicInHandlerIsInternalError(t *testing.T) {
+	s := newTestServer(t)
+	s.byName["boom"] = &tool{name: "boom", input: object("", nil), call: func(context.Context, *toolCall, map[string]any) (map[string]any, error) {
+		panic("kaboom")
+	}}
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	res := call(t, s, sess, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"boom"}}`)
+	want(t, "panic code", errorCode(res), codeInternalError)
+	want(t, "id", res["id"], 2)
+	if res := call(t, s, sess, `{"jsonrpc":"2.0","id":3,"method":"ping"}`); res["result"] == nil {
+		t.Fatalf("ping after panic = %v", res)
+	}
+}
+
+func TestRequestIDReachesBackendAndLogs(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("X-Request-ID"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"detail":"no such task"}`))
+	}))
+	t.Cleanup(backend.Close)
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL})
+	c.initialize(version20251125)
+	c.callTool("task_read", map[string]any{"taskId": "T-1"})
+	c.callTool("task_read", map[string]any{"taskId": "T-2"})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0] == seen[1] || !validRequestID(seen[0]) {
+		t.Fatalf("X-Request-ID values = %q, want two different valid ids", seen)
+	}
+	for _, id := range seen {
+		if !strings.Contains(c.stderr.String(), `"request_id":"`+id+`"`) {
+			t.Errorf("no log line carries request_id %s", id)
+		}
+	}
+}
+
+func TestLogsNeverOnStdout(t *testing.T) {
+	c := startStdio(t, map[string]string{"LOG_LEVEL": "trace"})
+	c.initialize(version20251125)
+	c.callTool("task_list", map[string]any{})
+	// readLoop fails the test on any stdout line that is not JSON-RPC; a
+	// log line would also be a notification without a method.
+	for len(c.notes) > 0 {
+		if n := <-c.notes; n["method"] == nil {
+			t.Errorf("stdout carried a non-protocol line: %v", n)
+		}
+	}
+	if !strings.Contains(c.stderr.String(), `"level":"DEBUG"`) {
+		t.Error("expected debug logs on stderr")
+	}
+}
+
+func FuzzHandleMessage(f *testing.F) {
+	for _, seed := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26"}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"a","project_id":"p"}}}}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"x"}]`,
+		`{"jsonrpc":"2.0","id":null}`, `{"id":"x","result":{}}`, `[]`, `{`, `"str"`,
+		modern(3, "tools/list", nil, nil),
+	} {
+		f.Add([]byte(seed))
+	}
+	s := newTestServer(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sess := newSession("")
+		s.handle(context.Background(), sess, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-03-26"}}`), func(*notification) {})
+		out := s.handle(context.Background(), sess, data, func(n *notification) {
+			if _, err := json.Marshal(n); err != nil {
+				t.Fatalf("notification does not encode: %v", err)
+			}
+		})
+		if out != nil && !json.Valid(out) {
+			t.Fatalf("answer is not JSON: %q", out)
+		}
+	})
+}
+
+func FuzzValidateArguments(f *testing.F) {
+	for _, seed := range []string{
+		`{"task":{"title":"t","project_id":"p","due_date":"2026-01-01T00:00:00Z","estimated_hours":1.5}}`,
+		`{"taskIds":["a"],"changes":{"priority":null,"tags":["x"]}}`,
+		`{"query":"q","limit":500,"skip":0,"fields":["title"]}`,
+		`{"x":1e400}`, `{"limit":1.5}`, `[]`, `{"assignee":null,"taskId":"T"}`,
+	} {
+		f.Add(seed)
+	}
+	tools := newToolTable()
+	f.Fuzz(func(t *testing.T, raw string) {
+		args, err := decodeArguments(json.RawMessage(raw))
+		if err != nil {
+			return
+		}
+		for _, tl := range tools {
+			if err := tl.input.validate("", args); err != nil {
+				if _, ok := err.(*argError); !ok {
+					t.Fatalf("%s: validate returned %T, want *argError", tl.name, err)
+				}
+				continue
+			}
+			if tl.name == "task_create" {
+				task := args.(map[string]any)["task"].(map[string]any)
+				if title, ok := task["title"].(string); !ok || title == "" {
+					t.Fatalf("task_create accepted a task without a title: %s", raw)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkToolCall measures tools/call task_read through the dispatcher
+// against the embedded backend.
+func BenchmarkToolCall(b *testing.B) {
+	s := newTestServer(b)
+	sess := newSession("")
+	call(b, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
+	created := call(b, s, sess, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"bench","project_id":"P-1"}}}}`)
+	id := get(created, "result", "structuredContent", "task", "id").(string)
+	msg := []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"` + id + `"}}}`)
+	ctx := context.Background()
+	notify := func(*notification) {}
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := s.handle(ctx, sess, msg, notify); out == nil {
+			b.Fatal("no answer")
+		}
+	}
+}

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// workflowState carries ids from one step of the tool workflow to the next.
+type workflowState map[string]string
+
+// workflowStep is one tool call of the end-to-end workflow and what its
+// structured result must show.
+type workflowStep struct {
+	tool  string
+	args  func(st workflowState) map[string]any
+	check func(t *testing.T, st workflowState, res map[string]any)
+}
+
+// get walks a path of keys and indexes through decoded JSON.
+func get(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			a, _ := v.([]any)
+			if k >= len(a) {
+				return nil
+			}
+			v = a[k]
+		}
+	}
+	return v
+}
+
+// num returns a JSON number as an int.
+func num(v any) int {
+	f, _ := v.(float64)
+	return int(f)
+}
+
+// want fails the test unless got equals want (compared as JSON).
+func want(t *testing.T, what string, got, want any) {
+	t.Helper()
+	a, _ := json.Marshal(got)
+	b, _ := json.Marshal(want)
+	if string(a) != string(b) {
+		t.Errorf("%s = %s, want %s", what, a, b)
+	}
+}
+
+// toolWorkflow calls every tool of the catalog at least once, in an order
+// where each step can use what earlier ones created.
+func toolWorkflow() []workflowStep {
+	ids := func(st workflowState, keys ...string) []any {
+		var out []any
+		for _, k := range keys {
+			out = append(out, st[k])
+		}
+		return out
+	}
+	return []workflowStep{
+		{"activate_taskman_server", func(workflowState) map[string]any { return map[string]any{"verbose": true} },
+			func(t *testing.T, _ workflowState, r map[string]any) {
+				want(t, "ready", r["ready"], true)
+				want(t, "tasks tools", len(get(r, "allTools", "tasks").([]any)), 10)
+				want(t, "descriptions", len(r["toolDescriptions"].(map[string]any)), 34)
+			}},
+		{"activate_task_tools", nil, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "available", len(r["availableTools"].([]any)), 10)
+			want(t, "online", get(r, "serverStatus", "serverOnline"), true)
+		}},
+		{"activate_project_tools", nil, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "available", len(r["availableTools"].([]any)), 12)
+		}},
+		{"activate_action_list_tools", nil, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "available", len(r["availableTools"].([]any)), 12)
+		}},
+		{"ai_parse_task", func(workflowState) map[string]any {
+			return map[string]any{"input": "Fix login #auth priority: high"}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "parsed", r["parsed"], map[string]any{"title": "Fix login", "tags": []any{"auth"}, "priority": "high", "confidence": 0.8})
+		}},
+		{"project_create", func(workflowState) map[string]any {
+			return map[string]any{"project": map[string]any{"name": "Apollo", "description": "to the moon"}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			st["project"], _ = get(r, "project", "id").(string)
+			want(t, "name", get(r, "project", "name"), "Apollo")
+		}},
+		{"project_read", func(st workflowState) map[string]any { return map[string]any{"projectId": st["project"]} },
+			func(t *testing.T, st workflowState, r map[string]any) {
+				want(t, "id", get(r, "project", "id"), st["project"])
+			}},
+		{"project_update", func(st workflowState) map[string]any {
+			return map[string]any{"projectId": st["project"], "changes": map[string]any{"status": "inactive", "description": nil}}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "status", get(r, "project", "status"), "inactive")
+			want(t, "description kept", get(r, "project", "description"), "to the moon")
+		}},
+		{"project_list", func(workflowState) map[string]any { return map[string]any{"status": "inactive"} },
+			func(t *testing.T, st workflowState, r map[string]any) {
+				want(t, "listed id", get(r, "projects", 0, "id"), st["project"])
+			}},
+		{"project_add_sprint", func(st workflowState) map[string]any {
+			return map[string]any{"projectId": st["project"], "sprintId": "S-1"}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "sprints", get(r, "project", "sprints"), []any{"S-1"})
+		}},
+		{"project_remove_sprint", func(st workflowState) map[string]any {
+			return map[string]any{"projectId": st["project"], "sprintId": "S-1"}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "sprintId", r["sprintId"], "S-1")
+			want(t, "sprints", get(r, "project", "sprints"), []any{})
+		}},
+		{"project_add_meta_task", func(st workflowState) map[string]any {
+			return map[string]any{"projectId": st["project"], "metaTask": map[string]any{"title": "Launch review"}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "projectId", r["projectId"], st["project"])
+			want(t, "title", get(r, "metaTask", "title"), "Launch review")
+		}},
+		{"project_add_comment", func(st workflowState) map[string]any {
+			return map[string]any{"projectId": st["project"], "comment": map[string]any{"message": "go/no-go at 9", "author": "gene"}}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "message", get(r, "comment", "message"), "go/no-go at 9")
+		}},
+		{"project_get_comments", func(st workflowState) map[string]any {
+			return map[string]any{"projectId": st["project"], "params": map[string]any{"limit": 10}}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "author", get(r, "comments", 0, "author"), "gene")
+		}},
+		{"project_add_blocker", func(st workflowState) map[string]any {
+			return map[string]any{"projectId": st["project"], "blocker": map[string]any{"title": "O2 tank", "severity": "critical"}}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "severity", get(r, "blocker", "severity"), "critical")
+		}},
+		{"task_create", func(st workflowState) map[string]any {
+			return map[string]any{"task": map[string]any{"title": "Check fuel", "project_id": st["project"], "priority": "high", "x_custom": "kept"}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			st["task1"], _ = get(r, "task", "id").(string)
+			want(t, "pass-through field", get(r, "task", "x_custom"), "kept")
+		}},
+		{"task_create", func(st workflowState) map[string]any {
+			return map[string]any{"task": map[string]any{"title": "Stir tanks", "project_id": st["project"], "tags": []any{"o2"}}}
+		}, func(t *testing.T, st workflowState, r map[string]any) { st["task2"], _ = get(r, "task", "id").(string) }},
+		{"task_read", func(st workflowState) map[string]any { return map[string]any{"taskId": st["task1"]} },
+			func(t *testing.T, _ workflowState, r map[string]any) {
+				want(t, "title", get(r, "task", "title"), "Check fuel")
+			}},
+		{"task_update", func(st workflowState) map[string]any {
+			return map[string]any{"taskId": st["task1"], "changes": map[string]any{"priority": "critical", "notes": nil}}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "priority", get(r, "task", "priority"), "critical")
+		}},
+		{"task_set_status", func(st workflowState) map[string]any {
+			return map[string]any{"taskId": st["task1"], "status": "completed", "completion_notes": "all green"}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "status", get(r, "task", "status"), "completed")
+			want(t, "notes", get(r, "task", "completion_notes"), "all green")
+		}},
+		{"task_assign", func(st workflowState) map[string]any {
+			return map[string]any{"taskId": st["task2"], "assignee": "jack"}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "assignee", get(r, "task", "assignee"), "jack")
+		}},
+		{"task_list", func(st workflowState) map[string]any {
+			return map[string]any{"project_id": st["project"], "limit": 10}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			// The project's meta task is one of its tasks too.
+			var got []any
+			for _, task := range r["tasks"].([]any) {
+				if get(task, "meta_task") != true {
+					got = append(got, get(task, "id"))
+				}
+			}
+			want(t, "ids", got, ids(st, "task1", "task2"))
+		}},
+		{"task_search", func(workflowState) map[string]any {
+			return map[string]any{"query": "stir", "fields": []any{"title"}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "count", num(r["count"]), 1)
+			want(t, "query", r["query"], "stir")
+			want(t, "found", get(r, "tasks", 0, "id"), st["task2"])
+		}},
+		{"task_bulk_update", func(st workflowState) map[string]any {
+			return map[string]any{"taskIds": ids(st, "task1", "task2"), "changes": map[string]any{"owner": "gene"}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "updated", num(r["updated_count"]), 2)
+			want(t, "success", r["success"], true)
+			want(t, "ids", r["task_ids"], ids(st, "task1", "task2"))
+		}},
+		{"task_bulk_assign_sprint", func(st workflowState) map[string]any {
+			return map[string]any{"taskIds": ids(st, "task1", "task2"), "sprintId": "S-2"}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "assigned", num(r["assigned_count"]), 2)
+			want(t, "sprint", r["sprint_id"], "S-2")
+		}},
+		{"project_get_metrics", func(st workflowState) map[string]any { return map[string]any{"projectId": st["project"]} },
+			func(t *testing.T, _ workflowState, r map[string]any) {
+				ts := get(r, "metrics", "task_statistics")
+				// Two tasks and the meta task; one completed.
+				want(t, "total", num(get(ts, "total")), 3)
+				want(t, "completed", num(get(ts, "completed")), 1)
+				want(t, "completion", get(ts, "completion_percentage"), 33.3)
+				want(t, "by priority", num(get(ts, "by_priority", "critical")), 1)
+			}},
+		{"action_list_create", func(st workflowState) map[string]any {
+			return map[string]any{"title": "Launch checklist", "project_id": st["project"], "priority": "high",
+				"items": []any{map[string]any{"text": "fuel"}, map[string]any{"text": "comms"}}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			st["al"], _ = get(r, "action_list", "id").(string)
+			st["item1"], _ = get(r, "action_list", "items", 0, "id").(string)
+			st["item2"], _ = get(r, "action_list", "items", 1, "id").(string)
+			want(t, "total_items", num(get(r, "action_list", "total_items")), 2)
+		}},
+		{"action_list_read", func(st workflowState) map[string]any { return map[string]any{"action_list_id": st["al"]} },
+			func(t *testing.T, _ workflowState, r map[string]any) {
+				want(t, "title", get(r, "action_list", "title"), "Launch checklist")
+			}},
+		{"action_list_update", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_id": st["al"], "status": "active", "notes": "T-minus 1h"}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "status", get(r, "action_list", "status"), "active")
+		}},
+		{"action_list_list", func(st workflowState) map[string]any { return map[string]any{"project_id": st["project"]} },
+			func(t *testing.T, st workflowState, r map[string]any) {
+				want(t, "id", get(r, "action_lists", 0, "id"), st["al"])
+			}},
+		{"action_list_add_item", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_id": st["al"], "text": "ignition"}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "total_items", num(get(r, "action_list", "total_items")), 3)
+		}},
+		{"action_list_toggle_item", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_id": st["al"], "item_id": st["item1"]}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "completed_items", num(get(r, "action_list", "completed_items")), 1)
+		}},
+		{"action_list_reorder_items", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_id": st["al"], "item_ids": []any{st["item2"], st["item1"], st["item3"]}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "first item", get(r, "action_list", "items", 0, "id"), st["item2"])
+		}},
+		{"action_list_remove_item", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_id": st["al"], "item_id": st["item3"]}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "total_items", num(get(r, "action_list", "total_items")), 2)
+			want(t, "progress", get(r, "action_list", "progress_percentage"), 50)
+		}},
+		{"action_list_search", func(workflowState) map[string]any { return map[string]any{"q": "checklist"} },
+			func(t *testing.T, st workflowState, r map[string]any) {
+				want(t, "count", num(r["count"]), 1)
+				want(t, "found", get(r, "data", 0, "id"), st["al"])
+			}},
+		{"action_list_bulk_update", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_ids": ids(st, "al"), "priority": "critical"}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "updated", num(r["updated_count"]), 1)
+			want(t, "ids", r["action_list_ids"], ids(st, "al"))
+		}},
+		{"action_list_create", func(workflowState) map[string]any { return map[string]any{"title": "Scratch"} },
+			func(t *testing.T, st workflowState, r map[string]any) {
+				st["al2"], _ = get(r, "action_list", "id").(string)
+			}},
+		{"action_list_bulk_delete", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_ids": ids(st, "al2")}
+		}, func(t *testing.T, _ workflowState, r map[string]any) { want(t, "deleted", num(r["deleted_count"]), 1) }},
+		{"action_list_delete", func(st workflowState) map[string]any { return map[string]any{"action_list_id": st["al"]} },
+			func(t *testing.T, _ workflowState, r map[string]any) { want(t, "success", r["success"], true) }},
+		{"task_delete", func(st workflowState) map[string]any { return map[string]any{"taskId": st["task2"]} },
+			func(t *testing.T, st workflowState, r map[string]any) {
+				want(t, "result", r, map[string]any{"taskId": st["task2"], "deleted": true})
+			}},
+		{"project_delete", func(st workflowState) map[string]any { return map[string]any{"projectId": st["project"]} },
+			func(t *testing.T, st workflowState, r map[string]any) {
+				want(t, "result", r, map[string]any{"projectId": st["project"], "deleted": true})
+			}},
+	}
+}
+
+// TestWorkflowCoversEveryTool fails when a tool of the table has no step in
+// the end-to-end workflow.
+func TestWorkflowCoversEveryTool(t *testing.T) {
+	covered := map[string]bool{}
+	for _, s := range toolWorkflow() {
+		covered[s.tool] = true
+	}
+	for _, tl := range newToolTable() {
+		if !covered[tl.name] {
+			t.Errorf("tool %s has no end-to-end step in toolWorkflow", tl.name)
+		}
+	}
+	if n := len(newToolTable()); n != 39 {
+		t.Errorf("the table has %d tools, want the 39 of tools.md", n)
+	}
+}
+
+// TestToolsEndToEnd runs the workflow over stdio against the embedded
+// backend and against a remote backend speaking the envelope dialect.
+func TestToolsEndToEnd(t *testing.T) {
+	backends := map[string]func(t *testing.T) map[string]string{
+		"embedded": func(*testing.T) map[string]string { return nil },
+		"envelope": func(t *testing.T) map[string]string {
+			return map[string]string{"TASK_MANAGER_API_ENDPOINT": envelopeBackend(t).URL + "/api/v1"}
+		},
+	}
+	for name, env := range backends {
+		t.Run(name, func(t *testing.T) {
+			c := startStdio(t, env(t))
+			c.initialize(version20251125)
+			st := workflowState{}
+			for i, step := range toolWorkflow() {
+				args := map[string]any{}
+				if step.args != nil {
+					args = step.args(st)
+				}
+				res := structured(t, step.tool, c.callTool(step.tool, args))
+				t.Run(fmt.Sprintf("%02d_%s", i, step.tool), func(t *testing.T) { step.check(t, st, res) })
+				if step.tool == "action_list_add_item" {
+					items, _ := get(res, "action_list", "items").([]any)
+					for _, it := range items {
+						if get(it, "text") == "ignition" {
+							st["item3"], _ = get(it, "id").(string)
+						}
+					}
+				}
+			}
+			// Deleted things are gone, and the error says so plainly.
+			res := c.callTool("task_read", map[string]any{"taskId": st["task2"]})
+			if res["isError"] != true || !strings.Contains(textOf(res), "task_read: backend returned 404 Not Found") {
+				t.Errorf("read after delete = %v, want a 404 error result", textOf(res))
+			}
+		})
+	}
+}
+
+func TestParseTaskText(t *testing.T) {
+	tests := []struct {
+		in   string
+		want map[string]any
+	}{
+		{"Buy milk", map[string]any{"title": "Buy milk", "confidence": 0.5}},
+		{"Fix login #auth #Backend", map[string]any{"title": "Fix login", "tags": []any{"auth", "backend"}, "confidence": 0.65}},
+		{"Deploy p1", map[string]any{"title": "Deploy", "priority": "high", "confidence": 0.65}},
+		{"p3 tidy docs", map[string]any{"title": "tidy docs", "priority": "low", "confidence": 0.65}},
+		{"URGENT: call the bank", map[string]any{"title": "call the bank", "priority": "critical", "confidence": 0.65}},
+		{"critical outage", map[string]any{"title": "outage", "priority": "critical", "confidence": 0.65}},
+		{"Write report priority: Medium", map[string]any{"title": "Write report", "priority": "medium", "confidence": 0.65}},
+		{"Write report status: in progress", map[string]any{"title": "Write report", "status": "in_progress", "confidence": 0.65}},
+		{"Ship it status: done #release priority: high", map[string]any{"title": "Ship it", "status": "completed", "tags": []any{"release"}, "priority": "high", "confidence": 0.95}},
+		{"status: todo", map[string]any{"title": "", "status": "new", "confidence": 0.2}},
+		{"review PR status: review", map[string]any{"title": "review PR", "status": "pending", "confidence": 0.65}},
+		{"blocked on vendor status: blocked", map[string]any{"title": "blocked on vendor", "status": "blocked", "confidence": 0.65}},
+		{"issue #12-b in C#", map[string]any{"title": "issue in C#", "tags": []any{"12-b"}, "confidence": 0.65}},
+	}
+	for _, tt := range tests {
+		got := parseTaskText(tt.in)
+		a, _ := json.Marshal(got)
+		b, _ := json.Marshal(tt.want)
+		if string(a) != string(b) {
+			t.Errorf("parseTaskText(%q) = %s, want %s", tt.in, a, b)
+		}
+	}
+}
+
+func TestToolTableIsWellFormed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, tl := range newToolTable() {
+		if seen[tl.name] {
+			t.Errorf("tool %s listed twice", tl.name)
+		}
+		seen[tl.name] = true
+		if tl.title == "" || tl.description == "" || !strings.HasSuffix(tl.description, ".") {
+			t.Errorf("tool %s: needs a title and a one-sentence description", tl.name)
+		}
+		if tl.input == nil || tl.input.typ != "object" || tl.output == nil || tl.call == nil {
+			t.Errorf("tool %s: needs object input and output schemas and a handler", tl.name)
+		}
+		if strings.HasSuffix(tl.name, "_delete") && !tl.hints.destructive {
+			t.Errorf("tool %s deletes but is not marked destructive", tl.name)
+		}
+	}
+	var names []string
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if len(names) != 39 {
+		t.Errorf("tools = %v", names)
+	}
+}
