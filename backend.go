@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -121,6 +122,18 @@ func operationNames() []string {
 	return names
 }
 
+// endpointTemplates returns the distinct endpoint templates, for the
+// metrics allow-list.
+func endpointTemplates() []string {
+	var out []string
+	for _, o := range operations {
+		if !slices.Contains(out, o.path) {
+			out = append(out, o.path)
+		}
+	}
+	return out
+}
+
 // idempotent reports whether the operation may be retried: GET, PUT and
 // DELETE may; POST may create twice and PATCH (the item toggle) may toggle
 // back, so they never are.
@@ -189,6 +202,7 @@ type backendClient struct {
 	retryDelay time.Duration
 	userAgent  string
 	logger     *slog.Logger
+	metrics    *metrics // nil records nothing
 	// sleep waits d or until ctx is done; tests replace it to record the
 	// waits instead of sleeping.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -215,6 +229,7 @@ type backendOptions struct {
 	RetryDelay time.Duration
 	Version    string
 	Logger     *slog.Logger
+	Metrics    *metrics // may be nil
 }
 
 // newBackendClient returns a client for the remote API at opts.BaseURL or,
@@ -227,6 +242,7 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		retryDelay: opts.RetryDelay,
 		userAgent:  "taskman-mcp/" + opts.Version,
 		logger:     opts.Logger,
+		metrics:    opts.Metrics,
 		sleep:      sleepContext,
 	}
 	switch {
@@ -338,6 +354,7 @@ func (c *backendClient) send(ctx context.Context, req request, body []byte) ([]b
 		if wait == 0 {
 			wait = c.backoff(attempt)
 		}
+		c.metrics.countRetry(operations[req.op].method, operations[req.op].path, reason)
 		c.logger.DebugContext(ctx, "retrying backend call",
 			"op", req.op.String(), "attempt", attempt+1, "reason", reason,
 			"wait_ms", wait.Milliseconds(), "err", err)
@@ -382,15 +399,22 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 	if id := requestIDFrom(ctx); id != "" {
 		hreq.Header.Set("X-Request-ID", id)
 	}
+	start := time.Now()
+	o := operations[req.op]
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		return nil, 0, c.transportRetryReason(ctx, err), c.transportError(ctx, req.op, err)
+		reason = c.transportRetryReason(ctx, err)
+		c.metrics.observeBackendCall(o.method, o.path, outcomeLabel(ctx, reason), time.Since(start))
+		return nil, 0, reason, c.transportError(ctx, req.op, err)
 	}
 	defer resp.Body.Close()
 	raw, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
-		return nil, 0, c.transportRetryReason(ctx, err), c.transportError(ctx, req.op, fmt.Errorf("read answer: %w", err))
+		reason = c.transportRetryReason(ctx, err)
+		c.metrics.observeBackendCall(o.method, o.path, outcomeLabel(ctx, reason), time.Since(start))
+		return nil, 0, reason, c.transportError(ctx, req.op, fmt.Errorf("read answer: %w", err))
 	}
+	c.metrics.observeBackendCall(o.method, o.path, statusLabel(resp.StatusCode), time.Since(start))
 	if len(raw) > maxAnswerBytes {
 		return nil, 0, "", &unreachableError{req.op, fmt.Errorf("answer larger than %d MiB", maxAnswerBytes>>20)}
 	}
@@ -433,6 +457,18 @@ func (c *backendClient) transportRetryReason(ctx context.Context, err error) str
 		return "connection_reset"
 	}
 	return "network"
+}
+
+// outcomeLabel names a failed attempt for the backend call metric: the
+// caller's cancellation, or the retry reason of a transport failure.
+func outcomeLabel(ctx context.Context, reason string) string {
+	switch {
+	case ctx.Err() != nil:
+		return "canceled"
+	case reason == "network" || reason == "":
+		return "error"
+	}
+	return reason
 }
 
 // isTimeout reports whether err is a network timeout.

@@ -59,10 +59,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
+	"time"
 )
 
 // version is set at release build time with -ldflags "-X main.version=...";
@@ -159,6 +163,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	logger := newLogger(stderr, level, cfg.LogFormat, nil)
 	logger.Info("starting taskman-mcp", "version", buildVersion(), "transport", cfg.Transport)
 
+	tools := newToolTable()
+	toolNames := make([]string, len(tools))
+	for i, t := range tools {
+		toolNames[i] = t.name
+	}
+	m := newMetrics(metricsOptions{
+		Enabled:   cfg.MetricsEnabled,
+		Version:   buildVersion(),
+		Revision:  buildRevision(),
+		Tools:     toolNames,
+		Routes:    httpRoutes,
+		Endpoints: endpointTemplates(),
+		Breakers:  operationNames(),
+	})
+
 	opts := backendOptions{
 		BaseURL:    cfg.BackendURL,
 		Timeout:    cfg.BackendTimeout,
@@ -166,6 +185,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		RetryDelay: cfg.BackendRetryDelay,
 		Version:    buildVersion(),
 		Logger:     logger,
+		Metrics:    m,
 	}
 	if cfg.embedded() {
 		emb, err := newEmbedded(cfg.DataFile)
@@ -183,16 +203,101 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer backend.close()
 
-	srv, err := newServer(cfg, logger, buildVersion(), backend)
+	srv, err := newServer(cfg, logger, buildVersion(), backend, m)
 	if err != nil {
 		return err
 	}
-	switch cfg.Transport {
-	case "stdio":
-		err = srv.serveStdio(ctx, stdin, stdout)
-	default:
-		err = fmt.Errorf("transport %q is not available yet", cfg.Transport)
+
+	var h *health
+	if cfg.HealthEnabled {
+		h = newHealth(healthOptions{
+			Version:     buildVersion(),
+			GoVersion:   runtime.Version(),
+			Transport:   cfg.Transport,
+			BackendMode: srv.backendMode(),
+			Features: map[string]bool{
+				"metrics":         cfg.MetricsEnabled,
+				"tracing":         cfg.OTel.Enabled,
+				"circuit_breaker": cfg.Breaker.Enabled,
+				"fallback_cache":  cfg.Cache.Enabled,
+				"auth":            cfg.AuthToken.reveal() != "",
+			},
+			CheckBackend: func(ctx context.Context) error {
+				_, err := backend.do(ctx, request{op: opHealth})
+				return err
+			},
+			Metrics: m,
+			Logger:  logger,
+		})
 	}
-	logger.Info("stopped", "err", err)
-	return err
+
+	// Requests run on stop, a context the signal does not cancel: they get
+	// until the shutdown deadline to finish, then stop is cancelled.
+	stop, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	transport := newHTTPTransport(srv, cfg, h, m, stop)
+	markShuttingDown := func() {
+		if h != nil {
+			h.markShuttingDown()
+		}
+	}
+
+	switch cfg.Transport {
+	case "http":
+		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		if h != nil {
+			h.markStarted()
+		}
+		err = transport.serveHTTP(ctx, ln, cfg.ShutdownTimeout, cancelRequests, markShuttingDown)
+		logger.Info("stopped", "err", err)
+		return err
+	default:
+		if cfg.OpsAddr != "" {
+			stopOps, err := serveOps(cfg.OpsAddr, transport, logger)
+			if err != nil {
+				return err
+			}
+			defer stopOps()
+		}
+		if h != nil {
+			h.markStarted()
+		}
+		err = srv.serveStdio(ctx, stdin, stdout)
+		markShuttingDown()
+		logger.Info("stopped", "err", err)
+		return err
+	}
+}
+
+// serveOps serves /metrics and /health/* on addr for a stdio deployment
+// (TASKMAN_OPS_ADDR), and returns the function that stops it.
+func serveOps(addr string, t *httpTransport, logger *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on TASKMAN_OPS_ADDR %s: %w", addr, err)
+	}
+	hs := newHTTPServer(addr, t.opsHandler(), context.Background(), nil, logger)
+	go hs.Serve(ln)
+	logger.Info("serving metrics and health on the ops listener", "addr", "http://"+ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+	}, nil
+}
+
+// buildRevision returns the VCS revision the binary was built from, or "".
+func buildRevision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }

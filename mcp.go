@@ -200,6 +200,7 @@ type server struct {
 	logger  *slog.Logger
 	version string
 	backend *backendClient
+	metrics *metrics // nil records nothing
 	tools   []*tool
 	byName  map[string]*tool
 
@@ -215,8 +216,8 @@ type server struct {
 // clients do not follow nextCursor.
 const defaultToolsPageSize = 100
 
-// newServer returns a server over the given backend client.
-func newServer(cfg *config, logger *slog.Logger, version string, backend *backendClient) (*server, error) {
+// newServer returns a server over the given backend client; m may be nil.
+func newServer(cfg *config, logger *slog.Logger, version string, backend *backendClient, m *metrics) (*server, error) {
 	if cfg == nil || logger == nil || backend == nil {
 		return nil, errors.New("new server: config, logger and backend are required")
 	}
@@ -225,6 +226,7 @@ func newServer(cfg *config, logger *slog.Logger, version string, backend *backen
 		logger:        logger,
 		version:       version,
 		backend:       backend,
+		metrics:       m,
 		tools:         newToolTable(),
 		byName:        make(map[string]*tool),
 		toolsPageSize: defaultToolsPageSize,
@@ -303,6 +305,13 @@ func (s *server) handle(ctx context.Context, sess *session, raw []byte, notify n
 	return s.marshalResponse(resp)
 }
 
+// invalid returns an error response for a message that never reached a
+// method, and counts it.
+func (s *server) invalid(id json.RawMessage, code int, msg string) *response {
+	s.metrics.countError(errorKind(code))
+	return errorResponse(id, code, msg)
+}
+
 // marshalResponse encodes resp; a result that cannot be encoded becomes an
 // internal error rather than a broken line.
 func (s *server) marshalResponse(resp *response) []byte {
@@ -320,15 +329,15 @@ func (s *server) handleBatch(ctx context.Context, sess *session, raw []byte, not
 		if v == "" {
 			v = "none (not initialized)"
 		}
-		return s.marshalResponse(errorResponse(nil, codeInvalidRequest,
+		return s.marshalResponse(s.invalid(nil, codeInvalidRequest,
 			"JSON-RPC batches are only accepted in protocol version 2025-03-26; this session uses "+v))
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return s.marshalResponse(errorResponse(nil, codeParseError, "parse error: "+err.Error()))
+		return s.marshalResponse(s.invalid(nil, codeParseError, "parse error: "+err.Error()))
 	}
 	if len(items) == 0 {
-		return s.marshalResponse(errorResponse(nil, codeInvalidRequest, "invalid request: empty batch"))
+		return s.marshalResponse(s.invalid(nil, codeInvalidRequest, "invalid request: empty batch"))
 	}
 	var out []*response
 	for _, item := range items {
@@ -341,7 +350,7 @@ func (s *server) handleBatch(ctx context.Context, sess *session, raw []byte, not
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return s.marshalResponse(errorResponse(nil, codeInternalError, "internal error: the batch result could not be encoded"))
+		return s.marshalResponse(s.invalid(nil, codeInternalError, "internal error: the batch result could not be encoded"))
 	}
 	return b
 }
@@ -352,28 +361,28 @@ func (s *server) handleOne(ctx context.Context, sess *session, raw []byte, notif
 	if err := json.Unmarshal(raw, &msg); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) || !json.Valid(raw) {
-			return errorResponse(nil, codeParseError, "parse error: the message is not valid JSON")
+			return s.invalid(nil, codeParseError, "parse error: the message is not valid JSON")
 		}
-		return errorResponse(validID(msg.ID), codeInvalidRequest, "invalid request: "+err.Error())
+		return s.invalid(validID(msg.ID), codeInvalidRequest, "invalid request: "+err.Error())
 	}
 	if msg.JSONRPC != "2.0" {
-		return errorResponse(validID(msg.ID), codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
+		return s.invalid(validID(msg.ID), codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
 	}
 	if msg.ID == nil {
 		if msg.Method == "" {
-			return errorResponse(nil, codeInvalidRequest, `invalid request: a message needs "method" or "id"`)
+			return s.invalid(nil, codeInvalidRequest, `invalid request: a message needs "method" or "id"`)
 		}
 		s.handleNotification(ctx, sess, &msg)
 		return nil
 	}
 	if validID(msg.ID) == nil {
-		return errorResponse(nil, codeInvalidRequest, "invalid request: id must be a string or an integer, not "+string(msg.ID))
+		return s.invalid(nil, codeInvalidRequest, "invalid request: id must be a string or an integer, not "+string(msg.ID))
 	}
 	if msg.Method == "" {
 		if msg.Result != nil || msg.Error != nil {
 			return nil // a response to a request we never send; ignore it
 		}
-		return errorResponse(msg.ID, codeInvalidRequest, `invalid request: "method" is required`)
+		return s.invalid(msg.ID, codeInvalidRequest, `invalid request: "method" is required`)
 	}
 	return s.handleRequest(ctx, sess, &msg, notify)
 }
@@ -422,19 +431,30 @@ type requestParams struct {
 // cancellation, recovers a panic into -32603, and suppresses the answer to
 // a request the client cancelled.
 func (s *server) handleRequest(ctx context.Context, sess *session, msg *message, notify notifier) (resp *response) {
-	ri := &requestInfo{id: newRequestID(), session: sess.id}
+	// Over HTTP the request already has an id (from X-Request-ID or made
+	// for it); under stdio each JSON-RPC request gets a fresh one.
+	ri := &requestInfo{id: requestIDFrom(ctx), session: sess.id}
+	if ri.id == "" {
+		ri.id = newRequestID()
+	}
 	ctx = withRequestInfo(ctx, ri)
 	ctx, f, done := sess.track(ctx, msg.ID)
 	defer done()
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
+			s.metrics.countError("panic")
 			s.logger.ErrorContext(ctx, "panic while handling request", "method", msg.Method,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			resp = errorResponse(msg.ID, codeInternalError, "internal error while handling "+msg.Method)
 		}
 		if f.cancelled.Load() {
 			resp = nil // the client cancelled it: no response (spec, cancellation)
+		}
+		ok := resp == nil || resp.Error == nil
+		s.metrics.countMCPRequest(msg.Method, ok)
+		if !ok {
+			s.metrics.countError(errorKind(resp.Error.Code))
 		}
 		level := slog.LevelDebug
 		if resp != nil && resp.Error != nil {
@@ -688,6 +708,7 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 		err = t.input.validate("", args)
 	}
 	if err != nil {
+		s.metrics.observeToolExecution(t.name, "error", 0)
 		return s.argumentError(v, t, err)
 	}
 	tc := &toolCall{srv: s, progress: func(float64, float64, string) {}}
@@ -699,14 +720,34 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 	elapsed := time.Since(start)
 	var aerr *argError
 	if errors.As(err, &aerr) {
+		s.metrics.observeToolExecution(t.name, "error", elapsed)
 		return s.argumentError(v, t, err)
 	}
 	if err != nil {
-		s.logger.WarnContext(ctx, "tool call failed", "duration_ms", elapsed.Milliseconds(), "err", err)
+		s.metrics.observeToolExecution(t.name, "error", elapsed)
+		s.metrics.countError(toolErrorKind(err))
+		level := slog.LevelWarn
+		var berr *backendError
+		if errors.As(err, &berr) && berr.status >= 400 && berr.status < 500 {
+			level = slog.LevelInfo // the caller's mistake, not the operator's problem
+		}
+		s.logger.Log(ctx, level, "tool call failed", "duration_ms", elapsed.Milliseconds(), "err", err)
 		return toolResult(v, nil, t.name+": "+err.Error(), true), nil
 	}
+	s.metrics.observeToolExecution(t.name, "success", elapsed)
 	s.logger.DebugContext(ctx, "tool call done", "duration_ms", elapsed.Milliseconds())
 	return toolResult(v, payload, "", false), nil
+}
+
+// toolErrorKind classifies a failed tool call for taskman_errors_total:
+// backend when the backend could not be reached or failed, tool_error when
+// it refused the request.
+func toolErrorKind(err error) string {
+	var berr *backendError
+	if errors.As(err, &berr) && berr.status >= 400 && berr.status < 500 {
+		return "tool_error"
+	}
+	return "backend"
 }
 
 // decodeArguments decodes tools/call arguments, keeping numbers exact;
@@ -730,6 +771,7 @@ func decodeArguments(raw json.RawMessage) (any, error) {
 func (s *server) argumentError(v string, t *tool, err error) (map[string]any, error) {
 	msg := "invalid arguments for " + t.name + ": " + err.Error()
 	if argErrorsAsResults(v) {
+		s.metrics.countError("invalid_params")
 		return toolResult(v, nil, msg, true), nil
 	}
 	return nil, &rpcError{Code: codeInvalidParams, Message: msg}

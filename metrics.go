@@ -142,7 +142,7 @@ var (
 	// promBackendOutcomes are the values of the backend status and retry
 	// reason labels: an HTTP status code (statusLabel) or one of the
 	// transport outcomes that have no status code.
-	promBackendOutcomes = append(slices.Clone(promStatusCodes), "canceled", "error", "timeout")
+	promBackendOutcomes = append(slices.Clone(promStatusCodes), "canceled", "error", "timeout", "connection_refused", "connection_reset")
 )
 
 // promAppendFloat appends v the way Prometheus spells sample values: NaN,
@@ -1287,4 +1287,50 @@ func (m *metrics) observeBackendCall(method, endpoint, status string, d time.Dur
 	}
 	m.backendCalls.with(method, endpoint, status).inc()
 	m.backendDuration.with(method, endpoint).observeDuration(d)
+}
+
+// countError counts one error of a kind of taskman_errors_total. It is a
+// no-op on nil or disabled metrics.
+func (m *metrics) countError(kind string) {
+	if m == nil {
+		return
+	}
+	m.errorsTotal.with(kind).inc()
+}
+
+// countMCPRequest counts one MCP request by method and outcome. It is a
+// no-op on nil or disabled metrics.
+func (m *metrics) countMCPRequest(method string, ok bool) {
+	if m == nil {
+		return
+	}
+	status := "ok"
+	if !ok {
+		status = "error"
+	}
+	m.mcpRequests.with(method, status).inc()
+}
+
+// countRetry counts one backend retry. It is a no-op on nil or disabled
+// metrics.
+func (m *metrics) countRetry(method, endpoint, reason string) {
+	if m == nil {
+		return
+	}
+	m.backendRetries.with(method, endpoint, reason).inc()
+}
+
+// errorKind names the taskman_errors_total kind of a JSON-RPC error code.
+func errorKind(code int) string {
+	switch code {
+	case codeParseError:
+		return "jsonrpc_parse"
+	case codeMethodNotFound:
+		return "method_not_found"
+	case codeInvalidParams:
+		return "invalid_params"
+	case codeInternalError:
+		return "internal"
+	}
+	return "invalid_request"
 }

@@ -31,7 +31,7 @@ func newTestServer(t testing.TB) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(cfg, logger, "test", backend)
+	s, err := newServer(cfg, logger, "test", backend, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,955 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Limits and timeouts of the HTTP transport.
+const (
+	// readHeaderTimeout bounds how long a client may take to send its
+	// headers, so slow-loris connections cannot pile up.
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout bounds reading a whole request, body included: a 4 MiB
+	// body needs well under a minute even on a slow link.
+	readTimeout = 60 * time.Second
+	// idleTimeout closes keep-alive connections nobody uses, below the
+	// 120 s+ idle timeouts of common load balancers so they never reuse a
+	// connection we are closing.
+	idleTimeout = 90 * time.Second
+	// maxHeaderBytes: MCP needs a handful of short headers; 64 KiB leaves
+	// room for large tokens and cookies without Go's 1 MiB default.
+	maxHeaderBytes = 64 << 10
+	// streamHeartbeat keeps an idle GET stream alive through proxies that
+	// cut silent connections after 30-60 s.
+	streamHeartbeat = 25 * time.Second
+	// streamWriteTimeout bounds one write to an event stream: a client
+	// that stops reading is dropped instead of holding a goroutine.
+	streamWriteTimeout = 10 * time.Second
+	// sessionSweepEvery is how often idle sessions are looked for.
+	sessionSweepEvery = 30 * time.Second
+)
+
+// Header names (canonical forms; header lookup is case-insensitive).
+const (
+	headerSessionID       = "Mcp-Session-Id"
+	headerProtocolVersion = "Mcp-Protocol-Version"
+	headerMethod          = "Mcp-Method"
+	headerName            = "Mcp-Name"
+	headerRequestID       = "X-Request-Id"
+)
+
+// httpTransport serves the dispatcher over MCP Streamable HTTP at /mcp,
+// next to the health and metrics endpoints.
+type httpTransport struct {
+	srv      *server
+	logger   *slog.Logger
+	metrics  *metrics
+	health   *health // nil when HEALTH_CHECK_ENABLED=false
+	sessions *sessionStore
+
+	maxBody      int64
+	allowedHosts []string // nil: any Host
+	origins      []string // extra allowed origins
+	tokenHash    []byte   // sha256 of the bearer token; nil: no auth
+	authMetrics  bool
+
+	// stop is cancelled when the shutdown deadline passes: requests still
+	// running then are cancelled.
+	stop context.Context
+	// streamsDone is closed when shutdown begins: event streams end.
+	streamsDone chan struct{}
+	closeOnce   sync.Once
+}
+
+// newHTTPTransport returns the transport for srv with cfg's security
+// settings.
+func newHTTPTransport(srv *server, cfg *config, h *health, m *metrics, stop context.Context) *httpTransport {
+	t := &httpTransport{
+		srv:         srv,
+		logger:      srv.logger,
+		metrics:     m,
+		health:      h,
+		sessions:    newSessionStore(cfg.MaxSessions, cfg.SessionIdleTimeout, m),
+		maxBody:     cfg.MaxRequestBytes,
+		origins:     cfg.AllowedOrigins,
+		authMetrics: cfg.AuthMetrics,
+		stop:        stop,
+		streamsDone: make(chan struct{}),
+	}
+	t.allowedHosts = cfg.AllowedHosts
+	if t.allowedHosts == nil && isLoopbackHost(cfg.Host) {
+		t.allowedHosts = []string{"localhost", "127.0.0.1", "[::1]", "::1"}
+	}
+	if tok := cfg.AuthToken.reveal(); tok != "" {
+		h := sha256.Sum256([]byte(tok))
+		t.tokenHash = h[:]
+	}
+	return t
+}
+
+// isLoopbackHost reports whether a bind address is a loopback one.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// routes returns the handler for every path, wrapped in the checks every
+// route shares.
+func (t *httpTransport) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/mcp", t.handleMCP)
+	t.opsRoutes(mux)
+	return t.observe(t.guard(mux))
+}
+
+// opsRoutes registers the health and metrics endpoints, which the stdio
+// side listener (TASKMAN_OPS_ADDR) serves too.
+func (t *httpTransport) opsRoutes(mux *http.ServeMux) {
+	if t.health != nil {
+		t.health.register(mux)
+	}
+	metricsHandler := t.metrics.handler()
+	if t.authMetrics {
+		metricsHandler = t.requireToken(metricsHandler)
+	}
+	mux.Handle("/metrics", metricsHandler)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "hint": "MCP is served at /mcp; health at /health/*; metrics at /metrics"})
+	})
+}
+
+// opsHandler is the handler of the stdio side listener: health and
+// metrics only, behind the same checks as the HTTP transport.
+func (t *httpTransport) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	t.opsRoutes(mux)
+	return t.observe(t.guard(mux))
+}
+
+// routeLabel folds a path into the fixed set of route labels.
+func routeLabel(path string) string {
+	switch path {
+	case "/mcp", "/metrics", "/health", "/health/live", "/health/ready", "/health/startup", "/health/info", "/livez", "/readyz":
+		return path
+	}
+	return "other"
+}
+
+// httpRoutes are the route label values, for the metrics allow-list.
+var httpRoutes = []string{"/mcp", "/metrics", "/health", "/health/live", "/health/ready", "/health/startup", "/health/info", "/livez", "/readyz"}
+
+// statusRecorder remembers the status and size of an answer, and unwraps
+// to the real writer so http.ResponseController can flush through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// observe gives each request its request id (a valid X-Request-ID, else a
+// fresh one), echoes it, and writes one access log line and the HTTP
+// metrics when the request ends.
+func (t *httpTransport) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(headerRequestID)
+		if !validRequestID(id) {
+			if id != "" {
+				t.logger.Info("replacing invalid X-Request-ID", "given_length", len(id))
+			}
+			id = newRequestID()
+		}
+		w.Header().Set(headerRequestID, id)
+		ctx := withRequestInfo(r.Context(), &requestInfo{id: id})
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		route := routeLabel(r.URL.Path)
+		d := time.Since(start)
+		t.metrics.observeHTTPRequest(r.Method, route, rec.status, d, rec.bytes)
+		t.logger.LogAttrs(ctx, slog.LevelInfo, "http request",
+			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.status),
+			slog.Int64("bytes", rec.bytes), slog.Int64("duration_ms", d.Milliseconds()))
+	})
+}
+
+// guard refuses, before any work, requests whose Host is not allowed or
+// whose Origin is neither loopback nor listed (DNS-rebinding protection).
+func (t *httpTransport) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !t.hostAllowed(r.Host) {
+			writeRPCError(w, http.StatusForbidden, nil, codeInvalidRequest, "Forbidden: Host "+strconv.Quote(r.Host)+" is not allowed (see TASKMAN_ALLOWED_HOSTS)")
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && !t.originAllowed(origin) {
+			writeRPCError(w, http.StatusForbidden, nil, codeInvalidRequest, "Forbidden: Origin "+strconv.Quote(origin)+" is not allowed (see TASKMAN_ALLOWED_ORIGINS)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed checks a Host header against the allow-list: an entry with a
+// port must match exactly, one without matches any port.
+func (t *httpTransport) hostAllowed(host string) bool {
+	if t.allowedHosts == nil {
+		return true
+	}
+	host = strings.ToLower(host)
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+		if strings.Contains(h, ":") {
+			name = "[" + h + "]"
+		}
+	}
+	for _, a := range t.allowedHosts {
+		a = strings.ToLower(a)
+		if a == host || a == name || "["+a+"]" == name {
+			return true
+		}
+	}
+	return false
+}
+
+// originAllowed accepts loopback origins (any port) and listed ones.
+func (t *httpTransport) originAllowed(origin string) bool {
+	if slices.Contains(t.origins, strings.TrimRight(origin, "/")) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+// credential returns the sha256 of the request's bearer token, or nil.
+func credential(r *http.Request) []byte {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return nil
+	}
+	h := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return h[:]
+}
+
+// authorized reports whether r carries the configured bearer token,
+// compared in constant time (on hashes, so the length does not leak).
+func (t *httpTransport) authorized(r *http.Request) bool {
+	if t.tokenHash == nil {
+		return true
+	}
+	c := credential(r)
+	return c != nil && subtle.ConstantTimeCompare(c, t.tokenHash) == 1
+}
+
+// requireToken answers 401 to requests without the bearer token.
+func (t *httpTransport) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !t.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="taskman-mcp"`)
+			writeRPCError(w, http.StatusUnauthorized, nil, codeInvalidRequest, "Unauthorized: send Authorization: Bearer <TASKMAN_AUTH_TOKEN>")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeJSON writes v as a JSON answer with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeRPCError writes a JSON-RPC error answer with an HTTP status.
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
+	writeRPCErrorData(w, status, id, code, msg, nil)
+}
+
+// writeRPCErrorData is writeRPCError with error data.
+func writeRPCErrorData(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string, data any) {
+	if id == nil {
+		id = nullID
+	}
+	writeJSON(w, status, &response{JSONRPC: "2.0", ID: id, Error: &rpcError{Code: code, Message: msg, Data: data}})
+}
+
+// handleMCP is the MCP endpoint.
+func (t *httpTransport) handleMCP(w http.ResponseWriter, r *http.Request) {
+	if !t.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="taskman-mcp"`)
+		writeRPCError(w, http.StatusUnauthorized, nil, codeInvalidRequest, "Unauthorized: send Authorization: Bearer <TASKMAN_AUTH_TOKEN>")
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		t.handlePost(w, r)
+	case http.MethodGet:
+		t.handleGet(w, r)
+	case http.MethodDelete:
+		t.handleDelete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		writeRPCError(w, http.StatusMethodNotAllowed, nil, codeInvalidRequest, "Method Not Allowed: use POST, GET or DELETE")
+	}
+}
+
+// accepts reports whether an Accept header allows the media type.
+func accepts(accept, mediaType string) bool {
+	major, _, _ := strings.Cut(mediaType, "/")
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		if q, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+				continue
+			}
+		}
+		if mt == "*/*" || mt == mediaType || mt == major+"/*" {
+			return true
+		}
+	}
+	return false
+}
+
+// incoming is what the POST handler needs to know about a body before
+// dispatching it.
+type incoming struct {
+	single   *message // nil for a batch
+	requests int      // messages with an id and a method
+}
+
+// classify decodes a POST body enough to route it. A body that is not JSON
+// is an error.
+func classify(body []byte) (incoming, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var items []message
+		if err := json.Unmarshal(body, &items); err != nil {
+			return incoming{}, err
+		}
+		in := incoming{}
+		for _, m := range items {
+			if m.ID != nil && m.Method != "" {
+				in.requests++
+			}
+		}
+		return in, nil
+	}
+	var m message
+	if err := json.Unmarshal(body, &m); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || !json.Valid(body) {
+			return incoming{}, err
+		}
+		// Valid JSON of the wrong shape: let the dispatcher explain.
+		return incoming{single: &m, requests: 1}, nil
+	}
+	in := incoming{single: &m}
+	if m.ID != nil && m.Method != "" || m.ID != nil && m.Result == nil && m.Error == nil {
+		in.requests = 1
+	}
+	return in, nil
+}
+
+// modernMeta returns the 2026-07-28 protocol version a message's params
+// carry, if any.
+func modernMeta(m *message) (version string, meta map[string]json.RawMessage, ok bool) {
+	var p requestParams
+	if json.Unmarshal(m.Params, &p) != nil {
+		return "", nil, false
+	}
+	raw, has := p.Meta[metaProtocolVersion]
+	if !has {
+		return "", p.Meta, false
+	}
+	return rawString(raw), p.Meta, true
+}
+
+// handlePost serves one POSTed JSON-RPC message (or a 2025-03-26 batch).
+func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeRPCError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json")
+		return
+	}
+	accept := r.Header.Get("Accept")
+	if !accepts(accept, "application/json") || !accepts(accept, "text/event-stream") {
+		writeRPCError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Not Acceptable: Accept must allow application/json and text/event-stream")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest,
+				fmt.Sprintf("Request Entity Too Large: the body exceeds TASKMAN_MAX_REQUEST_BYTES (%d bytes)", t.maxBody))
+			return
+		}
+		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: reading the body failed")
+		return
+	}
+	in, err := classify(body)
+	if err != nil {
+		writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "Parse error: the body is not valid JSON")
+		return
+	}
+	if in.single != nil {
+		if v, meta, ok := modernMeta(in.single); ok || in.single.Method == "server/discover" || r.Header.Get(headerProtocolVersion) == versionModern {
+			t.postModern(w, r, in.single, v, meta, body)
+			return
+		}
+	}
+	t.postLegacy(w, r, in, body)
+}
+
+// postModern serves a stateless 2026-07-28 request after checking that its
+// headers agree with its body.
+func (t *httpTransport) postModern(w http.ResponseWriter, r *http.Request, m *message, v string, meta map[string]json.RawMessage, body []byte) {
+	id := validID(m.ID)
+	if v == "" && m.Method == "server/discover" {
+		v = r.Header.Get(headerProtocolVersion)
+	}
+	if v != "" && v != versionModern {
+		writeRPCErrorData(w, http.StatusBadRequest, id, codeUnsupportedVersion, "Unsupported protocol version",
+			map[string]any{"supported": []string{versionModern}, "requested": v})
+		return
+	}
+	mismatch := func(what string) {
+		writeRPCError(w, http.StatusBadRequest, id, codeHeaderMismatch, "Bad Request: header mismatch: "+what)
+	}
+	if h := r.Header.Get(headerProtocolVersion); h != versionModern {
+		mismatch(fmt.Sprintf("%s is %q, the request's _meta says %q", headerProtocolVersion, h, versionModern))
+		return
+	}
+	if h := r.Header.Get(headerMethod); h != m.Method {
+		mismatch(fmt.Sprintf("%s is %q, the body's method is %q", headerMethod, h, m.Method))
+		return
+	}
+	if m.Method == "tools/call" {
+		var p struct {
+			Name string `json:"name"`
+		}
+		json.Unmarshal(m.Params, &p)
+		if h := r.Header.Get(headerName); h != p.Name {
+			mismatch(fmt.Sprintf("%s is %q, the tool called is %q", headerName, h, p.Name))
+			return
+		}
+	}
+	if m.ID != nil && m.Method != "server/discover" {
+		if _, ok := meta[metaClientCapabilities]; !ok {
+			writeRPCError(w, http.StatusBadRequest, id, codeInvalidParams, "Invalid params: _meta[\""+metaClientCapabilities+"\"] is required")
+			return
+		}
+	}
+	// Closing the stream cancels a modern request, so its context is the
+	// HTTP request's own.
+	t.dispatch(w, r, r.Context(), newSession(""), body, m.ID != nil, true)
+}
+
+// postLegacy serves a message of a legacy session, or the initialize
+// request that creates one.
+func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in incoming, body []byte) {
+	if v := r.Header.Get(headerProtocolVersion); v != "" && !slices.Contains(supportedVersions, v) {
+		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest,
+			fmt.Sprintf("Bad Request: unsupported %s %q (supported: %s)", headerProtocolVersion, v, strings.Join(supportedVersions, ", ")))
+		return
+	}
+	isInit := in.single != nil && in.single.Method == "initialize" && in.single.ID != nil
+	var hs *httpSession
+	if isInit {
+		if r.Header.Get(headerSessionID) != "" {
+			writeRPCError(w, http.StatusBadRequest, validID(in.single.ID), codeInvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id; this session is already initialized")
+			return
+		}
+		var err error
+		if hs, err = t.sessions.create(credential(r)); err != nil {
+			w.Header().Set("Retry-After", "60")
+			writeRPCError(w, http.StatusServiceUnavailable, validID(in.single.ID), codeInternalError, "Service Unavailable: "+err.Error())
+			return
+		}
+		w.Header().Set(headerSessionID, hs.id)
+	} else {
+		sid := r.Header.Get(headerSessionID)
+		if sid == "" {
+			writeRPCError(w, http.StatusBadRequest, nil, -32000, "Bad Request: Mcp-Session-Id header is required (send initialize first)")
+			return
+		}
+		var status int
+		if hs, status = t.sessions.use(sid, credential(r)); hs == nil {
+			if status == http.StatusForbidden {
+				writeRPCError(w, status, nil, codeInvalidRequest, "Forbidden: the session belongs to another credential")
+				return
+			}
+			writeRPCError(w, http.StatusNotFound, nil, -32001, "Session not found: it ended or expired; send initialize to start a new one")
+			return
+		}
+	}
+	defer t.sessions.release(hs)
+	// A legacy client that disconnects has not cancelled its request
+	// (2025-11-25 transports): let it finish, unless the server stops.
+	ctx := context.WithoutCancel(r.Context())
+	out := t.dispatch(w, r, ctx, hs.session, body, isInit || in.requests > 0, false)
+	if isInit && !isResult(out) {
+		t.sessions.remove(hs.id) // initialize failed: the session never began
+	}
+}
+
+// isResult reports whether a single JSON-RPC answer is a result.
+func isResult(out []byte) bool {
+	var resp struct {
+		Result json.RawMessage `json:"result"`
+	}
+	return json.Unmarshal(out, &resp) == nil && resp.Result != nil
+}
+
+// dispatch runs body through the dispatcher and writes the answer: 202 when
+// there is none to give, JSON, or an event stream once a notification has
+// to go out before the result. It returns the answer written, if any.
+func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, ctx context.Context, sess *session, body []byte, expectAnswer, modern bool) []byte {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopWatch := context.AfterFunc(t.stop, cancel)
+	defer stopWatch()
+	ctx = withRequestInfo(ctx, &requestInfo{id: requestIDFrom(r.Context()), session: sess.id})
+
+	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	notify := func(n *notification) {
+		b, err := json.Marshal(n)
+		if err == nil {
+			sse.send(b)
+		}
+	}
+	out := t.srv.handle(ctx, sess, body, notify)
+	sse.finish()
+	switch {
+	case out == nil && !expectAnswer:
+		if !sse.started {
+			w.WriteHeader(http.StatusAccepted)
+		}
+	case out == nil:
+		// The request was cancelled: there is nothing to answer with.
+		if !sse.started {
+			w.WriteHeader(http.StatusNoContent)
+		}
+	case sse.started:
+		sse.sendFinal(out)
+	default:
+		status := http.StatusOK
+		if modern {
+			status = modernStatus(out)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(out)
+		w.Write([]byte("\n"))
+	}
+	return out
+}
+
+// modernStatus maps a 2026-07-28 error answer to its HTTP status: unknown
+// methods are 404; version and header problems 400.
+func modernStatus(out []byte) int {
+	var resp struct {
+		Error *rpcError `json:"error"`
+	}
+	if json.Unmarshal(out, &resp) != nil || resp.Error == nil {
+		return http.StatusOK
+	}
+	switch resp.Error.Code {
+	case codeMethodNotFound:
+		return http.StatusNotFound
+	case codeUnsupportedVersion, codeHeaderMismatch:
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
+}
+
+// sseWriter turns an answer into an event stream when the first
+// notification has to be sent; it is safe for concurrent use.
+type sseWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+
+	mu       sync.Mutex
+	started  bool // headers sent as text/event-stream; guarded by mu
+	finished bool // the handler returned: late notifications are dropped; guarded by mu
+}
+
+// send writes one notification as an event, starting the stream if needed.
+func (s *sseWriter) send(data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished {
+		return
+	}
+	if !s.started {
+		h := s.w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	s.writeEvent(data)
+}
+
+// writeEvent writes one SSE event and flushes it, bounded in time.
+func (s *sseWriter) writeEvent(data []byte) {
+	s.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	fmt.Fprintf(s.w, "event: message\ndata: %s\n\n", data)
+	s.rc.Flush()
+}
+
+// finish marks the handler as returned.
+func (s *sseWriter) finish() {
+	s.mu.Lock()
+	s.finished = true
+	s.mu.Unlock()
+}
+
+// sendFinal writes the response as the stream's last event.
+func (s *sseWriter) sendFinal(data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writeEvent(data)
+}
+
+// handleGet opens a legacy session's server-to-client event stream. We
+// send no server-initiated messages today, so the stream carries
+// heartbeats until the session or the server ends.
+func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(headerProtocolVersion) == versionModern {
+		w.Header().Set("Allow", "POST")
+		writeRPCError(w, http.StatusMethodNotAllowed, nil, codeInvalidRequest, "Method Not Allowed: "+versionModern+" has no GET stream")
+		return
+	}
+	if !accepts(r.Header.Get("Accept"), "text/event-stream") {
+		writeRPCError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Not Acceptable: Accept must allow text/event-stream")
+		return
+	}
+	sid := r.Header.Get(headerSessionID)
+	if sid == "" {
+		writeRPCError(w, http.StatusBadRequest, nil, -32000, "Bad Request: Mcp-Session-Id header is required")
+		return
+	}
+	hs, status := t.sessions.use(sid, credential(r))
+	if hs == nil {
+		writeRPCError(w, status, nil, -32001, "Session not found")
+		return
+	}
+	defer t.sessions.release(hs)
+	if !hs.stream.CompareAndSwap(false, true) {
+		writeRPCError(w, http.StatusConflict, nil, codeInvalidRequest, "Conflict: this session already has an open GET stream")
+		return
+	}
+	defer hs.stream.Store(false)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	tick := time.NewTicker(streamHeartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-hs.done:
+			return
+		case <-t.streamsDone:
+			return
+		case <-tick.C:
+			rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			t.sessions.touch(hs)
+		}
+	}
+}
+
+// handleDelete ends a legacy session.
+func (t *httpTransport) handleDelete(w http.ResponseWriter, r *http.Request) {
+	sid := r.Header.Get(headerSessionID)
+	if sid == "" {
+		writeRPCError(w, http.StatusBadRequest, nil, -32000, "Bad Request: Mcp-Session-Id header is required")
+		return
+	}
+	hs, status := t.sessions.use(sid, credential(r))
+	if hs == nil {
+		writeRPCError(w, status, nil, -32001, "Session not found")
+		return
+	}
+	t.sessions.release(hs)
+	t.sessions.remove(sid)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// endStreams ends every open event stream (shutdown).
+func (t *httpTransport) endStreams() {
+	t.closeOnce.Do(func() { close(t.streamsDone) })
+}
+
+// httpSession is a legacy MCP session of the HTTP transport.
+type httpSession struct {
+	*session
+	owner  []byte        // sha256 of the creating credential; nil without auth
+	done   chan struct{} // closed when the session ends
+	stream atomic.Bool   // a GET stream is open
+
+	lastUsed time.Time // guarded by sessionStore.mu
+	active   int       // requests in progress; guarded by sessionStore.mu
+}
+
+// errTooManySessions is returned when TASKMAN_MAX_SESSIONS are open.
+var errTooManySessions = errors.New("too many sessions")
+
+// sessionStore holds the legacy sessions, bounded in count and idle time.
+type sessionStore struct {
+	max     int
+	idle    time.Duration
+	metrics *metrics
+	now     func() time.Time
+
+	mu   sync.Mutex
+	byID map[string]*httpSession // guarded by mu
+}
+
+// newSessionStore returns an empty store.
+func newSessionStore(max int, idle time.Duration, m *metrics) *sessionStore {
+	return &sessionStore{max: max, idle: idle, metrics: m, now: time.Now, byID: make(map[string]*httpSession)}
+}
+
+// create starts a session owned by the credential.
+func (st *sessionStore) create(owner []byte) (*httpSession, error) {
+	var b [16]byte // 128 random bits
+	rand.Read(b[:])
+	hs := &httpSession{session: newSession(hex.EncodeToString(b[:])), owner: owner, done: make(chan struct{})}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.byID) >= st.max {
+		st.sweepLocked()
+	}
+	if len(st.byID) >= st.max {
+		return nil, fmt.Errorf("%w: all %d sessions (TASKMAN_MAX_SESSIONS) are in use; close unused sessions or try again later", errTooManySessions, st.max)
+	}
+	hs.lastUsed = st.now()
+	hs.active = 1
+	st.byID[hs.id] = hs
+	if st.metrics != nil {
+		st.metrics.sessionsActive.set(float64(len(st.byID)))
+	}
+	return hs, nil
+}
+
+// use looks a session up for a request by the given credential and marks
+// it busy. It returns the HTTP status to answer with when it cannot be
+// used: 404 unknown or expired, 403 another credential's.
+func (st *sessionStore) use(id string, cred []byte) (*httpSession, int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	hs := st.byID[id]
+	if hs == nil {
+		return nil, http.StatusNotFound
+	}
+	if hs.active == 0 && st.now().Sub(hs.lastUsed) > st.idle {
+		st.removeLocked(id)
+		return nil, http.StatusNotFound
+	}
+	if hs.owner != nil && subtle.ConstantTimeCompare(hs.owner, cred) != 1 {
+		return nil, http.StatusForbidden
+	}
+	hs.active++
+	hs.lastUsed = st.now()
+	return hs, 0
+}
+
+// release marks a request of the session as finished.
+func (st *sessionStore) release(hs *httpSession) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	hs.active--
+	hs.lastUsed = st.now()
+}
+
+// touch records activity on a session.
+func (st *sessionStore) touch(hs *httpSession) {
+	st.mu.Lock()
+	hs.lastUsed = st.now()
+	st.mu.Unlock()
+}
+
+// remove ends a session: its requests are cancelled and its stream ends.
+func (st *sessionStore) remove(id string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.removeLocked(id)
+}
+
+func (st *sessionStore) removeLocked(id string) {
+	hs := st.byID[id]
+	if hs == nil {
+		return
+	}
+	delete(st.byID, id)
+	hs.cancelAll()
+	close(hs.done)
+	if st.metrics != nil {
+		st.metrics.sessionsActive.set(float64(len(st.byID)))
+	}
+}
+
+// sweepLocked ends every idle session.
+func (st *sessionStore) sweepLocked() {
+	now := st.now()
+	for id, hs := range st.byID {
+		if hs.active == 0 && now.Sub(hs.lastUsed) > st.idle {
+			st.removeLocked(id)
+		}
+	}
+}
+
+// sweep ends idle sessions; the transport calls it periodically.
+func (st *sessionStore) sweep() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.sweepLocked()
+}
+
+// closeAll ends every session (shutdown).
+func (st *sessionStore) closeAll() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for id := range st.byID {
+		st.removeLocked(id)
+	}
+}
+
+// count returns the number of open sessions.
+func (st *sessionStore) count() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.byID)
+}
+
+// newHTTPServer returns the http.Server for the transport, with every
+// timeout set on purpose.
+func newHTTPServer(addr string, h http.Handler, base context.Context, m *metrics, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		// No WriteTimeout: event streams live as long as their request;
+		// each stream write sets its own deadline instead.
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return base },
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			if m == nil {
+				return
+			}
+			switch state {
+			case http.StateNew:
+				m.activeConnections.inc()
+			case http.StateClosed, http.StateHijacked:
+				m.activeConnections.dec()
+			}
+		},
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveHTTP serves the transport on ln until ctx is cancelled, then shuts
+// down gracefully: readiness fails at once (onShutdown), the listener
+// closes, in-flight requests get until the deadline, event streams end and
+// sessions close.
+func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, timeout time.Duration, cancelRequests context.CancelFunc, onShutdown func()) error {
+	hs := newHTTPServer(ln.Addr().String(), t.routes(), t.stop, t.metrics, t.logger)
+	hs.RegisterOnShutdown(t.endStreams)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	sweep := time.NewTicker(sessionSweepEvery)
+	defer sweep.Stop()
+	t.logger.Info("serving MCP over HTTP", "addr", "http://"+ln.Addr().String()+"/mcp")
+	for {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http server: %w", err)
+		case <-sweep.C:
+			t.sessions.sweep()
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	onShutdown()
+	t.logger.Info("shutting down: draining in-flight requests", "deadline", timeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		t.logger.Warn("shutdown deadline reached; cancelling requests still in flight", "err", err)
+		cancelRequests()
+		hs.Close()
+	}
+	t.sessions.closeAll()
+	<-errc // Serve has returned http.ErrServerClosed
+	return nil
+}
