@@ -273,13 +273,13 @@ func TestModernLogLevelSendsMessages(t *testing.T) {
 	if len(notes) != 0 {
 		t.Fatalf("without logLevel the server sent %d notifications, want none", len(notes))
 	}
-	line = modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-missing"}}, map[string]any{metaLogLevel: "warning"})
+	line = modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-missing"}}, map[string]any{metaLogLevel: "info"})
 	s.handle(context.Background(), newSession(""), []byte(line), notify)
 	if len(notes) != 1 || notes[0].Method != "notifications/message" {
 		t.Fatalf("notifications = %v, want one log message", notes)
 	}
 	p := notes[0].Params.(map[string]any)
-	want(t, "level", p["level"], "warning")
+	want(t, "level", p["level"], "info") // a 404 is the caller's problem: info, not warning
 	want(t, "message", p["data"].(map[string]any)["message"], "tool call failed")
 }
 

@@ -1,0 +1,615 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// httpServer is run serving HTTP on loopback, for tests.
+type httpServer struct {
+	base   string // http://127.0.0.1:PORT
+	port   string
+	stderr *syncBuffer
+	cancel context.CancelFunc // the "signal"
+	done   chan error
+}
+
+// startHTTP runs the server with TASKMAN_MCP_TRANSPORT=http and waits until
+// it answers; it is stopped when the test ends.
+func startHTTP(t testing.TB, env map[string]string) *httpServer {
+	t.Helper()
+	port := freePort(t)
+	full := map[string]string{"TASKMAN_MCP_TRANSPORT": "http", "HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "warn"}
+	for k, v := range env {
+		full[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &httpServer{base: "http://127.0.0.1:" + port, port: port, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		s.done <- run(ctx, []string{"taskman-mcp"}, testEnv(full), strings.NewReader(""), io.Discard, s.stderr)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/health/live")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("server exited: %v\n%s", err, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("run: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server stderr:\n%s", s.stderr.String())
+		}
+	})
+	return s
+}
+
+// stop sends the "signal" and waits for run to return.
+func (s *httpServer) stop() error {
+	s.cancel()
+	select {
+	case err := <-s.done:
+		s.done <- err // later callers see the same result
+		return err
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("server did not stop")
+	}
+}
+
+// mcpHeaders are the headers every MCP POST carries.
+var mcpHeaders = map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+// post sends an MCP POST with headers (nil values delete a default).
+func (s *httpServer) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/mcp", strings.NewReader(body))
+	for k, v := range mcpHeaders {
+		req.Header.Set(k, v)
+	}
+	for k, v := range headers {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /mcp: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// initSession initializes a legacy session and returns its id.
+func (s *httpServer) initSession(t testing.TB, headers map[string]string) string {
+	t.Helper()
+	resp, body := s.post(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, headers)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || len(sid) < 32 {
+		t.Fatalf("initialize: %d %s (session %q)", resp.StatusCode, body, sid)
+	}
+	return sid
+}
+
+// sseMessages returns the JSON messages of an event-stream body.
+func sseMessages(body []byte) []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var m map[string]any
+			if json.Unmarshal([]byte(data), &m) == nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+func TestHTTPRules(t *testing.T) {
+	s := startHTTP(t, map[string]string{"TASKMAN_MAX_REQUEST_BYTES": "2048", "TASKMAN_MAX_SESSIONS": "3"})
+	sid := s.initSession(t, nil)
+	deleted := s.initSession(t, nil)
+	req, _ := http.NewRequest(http.MethodDelete, s.base+"/mcp", nil)
+	req.Header.Set("Mcp-Session-Id", deleted)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE session: %v %v", resp, err)
+	}
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	modernCall := modern(2, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil)
+	modernHeaders := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_list"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	session := map[string]string{"Mcp-Session-Id": sid}
+	tests := []struct {
+		name    string
+		body    string
+		headers map[string]string
+		status  int
+		code    int    // JSON-RPC error code expected in the body; 0: none checked
+		text    string // expected in the body
+	}{
+		{"wrong Content-Type", ping, with(session, "Content-Type", "text/plain"), 415, 0, "Content-Type"},
+		{"Accept without event-stream", ping, with(session, "Accept", "application/json"), 406, 0, "Accept"},
+		{"Accept */* counts", ping, with(session, "Accept", "*/*"), 200, 0, `"result"`},
+		{"body over the limit", `{"pad":"` + strings.Repeat("x", 4096) + `"}`, session, 413, 0, "TASKMAN_MAX_REQUEST_BYTES"},
+		{"body not JSON", `{"jsonrpc":`, session, 400, codeParseError, ""},
+		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, session, 202, 0, ""},
+		{"response from the client", `{"jsonrpc":"2.0","id":"s1","result":{}}`, session, 202, 0, ""},
+		{"missing session", ping, nil, 400, -32000, "Mcp-Session-Id"},
+		{"unknown session", ping, map[string]string{"Mcp-Session-Id": "0123456789abcdef0123456789abcdef"}, 404, -32001, ""},
+		{"deleted session", ping, map[string]string{"Mcp-Session-Id": deleted}, 404, -32001, ""},
+		{"bad protocol-version header", ping, with(session, "MCP-Protocol-Version", "1999-01-01"), 400, 0, "unsupported"},
+		{"older supported protocol-version header", ping, with(session, "MCP-Protocol-Version", version20250326), 200, 0, `"result"`},
+		{"modern request", modernCall, modernHeaders, 200, 0, `"resultType":"complete"`},
+		{"modern method header mismatch", modernCall, with(modernHeaders, "Mcp-Method", "tools/list"), 400, codeHeaderMismatch, "Mcp-Method"},
+		{"modern name header mismatch", modernCall, with(modernHeaders, "Mcp-Name", "task_read"), 400, codeHeaderMismatch, "Mcp-Name"},
+		{"modern version header missing", modernCall, with(modernHeaders, "MCP-Protocol-Version", ""), 400, codeHeaderMismatch, ""},
+		{"modern unsupported version", modern(3, "tools/list", nil, map[string]any{metaProtocolVersion: "2099-01-01"}), with(modernHeaders, "MCP-Protocol-Version", "2099-01-01", "Mcp-Method", "tools/list"), 400, codeUnsupportedVersion, "supported"},
+		{"modern unknown method", modern(4, "tasks/explode", nil, nil), with(modernHeaders, "Mcp-Method", "tasks/explode"), 404, codeMethodNotFound, ""},
+		{"modern without capabilities", modern(5, "tools/list", nil, map[string]any{metaClientCapabilities: nil}), with(modernHeaders, "Mcp-Method", "tools/list"), 400, codeInvalidParams, "clientCapabilities"},
+		{"evil Host", ping, with(session, "Host", "evil.example.com"), 403, 0, "Host"},
+		{"evil Origin", ping, with(session, "Origin", "http://evil.example.com"), 403, 0, "Origin"},
+		{"loopback Origin", ping, with(session, "Origin", "http://localhost:5173"), 200, 0, `"result"`},
+		{"Host localhost:PORT", ping, with(session, "Host", "localhost:"+s.port), 200, 0, `"result"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := s.post(t, tt.body, tt.headers)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d (body %s)", resp.StatusCode, tt.status, body)
+			}
+			if tt.code != 0 {
+				var r response
+				if err := json.Unmarshal(body, &r); err != nil || r.Error == nil || r.Error.Code != tt.code {
+					t.Errorf("body %s, want JSON-RPC error %d", body, tt.code)
+				}
+			}
+			if !bytes.Contains(body, []byte(tt.text)) {
+				t.Errorf("body %s, want it to contain %q", body, tt.text)
+			}
+			if id := resp.Header.Get("X-Request-Id"); !validRequestID(id) {
+				t.Errorf("X-Request-Id = %q, want a valid id on every answer", id)
+			}
+		})
+	}
+	t.Run("session cap", func(t *testing.T) {
+		s.initSession(t, nil) // with sid: two open (the deleted one freed its slot)
+		s.initSession(t, nil) // three: the cap
+		resp, body := s.post(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, nil)
+		if resp.StatusCode != 503 || !bytes.Contains(body, []byte("TASKMAN_MAX_SESSIONS")) {
+			t.Fatalf("fourth session: %d %s, want 503 naming TASKMAN_MAX_SESSIONS", resp.StatusCode, body)
+		}
+	})
+	t.Run("GET rules", func(t *testing.T) {
+		for _, tt := range []struct {
+			headers map[string]string
+			status  int
+		}{
+			{map[string]string{"Accept": "text/event-stream"}, 400},
+			{map[string]string{"Accept": "text/event-stream", "Mcp-Session-Id": deleted}, 404},
+			{map[string]string{"Accept": "application/json", "Mcp-Session-Id": sid}, 406},
+			{map[string]string{"Accept": "text/event-stream", "MCP-Protocol-Version": versionModern}, 405},
+		} {
+			req, _ := http.NewRequest(http.MethodGet, s.base+"/mcp", nil)
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("GET with %v = %d, want %d", tt.headers, resp.StatusCode, tt.status)
+			}
+		}
+	})
+	t.Run("GET stream opens once per session", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/mcp", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Mcp-Session-Id", sid)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("GET stream: %v %v", resp, err)
+		}
+		defer resp.Body.Close()
+		req2, _ := http.NewRequest(http.MethodGet, s.base+"/mcp", nil)
+		req2.Header = req.Header.Clone()
+		resp2, err := http.DefaultClient.Do(req2)
+		if err != nil || resp2.StatusCode != http.StatusConflict {
+			t.Fatalf("second GET stream: %v %v, want 409", resp2, err)
+		}
+		resp2.Body.Close()
+	})
+	t.Run("other methods", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPut, s.base+"/mcp", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") == "" {
+			t.Fatalf("PUT /mcp: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	})
+}
+
+func TestHTTPAuth(t *testing.T) {
+	s := startHTTP(t, map[string]string{"TASKMAN_AUTH_TOKEN": "s3cret-token"})
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	for _, auth := range []string{"", "Bearer wrong", "Basic czNjcmV0LXRva2Vu", "Bearer s3cret-token-longer"} {
+		resp, _ := s.post(t, ping, map[string]string{"Authorization": auth})
+		if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("Authorization %q: %d, want 401 with WWW-Authenticate: Bearer", auth, resp.StatusCode)
+		}
+	}
+	good := map[string]string{"Authorization": "Bearer s3cret-token"}
+	sid := s.initSession(t, good)
+	resp, body := s.post(t, ping, map[string]string{"Authorization": "Bearer s3cret-token", "Mcp-Session-Id": sid})
+	if resp.StatusCode != 200 {
+		t.Fatalf("ping with token: %d %s", resp.StatusCode, body)
+	}
+	// Health stays open without the token.
+	if resp, err := http.Get(s.base + "/health/live"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("health without token: %v %v", resp, err)
+	}
+	if strings.Contains(s.stderr.String(), "s3cret-token") {
+		t.Error("the token appears in the logs")
+	}
+}
+
+func TestHTTPProgressOverSSE(t *testing.T) {
+	s := startHTTP(t, nil)
+	sid := s.initSession(t, nil)
+	h := map[string]string{"Mcp-Session-Id": sid}
+	var ids []any
+	for i := range 3 {
+		_, body := s.post(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"p%d","project_id":"P-1"}}}}`, i+1, i), h)
+		var r map[string]any
+		json.Unmarshal(body, &r)
+		ids = append(ids, get(r, "result", "structuredContent", "task", "id"))
+	}
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": map[string]any{
+		"name": "task_bulk_assign_sprint", "arguments": map[string]any{"taskIds": ids, "sprintId": "S-9"},
+		"_meta": map[string]any{"progressToken": 77},
+	}})
+	resp, body := s.post(t, string(b), h)
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q, want text/event-stream", ct)
+	}
+	msgs := sseMessages(body)
+	var methods []string
+	for _, m := range msgs {
+		if method, ok := m["method"].(string); ok {
+			methods = append(methods, method)
+			want(t, "token", get(m, "params", "progressToken"), 77)
+		} else {
+			methods = append(methods, "result")
+			want(t, "assigned", get(m, "result", "structuredContent", "assigned_count"), 3)
+		}
+	}
+	want(t, "event order", methods, []string{"notifications/progress", "notifications/progress", "result"})
+}
+
+func TestHTTPConcurrentSessions(t *testing.T) {
+	s := startHTTP(t, nil)
+	http.DefaultClient.CloseIdleConnections()
+	before := runtime.NumGoroutine()
+	const sessions = 200
+	const callsEach = 5 // bounded: 200 × (init + 5 calls + delete)
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+	do := func(method, sid, body string) (int, []byte, http.Header) {
+		req, _ := http.NewRequest(method, s.base+"/mcp", strings.NewReader(body))
+		for k, v := range mcpHeaders {
+			req.Header.Set(k, v)
+		}
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, []byte(err.Error()), nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, resp.Header
+	}
+	var failures atomic.Int32
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body, h := do("POST", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
+			sid := h.Get("Mcp-Session-Id")
+			if code != 200 || sid == "" {
+				t.Errorf("initialize %d: %d %s", i, code, body)
+				failures.Add(1)
+				return
+			}
+			var taskID string
+			for j := range callsEach {
+				var call string
+				switch {
+				case j == 0:
+					call = fmt.Sprintf(`{"name":"task_create","arguments":{"task":{"title":"s%d","project_id":"P-%d"}}}`, i, i%7)
+				case j%2 == 1:
+					call = fmt.Sprintf(`{"name":"task_read","arguments":{"taskId":%q}}`, taskID)
+				default:
+					call = fmt.Sprintf(`{"name":"task_list","arguments":{"project_id":"P-%d","limit":5}}`, i%7)
+				}
+				code, body, _ := do("POST", sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":%s}`, j+1, call))
+				var r map[string]any
+				json.Unmarshal(body, &r)
+				if code != 200 || get(r, "result", "isError") != false {
+					t.Errorf("session %d call %d: %d %s", i, j, code, body)
+					failures.Add(1)
+					return
+				}
+				if j == 0 {
+					taskID, _ = get(r, "result", "structuredContent", "task", "id").(string)
+				}
+			}
+			if code, body, _ := do("DELETE", sid, ""); code != 204 {
+				t.Errorf("DELETE %d: %d %s", i, code, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if failures.Load() > 0 {
+		t.Fatalf("%d sessions failed", failures.Load())
+	}
+	tr.CloseIdleConnections()
+	// Every session is gone and the goroutines they used have ended.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+5 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+5 {
+		t.Errorf("goroutines: %d before, %d after all sessions closed", before, n)
+	}
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(body, []byte("\ntaskman_mcp_sessions_active 0\n")) {
+		t.Errorf("sessions gauge not back to 0:\n%s", grepLines(body, "sessions_active"))
+	}
+}
+
+// grepLines returns the lines of b containing s.
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestHTTPShutdownFinishesInFlight(t *testing.T) {
+	backend := envelopeBackend(t)
+	release := make(chan struct{})
+	var started atomic.Int32
+	gate := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			started.Add(1)
+			<-release
+		}
+		proxyTo(backend.URL, w, r)
+	})
+	gated := newLoopbackServer(t, gate)
+	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": gated + "/api/v1", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "20000"})
+	const inFlight = 20
+	results := make(chan string, inFlight)
+	for i := range inFlight {
+		go func() {
+			body := modern(i, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": fmt.Sprint("w", i), "project_id": "P-1"}}}, nil)
+			resp, b := s.post(t, body, map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"})
+			results <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}()
+	}
+	for started.Load() < inFlight {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	// New requests are refused once shutdown has begun.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := http.Get(s.base + "/health/live")
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the listener still accepts after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	for range inFlight {
+		if r := <-results; !strings.HasPrefix(r, "200 ") || !strings.Contains(r, `"isError":false`) {
+			t.Errorf("in-flight call: %s", r)
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// Every acknowledged write is in the backend.
+	resp, err := http.Get(backend.URL + "/api/v1/tasks?limit=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Data struct {
+			Tasks []any `json:"tasks"`
+		} `json:"data"`
+	}
+	json.NewDecoder(resp.Body).Decode(&env)
+	resp.Body.Close()
+	if len(env.Data.Tasks) != inFlight {
+		t.Errorf("backend holds %d tasks, want %d", len(env.Data.Tasks), inFlight)
+	}
+}
+
+// proxyTo forwards r to base and copies the answer back.
+func proxyTo(base string, w http.ResponseWriter, r *http.Request) {
+	req, _ := http.NewRequestWithContext(r.Context(), r.Method, base+r.URL.RequestURI(), r.Body)
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// newLoopbackServer serves h on 127.0.0.1 until the test ends and returns
+// its base URL.
+func newLoopbackServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// BenchmarkHTTPToolCall measures tools/call task_read over loopback HTTP
+// with 16 concurrent clients against the embedded backend, reporting
+// throughput and p50/p99 latency.
+func BenchmarkHTTPToolCall(b *testing.B) {
+	benchmarkHTTPToolCall(b, nil, 16)
+}
+
+// benchmarkHTTPToolCall runs the HTTP tool-call load with the given
+// environment and client count.
+func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
+	s := startHTTP(b, env)
+	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
+	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
+	var r map[string]any
+	json.Unmarshal(created, &r)
+	id, _ := get(r, "result", "structuredContent", "task", "id").(string)
+	if id == "" {
+		b.Fatalf("create: %s", created)
+	}
+	body := []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for next.Add(1) <= int64(b.N) {
+				req, _ := http.NewRequest(http.MethodPost, s.base+"/mcp", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				req.Header.Set("MCP-Protocol-Version", versionModern)
+				req.Header.Set("Mcp-Method", "tools/call")
+				req.Header.Set("Mcp-Name", "task_read")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(lat) == 0 {
+		return
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	_ = slices.Max(lat)
+}
