@@ -58,7 +58,6 @@ const (
 func hasAnnotations(v string) bool     { return v >= version20250326 }
 func hasStructured(v string) bool      { return v >= version20250618 }
 func argErrorsAsResults(v string) bool { return v >= version20251125 }
-func isModern(v string) bool           { return v >= versionModern }
 
 // message is any incoming JSON-RPC message. ID is kept raw so it is echoed
 // byte for byte; a nil ID means the member was absent (a notification).

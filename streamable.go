@@ -881,13 +881,6 @@ func (st *sessionStore) closeAll() {
 	}
 }
 
-// count returns the number of open sessions.
-func (st *sessionStore) count() int {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return len(st.byID)
-}
-
 // newHTTPServer returns the http.Server for the transport, with every
 // timeout set on purpose.
 func newHTTPServer(addr string, h http.Handler, base context.Context, m *metrics, logger *slog.Logger) *http.Server {

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// http-client.mjs drives a running taskman-mcp over Streamable HTTP with the
+// official TypeScript SDK client (Client + StreamableHTTPClientTransport).
+//
+// Usage: node http-client.mjs <url>    e.g. http://127.0.0.1:3000/mcp
+//
+// The script checks the tool catalog and a task create, read, update,
+// delete cycle, asserting on structuredContent and on content[0].text being
+// the same JSON, then ends its session. On success it prints
+// {"ok":true,"tools":39,"steps":N} and exits 0; on failure it prints the
+// reason to stderr and exits 1.
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { Checker, runMain, taskWorkflow } from "./workflows.mjs";
+
+const SCRIPT = "http-client.mjs";
+
+const [raw] = process.argv.slice(2);
+let url;
+try {
+  url = new URL(raw ?? "");
+} catch {
+  process.stderr.write(`usage: node ${SCRIPT} <url>   (got ${JSON.stringify(raw)})\n`);
+  process.exit(2);
+}
+
+const transport = new StreamableHTTPClientTransport(url);
+const client = new Client({ name: "taskman-e2e-http", version: "1.0.0" });
+const tag = `http-${process.pid}`;
+
+await runMain(
+  SCRIPT,
+  async () => {
+    await client.connect(transport);
+    const c = new Checker(client);
+    const tools = await c.checkToolNames();
+    await taskWorkflow(c, tag);
+    // A well-behaved client ends its session with DELETE; the server must
+    // answer it (or 405 when it keeps no sessions, which the SDK accepts).
+    await transport.terminateSession();
+    return { tools, steps: c.steps };
+  },
+  () => client.close(),
+);

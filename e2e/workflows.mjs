@@ -1,0 +1,275 @@
+// Shared checks for the TypeScript SDK clients (stdio-client.mjs and
+// http-client.mjs): the expected tool catalog, a checked tool call, and the
+// task, project and action-list workflows. Every check throws an Error whose
+// message says which step failed and what came back, so the script's stderr
+// alone explains a failure.
+
+import assert from "node:assert/strict";
+
+// EXPECTED_TOOLS is the catalog of design/tools.md: 10 task, 12 project,
+// 12 action-list and 5 server tools. It is typed by hand on purpose so that
+// a tool added to or dropped from the server without updating the design
+// document fails here.
+export const EXPECTED_TOOLS = [
+  // Tasks (10)
+  "task_create",
+  "task_read",
+  "task_update",
+  "task_set_status",
+  "task_assign",
+  "task_delete",
+  "task_list",
+  "task_bulk_update",
+  "task_bulk_assign_sprint",
+  "task_search",
+  // Projects (12)
+  "project_create",
+  "project_read",
+  "project_update",
+  "project_delete",
+  "project_list",
+  "project_add_sprint",
+  "project_remove_sprint",
+  "project_add_meta_task",
+  "project_add_comment",
+  "project_add_blocker",
+  "project_get_comments",
+  "project_get_metrics",
+  // Action lists (12)
+  "action_list_create",
+  "action_list_read",
+  "action_list_list",
+  "action_list_update",
+  "action_list_delete",
+  "action_list_add_item",
+  "action_list_toggle_item",
+  "action_list_remove_item",
+  "action_list_reorder_items",
+  "action_list_bulk_delete",
+  "action_list_bulk_update",
+  "action_list_search",
+  // Server and helpers (5)
+  "activate_taskman_server",
+  "activate_task_tools",
+  "activate_project_tools",
+  "activate_action_list_tools",
+  "ai_parse_task",
+];
+
+// MAX_TOOL_PAGES bounds the tools/list pagination loop: 39 tools fit in one
+// page, so a server that keeps returning a cursor is looping, not paging.
+const MAX_TOOL_PAGES = 50;
+
+// SCRIPT_TIMEOUT_MS stops a hung script on its own, well inside the 2-minute
+// bound e2e_test.go puts on it, so the failure message is ours.
+export const SCRIPT_TIMEOUT_MS = 100_000;
+
+// Checker counts the tool calls (steps) one run makes.
+export class Checker {
+  constructor(client) {
+    this.client = client;
+    this.steps = 0;
+  }
+
+  // checkToolNames follows nextCursor until it is absent and asserts the
+  // names equal EXPECTED_TOOLS exactly (order ignored, no duplicates).
+  async checkToolNames() {
+    const names = [];
+    let cursor;
+    for (let page = 0; ; page++) {
+      if (page >= MAX_TOOL_PAGES) {
+        throw new Error(`tools/list: still paging after ${MAX_TOOL_PAGES} pages`);
+      }
+      const res = await this.client.listTools(cursor === undefined ? {} : { cursor });
+      this.steps++;
+      for (const tool of res.tools) names.push(tool.name);
+      cursor = res.nextCursor;
+      if (cursor === undefined || cursor === null) break;
+    }
+    const got = [...names].sort();
+    const want = [...EXPECTED_TOOLS].sort();
+    const missing = want.filter((n) => !got.includes(n));
+    const extra = got.filter((n) => !want.includes(n));
+    const dups = got.filter((n, i) => i > 0 && got[i - 1] === n);
+    if (missing.length || extra.length || dups.length) {
+      throw new Error(
+        `tools/list: got ${got.length} tools, want ${want.length}\n` +
+          `  missing:    ${JSON.stringify(missing)}\n` +
+          `  unexpected: ${JSON.stringify(extra)}\n` +
+          `  duplicated: ${JSON.stringify(dups)}`,
+      );
+    }
+    return got.length;
+  }
+
+  // call invokes a tool that must succeed and returns its structuredContent,
+  // after checking that content[0].text is the same JSON.
+  async call(name, args) {
+    const res = await this.client.callTool({ name, arguments: args });
+    this.steps++;
+    const text = res.content?.[0]?.type === "text" ? res.content[0].text : undefined;
+    if (res.isError) {
+      throw new Error(`${name}(${JSON.stringify(args)}): isError true: ${text}`);
+    }
+    const sc = res.structuredContent;
+    if (sc === null || typeof sc !== "object" || Array.isArray(sc)) {
+      throw new Error(`${name}: structuredContent = ${JSON.stringify(sc)}, want an object`);
+    }
+    if (text === undefined) {
+      throw new Error(`${name}: content[0] = ${JSON.stringify(res.content?.[0])}, want a text block`);
+    }
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${name}: content[0].text is not JSON (${err.message}): ${text}`);
+    }
+    try {
+      assert.deepStrictEqual(parsed, sc);
+    } catch {
+      throw new Error(
+        `${name}: content[0].text and structuredContent differ\n  text:       ${text}\n  structured: ${JSON.stringify(sc)}`,
+      );
+    }
+    return sc;
+  }
+
+  // callError invokes a tool that must fail with a tool result (isError
+  // true) and returns that result's text.
+  async callError(name, args) {
+    const res = await this.client.callTool({ name, arguments: args });
+    this.steps++;
+    if (res.isError !== true) {
+      throw new Error(`${name}(${JSON.stringify(args)}): isError = ${res.isError}, want true; result ${JSON.stringify(res)}`);
+    }
+    return res.content?.[0]?.text ?? "";
+  }
+}
+
+// expect throws a step-labelled Error when cond is false.
+export function expect(cond, step, what, got) {
+  if (!cond) throw new Error(`${step}: ${what}; got ${JSON.stringify(got)}`);
+}
+
+// taskWorkflow creates, reads, updates, lists and deletes one task, then
+// checks that reading it again fails.
+export async function taskWorkflow(c, tag) {
+  const projectId = `P-e2e-${tag}`;
+  const title = `e2e task ${tag}`;
+  const created = await c.call("task_create", { task: { title, project_id: projectId } });
+  const id = created.task?.id;
+  expect(typeof id === "string" && id !== "", "task_create", "task.id must be a non-empty string", created);
+  expect(created.task.title === title, "task_create", `task.title must be ${JSON.stringify(title)}`, created);
+
+  const read = await c.call("task_read", { taskId: id });
+  expect(read.task?.id === id && read.task.title === title, "task_read", `want task ${id} titled ${title}`, read);
+
+  const updated = await c.call("task_update", { taskId: id, changes: { priority: "high" } });
+  expect(updated.task?.priority === "high", "task_update", "task.priority must be high", updated);
+
+  const listed = await c.call("task_list", { project_id: projectId });
+  expect(Array.isArray(listed.tasks), "task_list", "tasks must be an array", listed);
+  const found = listed.tasks.find((t) => t.id === id);
+  expect(found !== undefined, "task_list", `project ${projectId} must list task ${id}`, listed);
+  expect(found.priority === "high", "task_list", "the listed task must carry the update", found);
+
+  const deleted = await c.call("task_delete", { taskId: id });
+  expect(deleted.taskId === id && deleted.deleted === true, "task_delete", `want {taskId: ${id}, deleted: true}`, deleted);
+
+  const text = await c.callError("task_read", { taskId: id });
+  expect(text.includes(id), "task_read after delete", `the error text must name ${id}`, text);
+}
+
+// projectWorkflow creates a project, comments on it, reads the comments and
+// metrics, and deletes it.
+export async function projectWorkflow(c, tag) {
+  const name = `e2e project ${tag}`;
+  const created = await c.call("project_create", { project: { name } });
+  const id = created.project?.id;
+  expect(typeof id === "string" && id !== "", "project_create", "project.id must be a non-empty string", created);
+  expect(created.project.name === name, "project_create", `project.name must be ${JSON.stringify(name)}`, created);
+
+  const message = `e2e comment ${tag}`;
+  const commented = await c.call("project_add_comment", {
+    projectId: id,
+    comment: { message, author: "e2e" },
+  });
+  expect(commented.projectId === id && commented.comment?.message === message, "project_add_comment",
+    `want {projectId: ${id}, comment: {message: ${message}}}`, commented);
+
+  const comments = await c.call("project_get_comments", { projectId: id });
+  expect(comments.projectId === id && Array.isArray(comments.comments), "project_get_comments",
+    "want {projectId, comments: [...]}", comments);
+  expect(comments.comments.some((m) => m.message === message), "project_get_comments",
+    `comments must include ${JSON.stringify(message)}`, comments);
+
+  const metrics = await c.call("project_get_metrics", { projectId: id });
+  const stats = metrics.metrics?.task_statistics;
+  expect(metrics.projectId === id && stats !== undefined, "project_get_metrics",
+    "want {projectId, metrics: {task_statistics}}", metrics);
+  expect(typeof stats.total === "number" && typeof stats.completion_percentage === "number", "project_get_metrics",
+    "task_statistics.total and completion_percentage must be numbers", stats);
+
+  const deleted = await c.call("project_delete", { projectId: id });
+  expect(deleted.projectId === id && deleted.deleted === true, "project_delete", `want {projectId: ${id}, deleted: true}`, deleted);
+}
+
+// actionListWorkflow creates a two-item list, adds and toggles an item,
+// checks the counters, and deletes the list.
+export async function actionListWorkflow(c, tag) {
+  const title = `e2e list ${tag}`;
+  const created = await c.call("action_list_create", {
+    title,
+    items: [{ text: "first" }, { text: "second" }],
+  });
+  const list = created.action_list;
+  const id = list?.id;
+  expect(typeof id === "string" && id !== "", "action_list_create", "action_list.id must be a non-empty string", created);
+  expect(Array.isArray(list.items) && list.items.length === 2, "action_list_create", "want 2 items", list);
+
+  const added = await c.call("action_list_add_item", { action_list_id: id, text: "third" });
+  const items = added.action_list?.items;
+  expect(Array.isArray(items) && items.length === 3, "action_list_add_item", "want 3 items", added);
+  const third = items.find((it) => it.text === "third");
+  expect(third !== undefined && typeof third.id === "string", "action_list_add_item", "want an item \"third\" with an id", items);
+
+  const toggled = await c.call("action_list_toggle_item", { action_list_id: id, item_id: third.id });
+  const after = toggled.action_list?.items?.find((it) => it.id === third.id);
+  expect(after?.completed === true, "action_list_toggle_item", `item ${third.id} must be completed`, toggled);
+
+  const read = await c.call("action_list_read", { action_list_id: id });
+  const al = read.action_list;
+  expect(al?.id === id, "action_list_read", `want action list ${id}`, read);
+  expect(al.total_items === 3 && al.completed_items === 1, "action_list_read",
+    "want total_items 3 and completed_items 1", { total_items: al.total_items, completed_items: al.completed_items });
+
+  const deleted = await c.call("action_list_delete", { action_list_id: id });
+  expect(deleted.success === true, "action_list_delete", "want {success: true}", deleted);
+}
+
+// runMain runs body with a watchdog and the output convention of both
+// scripts: one JSON line on stdout and exit 0 on success, a FAIL line on
+// stderr and exit 1 otherwise. cleanup runs either way.
+export async function runMain(script, body, cleanup) {
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`${script}: FAIL: timed out after ${SCRIPT_TIMEOUT_MS} ms\n`);
+    process.exit(1);
+  }, SCRIPT_TIMEOUT_MS);
+  watchdog.unref();
+  try {
+    const summary = await body();
+    await cleanup();
+    process.stdout.write(JSON.stringify({ ok: true, ...summary }) + "\n");
+    process.exitCode = 0;
+  } catch (err) {
+    process.stderr.write(`${script}: FAIL: ${err instanceof Error ? err.message : String(err)}\n`);
+    try {
+      await cleanup();
+    } catch (closeErr) {
+      process.stderr.write(`${script}: close: ${closeErr?.message ?? closeErr}\n`);
+    }
+    process.exitCode = 1;
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
