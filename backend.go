@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -203,6 +204,15 @@ type backendClient struct {
 	userAgent  string
 	logger     *slog.Logger
 	metrics    *metrics // nil records nothing
+	// breakers holds one circuit breaker per operation, indexed by opID;
+	// nil entries (breakers disabled) pass every call through.
+	breakers [numOps]*breaker
+	// cache keeps the last good answer of each read for when the backend
+	// fails; nil (disabled) misses everything.
+	cache *cache
+	// evictionsSeen is the cache eviction count already added to the
+	// metric.
+	evictionsSeen atomic.Uint64
 	// sleep waits d or until ctx is done; tests replace it to record the
 	// waits instead of sleeping.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -229,7 +239,9 @@ type backendOptions struct {
 	RetryDelay time.Duration
 	Version    string
 	Logger     *slog.Logger
-	Metrics    *metrics // may be nil
+	Metrics    *metrics  // may be nil
+	Breakers   *breakers // nil: no circuit breaking
+	Cache      *cache    // nil: no fallback cache
 }
 
 // newBackendClient returns a client for the remote API at opts.BaseURL or,
@@ -243,7 +255,11 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		userAgent:  "taskman-mcp/" + opts.Version,
 		logger:     opts.Logger,
 		metrics:    opts.Metrics,
+		cache:      opts.Cache,
 		sleep:      sleepContext,
+	}
+	for op := range numOps {
+		c.breakers[op] = opts.Breakers.get(op.String())
 	}
 	switch {
 	case opts.BaseURL != "":
@@ -319,21 +335,201 @@ func (e *unreachableError) Error() string {
 
 func (e *unreachableError) Unwrap() error { return e.err }
 
-// do sends req, retrying idempotent operations, and returns the decoded
-// answer with any success envelope removed. A 204 or empty body is nil.
+// do sends req and returns the decoded answer with any success envelope
+// removed (a 204 or empty body is nil). A read the backend could not serve
+// may be answered from the fallback cache; do reports that as an error
+// (callers that can show stale data use call).
 func (c *backendClient) do(ctx context.Context, req request) (any, error) {
+	v, stale, err := c.call(ctx, req)
+	if err == nil && stale != nil {
+		return nil, stale.cause
+	}
+	return v, err
+}
+
+// staleness describes an answer served from the fallback cache.
+type staleness struct {
+	age   time.Duration
+	cause error // why the backend could not answer
+}
+
+// call sends req through its operation's circuit breaker, retrying
+// idempotent operations inside the breaker's single call. A read that
+// fails in a way the breaker counts (or is rejected by an open circuit) is
+// answered from the fallback cache when a copy younger than its TTL
+// exists, and the answer is marked stale. A successful write invalidates
+// every cached read it could have changed.
+func (c *backendClient) call(ctx context.Context, req request) (any, *staleness, error) {
 	var body []byte
 	if req.body != nil {
 		var err error
 		if body, err = json.Marshal(req.body); err != nil {
-			return nil, fmt.Errorf("%s: encode body: %w", req.op, err)
+			return nil, nil, fmt.Errorf("%s: encode body: %w", req.op, err)
 		}
 	}
-	raw, err := c.send(ctx, req, body)
-	if err != nil {
-		return nil, err
+	read := req.op.cacheable()
+	var key string
+	if read && c.cache != nil {
+		key = req.cacheKey()
 	}
-	return decodeAnswer(req.op, raw)
+	b := c.breakers[req.op]
+	ticket, err := b.allow()
+	if err != nil {
+		c.metrics.breakerRejected(req.op.String())
+		if !read {
+			return nil, nil, fmt.Errorf("%w; the write was not sent, try again once the backend recovers", err)
+		}
+		return c.fallback(ctx, req.op, key, err)
+	}
+	raw, err := c.send(ctx, req, body)
+	b.record(ticket, breakerOutcomeOf(ctx, err))
+	if err != nil {
+		if read && countsAsFailure(err) && ctx.Err() == nil {
+			return c.fallback(ctx, req.op, key, err)
+		}
+		return nil, nil, err
+	}
+	v, err := decodeAnswer(req.op, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if key != "" {
+		c.cache.put(key, raw)
+		c.cacheStats()
+	} else if !read {
+		for _, prefix := range req.invalidates() {
+			c.cache.invalidatePrefix(prefix)
+		}
+		c.cacheStats()
+	}
+	return v, nil, nil
+}
+
+// fallback answers a failed read from the cache, or explains that there
+// is no copy.
+func (c *backendClient) fallback(ctx context.Context, op opID, key string, cause error) (any, *staleness, error) {
+	raw, age, ok := c.cache.get(key)
+	if !ok {
+		if key != "" {
+			c.metrics.cacheLookup(false)
+			return nil, nil, fmt.Errorf("%w; no cached copy", cause)
+		}
+		return nil, nil, cause
+	}
+	c.metrics.cacheLookup(true)
+	c.logger.WarnContext(ctx, "serving a stale copy", "age_ms", age.Milliseconds(), "cause", cause)
+	v, err := decodeAnswer(op, raw) // it decoded once before it was stored
+	if err != nil {
+		return nil, nil, cause
+	}
+	return v, &staleness{age: age, cause: cause}, nil
+}
+
+// cacheStats copies the cache's size and evictions into the metrics.
+func (c *backendClient) cacheStats() {
+	if c.cache == nil || c.metrics == nil {
+		return
+	}
+	st := c.cache.stats()
+	c.metrics.cacheSize.set(float64(st.Size))
+	for {
+		seen := c.evictionsSeen.Load()
+		if st.Evictions <= seen || c.evictionsSeen.CompareAndSwap(seen, st.Evictions) {
+			if st.Evictions > seen {
+				c.metrics.cacheEvictions.add(float64(st.Evictions - seen))
+			}
+			return
+		}
+	}
+}
+
+// countsAsFailure reports whether err means the backend is not working:
+// no answer (refused, reset, timed out, unreadable), a 5xx or a 429. A 4xx
+// is the backend working and saying no.
+func countsAsFailure(err error) bool {
+	var berr *backendError
+	if errors.As(err, &berr) {
+		return berr.status >= 500 || berr.status == http.StatusTooManyRequests
+	}
+	var uerr *unreachableError
+	return errors.As(err, &uerr)
+}
+
+// breakerOutcomeOf classifies a call for its breaker: the caller's own
+// cancellation says nothing about the backend and is ignored.
+func breakerOutcomeOf(ctx context.Context, err error) breakerOutcome {
+	switch {
+	case err == nil:
+		return breakerSuccess
+	case ctx.Err() != nil:
+		return breakerIgnored
+	case countsAsFailure(err):
+		return breakerFailure
+	}
+	return breakerSuccess
+}
+
+// cacheable reports whether an operation's answers are kept for fallback:
+// every read but the health check.
+func (op opID) cacheable() bool {
+	return operations[op].method == http.MethodGet && op != opHealth
+}
+
+// cacheKey identifies a read by its operation and exact parameters, e.g.
+// "GET /tasks/{id} /tasks/T-1?" or "GET /tasks /tasks?limit=5&status=new".
+func (r request) cacheKey() string {
+	return r.op.String() + " " + r.path() + "?" + r.query.Encode()
+}
+
+// keyPrefix returns the cache-key prefix of every read of op, or of one
+// record when args are given.
+func keyPrefix(op opID, args ...string) string {
+	if len(args) == 0 {
+		return op.String() + " "
+	}
+	return request{op: op, args: args}.cacheKey()
+}
+
+// invalidates returns the cache-key prefixes of every read a successful
+// write of r could have changed: the record itself, the lists and searches
+// that may show it, and the analytics that count it.
+func (r request) invalidates() []string {
+	arg := func(i int) string {
+		if i < len(r.args) {
+			return r.args[i]
+		}
+		return ""
+	}
+	taskViews := []string{keyPrefix(opListTasks), keyPrefix(opSearchTasks), keyPrefix(opProjectAnalytics)}
+	projectViews := func(id string) []string {
+		return []string{keyPrefix(opListProjects), keyPrefix(opGetProject, id), keyPrefix(opProjectAnalytics, id)}
+	}
+	listViews := []string{keyPrefix(opListActionLists), keyPrefix(opSearchActionLists)}
+	switch r.op {
+	case opCreateTask:
+		return taskViews
+	case opUpdateTask, opDeleteTask:
+		return append(taskViews, keyPrefix(opGetTask, arg(0)))
+	case opBulkUpdateTasks, opBulkAssignSprint:
+		return append(taskViews, keyPrefix(opGetTask))
+	case opCreateProject:
+		return []string{keyPrefix(opListProjects)}
+	case opUpdateProject, opAddSprint, opRemoveSprint, opAddBlocker:
+		return projectViews(arg(0))
+	case opDeleteProject:
+		return append(projectViews(arg(0)), keyPrefix(opListComments, arg(0)))
+	case opAddComment:
+		return []string{keyPrefix(opListComments, arg(0))}
+	case opAddMetaTask:
+		return append(taskViews, projectViews(arg(0))...)
+	case opCreateActionList:
+		return listViews
+	case opUpdateActionList, opDeleteActionList, opAddItem, opToggleItem, opRemoveItem, opReorderItems:
+		return append(listViews, keyPrefix(opGetActionList, arg(0)))
+	case opBulkDeleteActionLists, opBulkUpdateActionLists:
+		return append(listViews, keyPrefix(opGetActionList))
+	}
+	return nil
 }
 
 // send performs the attempts of one call and returns the body of a 2xx

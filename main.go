@@ -178,6 +178,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Breakers:  operationNames(),
 	})
 
+	breakerSet := newBreakers(operationNames(), cfg.Breaker, time.Now, func(name string, from, to breakerState) {
+		logger.Warn("circuit breaker state changed", "breaker", name, "from", from.String(), "to", to.String())
+		m.breakerChanged(name, to)
+	})
 	opts := backendOptions{
 		BaseURL:    cfg.BackendURL,
 		Timeout:    cfg.BackendTimeout,
@@ -186,6 +190,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Version:    buildVersion(),
 		Logger:     logger,
 		Metrics:    m,
+		Breakers:   breakerSet,
+		Cache:      newCache(cfg.Cache, time.Now),
 	}
 	if cfg.embedded() {
 		emb, err := newEmbedded(cfg.DataFile)
@@ -207,6 +213,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	srv.breakers = breakerSet
 
 	var h *health
 	if cfg.HealthEnabled {
@@ -226,8 +233,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				_, err := backend.do(ctx, request{op: opHealth})
 				return err
 			},
-			Metrics: m,
-			Logger:  logger,
+			Circuits: srv.circuits,
+			Metrics:  m,
+			Logger:   logger,
 		})
 	}
 

@@ -200,8 +200,11 @@ type server struct {
 	version string
 	backend *backendClient
 	metrics *metrics // nil records nothing
-	tools   []*tool
-	byName  map[string]*tool
+	// breakers are the backend's circuit breakers, for reports; nil when
+	// disabled.
+	breakers *breakers
+	tools    []*tool
+	byName   map[string]*tool
 
 	// toolsPageSize is how many tools one tools/list page holds. It is
 	// larger than the catalog, so clients that ignore nextCursor still see
@@ -620,7 +623,12 @@ func (s *server) dispatchModern(ctx context.Context, ri *requestInfo, msg *messa
 		return nil, err
 	}
 	res["resultType"] = "complete"
-	res["_meta"] = map[string]any{metaServerInfo: s.serverInfo(versionModern)}
+	meta, _ := res["_meta"].(map[string]any) // a stale marker may be there
+	if meta == nil {
+		meta = map[string]any{}
+		res["_meta"] = meta
+	}
+	meta[metaServerInfo] = s.serverInfo(versionModern)
 	return res, nil
 }
 
@@ -733,9 +741,30 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 		s.logger.Log(ctx, level, "tool call failed", "duration_ms", elapsed.Milliseconds(), "err", err)
 		return toolResult(v, nil, t.name+": "+err.Error(), true), nil
 	}
+	res := toolResult(v, payload, "", false)
+	if tc.stale != nil {
+		s.metrics.observeToolExecution(t.name, "stale", elapsed)
+		markStale(res, tc.stale)
+		s.logger.InfoContext(ctx, "tool call answered from the fallback cache", "duration_ms", elapsed.Milliseconds(), "age_ms", tc.stale.age.Milliseconds())
+		return res, nil
+	}
 	s.metrics.observeToolExecution(t.name, "success", elapsed)
 	s.logger.DebugContext(ctx, "tool call done", "duration_ms", elapsed.Milliseconds())
-	return toolResult(v, payload, "", false), nil
+	return res, nil
+}
+
+// markStale tells the client that a result came from the fallback cache:
+// _meta["io.taskman/stale"] for programs, a second text block for people.
+// The payload itself is unchanged.
+func markStale(res map[string]any, st *staleness) {
+	res["_meta"] = map[string]any{"io.taskman/stale": map[string]any{
+		"age_ms": st.age.Milliseconds(),
+		"reason": st.cause.Error(),
+	}}
+	res["content"] = append(res["content"].([]any), map[string]any{
+		"type": "text",
+		"text": fmt.Sprintf("Stale: the backend is unavailable (%s); this copy is %s old.", st.cause, st.age.Round(time.Second)),
+	})
 }
 
 // toolErrorKind classifies a failed tool call for taskman_errors_total:

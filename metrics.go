@@ -1334,3 +1334,36 @@ func errorKind(code int) string {
 	}
 	return "invalid_request"
 }
+
+// breakerRejected counts a call an open circuit refused. It is a no-op on
+// nil or disabled metrics.
+func (m *metrics) breakerRejected(name string) {
+	if m == nil {
+		return
+	}
+	m.breakerRejections.with(name).inc()
+}
+
+// breakerChanged records a breaker's new state. It is a no-op on nil or
+// disabled metrics.
+func (m *metrics) breakerChanged(name string, to breakerState) {
+	if m == nil {
+		return
+	}
+	m.breakerState.with(name).set(float64(to))
+	m.breakerTransitions.with(name, to.String()).inc()
+}
+
+// cacheLookup counts a fallback lookup: a hit serves a stale copy. It is a
+// no-op on nil or disabled metrics.
+func (m *metrics) cacheLookup(hit bool) {
+	if m == nil {
+		return
+	}
+	if hit {
+		m.cacheHits.inc()
+		m.cacheStaleServed.inc()
+		return
+	}
+	m.cacheMisses.inc()
+}

@@ -62,11 +62,17 @@ type toolCall struct {
 	// progress reports progress when the client sent a progressToken; it
 	// is a no-op otherwise.
 	progress func(done, total float64, message string)
+	// stale is set when a read was answered from the fallback cache.
+	stale *staleness
 }
 
-// do sends a backend request on behalf of the tool.
+// do sends a backend request on behalf of the tool, noting a stale answer.
 func (tc *toolCall) do(ctx context.Context, req request) (any, error) {
-	return tc.srv.backend.do(ctx, req)
+	v, stale, err := tc.srv.backend.call(ctx, req)
+	if stale != nil && (tc.stale == nil || stale.age > tc.stale.age) {
+		tc.stale = stale
+	}
+	return v, err
 }
 
 // record sends req and returns the answer as one record.
@@ -983,7 +989,35 @@ func (s *server) serverStatus(ctx context.Context) map[string]any {
 	} else {
 		status["message"] = fmt.Sprintf("connected to the %s in %d ms", s.backendMode(), latency.Milliseconds())
 	}
+	var open []any
+	for _, snap := range s.breakers.snapshots() {
+		if snap.State != breakerClosed {
+			open = append(open, fmt.Sprintf("%s (%s since %s)", snap.Name, snap.State, snap.Since.UTC().Format(time.RFC3339)))
+		}
+	}
+	status["circuitBreakers"] = map[string]any{"enabled": s.breakers != nil, "open": open}
+	if open != nil {
+		status["message"] = fmt.Sprintf("%s; %d circuit(s) open: writes to those endpoints fail fast and reads may be served stale", status["message"], len(open))
+	}
+	if c := s.backend.cache; c != nil {
+		st := c.stats()
+		status["fallbackCache"] = map[string]any{"enabled": true, "size": st.Size, "hits": st.Hits, "misses": st.Misses, "evictions": st.Evictions}
+	} else {
+		status["fallbackCache"] = map[string]any{"enabled": false}
+	}
 	return status
+}
+
+// circuits reports how many circuit breakers are open (or half-open) and
+// how many there are, for readiness.
+func (s *server) circuits() (open, total int) {
+	for _, snap := range s.breakers.snapshots() {
+		total++
+		if snap.State != breakerClosed {
+			open++
+		}
+	}
+	return open, total
 }
 
 // healthCheckTimeout bounds a backend health check: a backend slower than
