@@ -18,6 +18,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // opID names one backend operation: a method and an endpoint template. The
@@ -204,6 +208,7 @@ type backendClient struct {
 	userAgent  string
 	logger     *slog.Logger
 	metrics    *metrics // nil records nothing
+	tracing    *tracing // nil: no spans
 	// breakers holds one circuit breaker per operation, indexed by opID;
 	// nil entries (breakers disabled) pass every call through.
 	breakers [numOps]*breaker
@@ -242,6 +247,7 @@ type backendOptions struct {
 	Metrics    *metrics  // may be nil
 	Breakers   *breakers // nil: no circuit breaking
 	Cache      *cache    // nil: no fallback cache
+	Tracing    *tracing  // nil: no spans
 }
 
 // newBackendClient returns a client for the remote API at opts.BaseURL or,
@@ -255,6 +261,7 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		userAgent:  "taskman-mcp/" + opts.Version,
 		logger:     opts.Logger,
 		metrics:    opts.Metrics,
+		tracing:    opts.Tracing,
 		cache:      opts.Cache,
 		sleep:      sleepContext,
 	}
@@ -376,6 +383,7 @@ func (c *backendClient) call(ctx context.Context, req request) (any, *staleness,
 	ticket, err := b.allow()
 	if err != nil {
 		c.metrics.breakerRejected(req.op.String())
+		trace.SpanFromContext(ctx).AddEvent("circuit_breaker.rejected", trace.WithAttributes(attribute.String("breaker", req.op.String())))
 		if !read {
 			return nil, nil, fmt.Errorf("%w; the write was not sent, try again once the backend recovers", err)
 		}
@@ -417,6 +425,8 @@ func (c *backendClient) fallback(ctx context.Context, op opID, key string, cause
 		return nil, nil, cause
 	}
 	c.metrics.cacheLookup(true)
+	trace.SpanFromContext(ctx).AddEvent("fallback_cache.stale_served", trace.WithAttributes(
+		attribute.String("backend.operation", op.String()), attribute.Int64("age_ms", age.Milliseconds())))
 	c.logger.WarnContext(ctx, "serving a stale copy", "age_ms", age.Milliseconds(), "cause", cause)
 	v, err := decodeAnswer(op, raw) // it decoded once before it was stored
 	if err != nil {
@@ -540,7 +550,7 @@ func (c *backendClient) send(ctx context.Context, req request, body []byte) ([]b
 		target += "?" + req.query.Encode()
 	}
 	for attempt := 0; ; attempt++ {
-		raw, wait, reason, err := c.attempt(ctx, req, target, body)
+		raw, wait, reason, err := c.attempt(ctx, req, target, body, attempt)
 		if err == nil {
 			return raw, nil
 		}
@@ -551,6 +561,8 @@ func (c *backendClient) send(ctx context.Context, req request, body []byte) ([]b
 			wait = c.backoff(attempt)
 		}
 		c.metrics.countRetry(operations[req.op].method, operations[req.op].path, reason)
+		trace.SpanFromContext(ctx).AddEvent("backend.retry", trace.WithAttributes(
+			attribute.String("backend.operation", req.op.String()), attribute.Int("attempt", attempt+1), attribute.String("reason", reason)))
 		c.logger.DebugContext(ctx, "retrying backend call",
 			"op", req.op.String(), "attempt", attempt+1, "reason", reason,
 			"wait_ms", wait.Milliseconds(), "err", err)
@@ -576,17 +588,42 @@ func (c *backendClient) backoff(attempt int) time.Duration {
 // attempt makes one HTTP exchange. On failure it returns a non-empty retry
 // reason when the failure is one worth retrying, and the wait the backend
 // asked for with Retry-After (0 when it did not say).
-func (c *backendClient) attempt(ctx context.Context, req request, target string, body []byte) (raw []byte, wait time.Duration, reason string, err error) {
+func (c *backendClient) attempt(ctx context.Context, req request, target string, body []byte, attempt int) (raw []byte, wait time.Duration, reason string, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	o := operations[req.op]
+	actx, span := c.tracing.tracer().Start(actx, o.method, trace.WithSpanKind(trace.SpanKindClient))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+			if reason != "" && span.IsRecording() {
+				span.SetAttributes(attribute.String("error.type", reason))
+			}
+		}
+		span.End()
+	}()
+	if span.IsRecording() {
+		u, _ := url.Parse(target)
+		u.User = nil // no credentials in spans
+		span.SetAttributes(
+			attribute.String("http.request.method", o.method),
+			attribute.String("url.full", u.String()),
+			attribute.String("url.template", o.path),
+			attribute.String("server.address", u.Hostname()),
+		)
+		if attempt > 0 {
+			span.SetAttributes(attribute.Int("http.request.resend_count", attempt))
+		}
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(actx, operations[req.op].method, target, rd)
+	hreq, err := http.NewRequestWithContext(actx, o.method, target, rd)
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("%s: %w", req.op, err)
 	}
+	c.tracing.injectHTTP(actx, hreq.Header)
 	if body != nil {
 		hreq.Header.Set("Content-Type", "application/json")
 	}
@@ -596,7 +633,6 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 		hreq.Header.Set("X-Request-ID", id)
 	}
 	start := time.Now()
-	o := operations[req.op]
 	resp, err := c.http.Do(hreq)
 	if err != nil {
 		reason = c.transportRetryReason(ctx, err)
@@ -611,6 +647,9 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 		return nil, 0, reason, c.transportError(ctx, req.op, fmt.Errorf("read answer: %w", err))
 	}
 	c.metrics.observeBackendCall(o.method, o.path, statusLabel(resp.StatusCode), time.Since(start))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	}
 	if len(raw) > maxAnswerBytes {
 		return nil, 0, "", &unreachableError{req.op, fmt.Errorf("answer larger than %d MiB", maxAnswerBytes>>20)}
 	}

@@ -160,8 +160,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
-	logger := newLogger(stderr, level, cfg.LogFormat, nil)
+	logger := newLogger(stderr, level, cfg.LogFormat, traceIDs)
 	logger.Info("starting taskman-mcp", "version", buildVersion(), "transport", cfg.Transport)
+
+	tr, err := newTracing(ctx, cfg.OTel, buildVersion(), logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Spans are flushed last, after every request has ended; the
+		// exporter bounds its own attempts, so this cannot hang.
+		fctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := tr.shutdown(fctx); err != nil {
+			logger.Warn("flushing spans at exit failed", "err", err)
+		}
+	}()
+	if cfg.OTel.Enabled {
+		logger.Info("exporting traces over OTLP/HTTP", "endpoint", otlpTracesURL(cfg.OTel), "sample_rate", cfg.OTel.SampleRate)
+	}
 
 	tools := newToolTable()
 	toolNames := make([]string, len(tools))
@@ -192,6 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Metrics:    m,
 		Breakers:   breakerSet,
 		Cache:      newCache(cfg.Cache, time.Now),
+		Tracing:    tr,
 	}
 	if cfg.embedded() {
 		emb, err := newEmbedded(cfg.DataFile)
@@ -209,11 +227,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer backend.close()
 
-	srv, err := newServer(cfg, logger, buildVersion(), backend, m)
+	srv, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: buildVersion(), Backend: backend,
+		Metrics: m, Breakers: breakerSet, Tracing: tr})
 	if err != nil {
 		return err
 	}
-	srv.breakers = breakerSet
 
 	var h *health
 	if cfg.HealthEnabled {

@@ -15,6 +15,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Protocol versions. Dates compare correctly as strings, which the feature
@@ -203,6 +207,7 @@ type server struct {
 	// breakers are the backend's circuit breakers, for reports; nil when
 	// disabled.
 	breakers *breakers
+	tracing  *tracing // nil or off: a no-op tracer
 	tools    []*tool
 	byName   map[string]*tool
 
@@ -218,17 +223,31 @@ type server struct {
 // clients do not follow nextCursor.
 const defaultToolsPageSize = 100
 
-// newServer returns a server over the given backend client; m may be nil.
-func newServer(cfg *config, logger *slog.Logger, version string, backend *backendClient, m *metrics) (*server, error) {
-	if cfg == nil || logger == nil || backend == nil {
+// serverDeps are what a server is built from. Config, Logger and Backend
+// are required; the rest may be nil (off).
+type serverDeps struct {
+	Config   *config
+	Logger   *slog.Logger
+	Version  string
+	Backend  *backendClient
+	Metrics  *metrics
+	Breakers *breakers
+	Tracing  *tracing
+}
+
+// newServer returns a server built from d.
+func newServer(d serverDeps) (*server, error) {
+	if d.Config == nil || d.Logger == nil || d.Backend == nil {
 		return nil, errors.New("new server: config, logger and backend are required")
 	}
 	s := &server{
-		cfg:           cfg,
-		logger:        logger,
-		version:       version,
-		backend:       backend,
-		metrics:       m,
+		cfg:           d.Config,
+		logger:        d.Logger,
+		version:       d.Version,
+		backend:       d.Backend,
+		metrics:       d.Metrics,
+		breakers:      d.Breakers,
+		tracing:       d.Tracing,
 		tools:         newToolTable(),
 		byName:        make(map[string]*tool),
 		toolsPageSize: defaultToolsPageSize,
@@ -429,9 +448,9 @@ type requestParams struct {
 	Meta map[string]json.RawMessage `json:"_meta"`
 }
 
-// handleRequest runs one request: it gives it a request id, tracks it for
-// cancellation, recovers a panic into -32603, and suppresses the answer to
-// a request the client cancelled.
+// handleRequest runs one request: it gives it a request id and a span,
+// tracks it for cancellation, recovers a panic into -32603, and suppresses
+// the answer to a request the client cancelled.
 func (s *server) handleRequest(ctx context.Context, sess *session, msg *message, notify notifier) (resp *response) {
 	// Over HTTP the request already has an id (from X-Request-ID or made
 	// for it); under stdio each JSON-RPC request gets a fresh one.
@@ -440,14 +459,18 @@ func (s *server) handleRequest(ctx context.Context, sess *session, msg *message,
 		ri.id = newRequestID()
 	}
 	ctx = withRequestInfo(ctx, ri)
+	var p requestParams
+	paramsErr := decodeParams(msg.Params, &p)
+	ctx, span := s.startSpan(ctx, sess, msg, p, ri)
+	defer span.End()
 	ctx, f, done := sess.track(ctx, msg.ID)
 	defer done()
 	start := time.Now()
 	defer func() {
-		if p := recover(); p != nil {
+		if r := recover(); r != nil {
 			s.metrics.countError("panic")
 			s.logger.ErrorContext(ctx, "panic while handling request", "method", msg.Method,
-				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			resp = errorResponse(msg.ID, codeInternalError, "internal error while handling "+msg.Method)
 		}
 		if f.cancelled.Load() {
@@ -458,13 +481,17 @@ func (s *server) handleRequest(ctx context.Context, sess *session, msg *message,
 		if !ok {
 			s.metrics.countError(errorKind(resp.Error.Code))
 		}
+		endSpan(span, msg.Method, ri, resp)
 		level := slog.LevelDebug
-		if resp != nil && resp.Error != nil {
+		if !ok {
 			level = slog.LevelInfo
 		}
-		s.logger.Log(ctx, level, "request done", "method", msg.Method, "duration_ms", time.Since(start).Milliseconds(), "ok", resp == nil || resp.Error == nil)
+		s.logger.Log(ctx, level, "request done", "method", msg.Method, "duration_ms", time.Since(start).Milliseconds(), "ok", ok)
 	}()
-	result, err := s.dispatch(ctx, sess, ri, msg, notify)
+	if paramsErr != nil {
+		return &response{JSONRPC: "2.0", ID: msg.ID, Error: paramsErr}
+	}
+	result, err := s.dispatch(ctx, sess, ri, msg, p, notify)
 	if err != nil {
 		var rerr *rpcError
 		if !errors.As(err, &rerr) {
@@ -476,14 +503,83 @@ func (s *server) handleRequest(ctx context.Context, sess *session, msg *message,
 	return &response{JSONRPC: "2.0", ID: msg.ID, Result: result}
 }
 
-// dispatch routes a request to its method, in the era the request selects.
-func (s *server) dispatch(ctx context.Context, sess *session, ri *requestInfo, msg *message, notify notifier) (any, error) {
-	var p requestParams
-	if len(msg.Params) > 0 && !bytes.Equal(msg.Params, []byte("null")) {
-		if err := json.Unmarshal(msg.Params, &p); err != nil {
-			return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: params must be an object"}
+// decodeParams reads the _meta of a request's params; params that are
+// present must be an object.
+func decodeParams(raw json.RawMessage, p *requestParams) *rpcError {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	if json.Unmarshal(raw, p) != nil {
+		return &rpcError{Code: codeInvalidParams, Message: "invalid params: params must be an object"}
+	}
+	return nil
+}
+
+// startSpan starts the MCP span of a request: a child of the HTTP span
+// (kind internal) or, under stdio, a server span; a traceparent in
+// params._meta makes it a child of the client's trace.
+func (s *server) startSpan(ctx context.Context, sess *session, msg *message, p requestParams, ri *requestInfo) (context.Context, trace.Span) {
+	kind := trace.SpanKindServer
+	if trace.SpanFromContext(ctx).SpanContext().IsValid() {
+		kind = trace.SpanKindInternal
+	}
+	if tp, ok := p.Meta["traceparent"]; ok {
+		carrier := map[string]any{"traceparent": rawString(tp)}
+		for _, k := range []string{"tracestate", "baggage"} {
+			if v, ok := p.Meta[k]; ok {
+				carrier[k] = rawString(v)
+			}
+		}
+		ctx = s.tracing.extractMeta(ctx, carrier)
+	}
+	ctx, span := s.tracing.tracer().Start(ctx, msg.Method, trace.WithSpanKind(kind))
+	if span.IsRecording() {
+		v := sess.negotiated()
+		if pv, ok := p.Meta[metaProtocolVersion]; ok {
+			v = rawString(pv)
+		}
+		span.SetAttributes(
+			attribute.String("mcp.method.name", msg.Method),
+			attribute.String("jsonrpc.request.id", string(msg.ID)),
+			attribute.String("request_id", ri.id),
+		)
+		if v != "" {
+			span.SetAttributes(attribute.String("mcp.protocol.version", v))
+		}
+		if sess.id != "" {
+			span.SetAttributes(attribute.String("mcp.session.id", sess.id))
 		}
 	}
+	return ctx, span
+}
+
+// endSpan names the span after the tool called and records how the request
+// ended: error.type tool_error for an isError result, the JSON-RPC code for
+// an error.
+func endSpan(span trace.Span, method string, ri *requestInfo, resp *response) {
+	if !span.IsRecording() {
+		return
+	}
+	if ri.tool != "" {
+		span.SetName(method + " " + ri.tool)
+		span.SetAttributes(attribute.String("gen_ai.tool.name", ri.tool), attribute.String("gen_ai.operation.name", "execute_tool"))
+	}
+	switch {
+	case resp == nil:
+		span.SetAttributes(attribute.Bool("mcp.request.cancelled", true))
+	case resp.Error != nil:
+		span.SetAttributes(attribute.String("error.type", strconv.Itoa(resp.Error.Code)))
+		span.SetStatus(codes.Error, resp.Error.Message)
+	default:
+		if res, ok := resp.Result.(map[string]any); ok && res["isError"] == true {
+			span.SetAttributes(attribute.String("error.type", "tool_error"))
+			span.SetStatus(codes.Error, "tool returned an error result")
+		}
+	}
+}
+
+// dispatch routes a request to its method, in the era the request selects.
+func (s *server) dispatch(ctx context.Context, sess *session, ri *requestInfo, msg *message, p requestParams, notify notifier) (any, error) {
 	if pv, ok := p.Meta[metaProtocolVersion]; ok || msg.Method == "server/discover" {
 		return s.dispatchModern(ctx, ri, msg, p, pv, notify)
 	}

@@ -31,7 +31,7 @@ func newTestServer(t testing.TB) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(cfg, logger, "test", backend, nil)
+	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend})
 	if err != nil {
 		t.Fatal(err)
 	}

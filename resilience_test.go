@@ -245,7 +245,7 @@ func TestFlappingBackendUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer backend.close()
-	s, err := newServer(cfg, logger, "test", backend, m)
+	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend, Metrics: m, Breakers: bs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Limits and timeouts of the HTTP transport.
@@ -202,12 +206,36 @@ func (t *httpTransport) observe(next http.Handler) http.Handler {
 		}
 		w.Header().Set(headerRequestID, id)
 		ctx := withRequestInfo(r.Context(), &requestInfo{id: id})
+		route := routeLabel(r.URL.Path)
+		// Only MCP traffic is traced: probes and scrapes every few seconds
+		// would bury the traces that matter.
+		span := trace.SpanFromContext(ctx)
+		if route == "/mcp" {
+			ctx = t.srv.tracing.extractHTTP(ctx, r.Header)
+			ctx, span = t.srv.tracing.tracer().Start(ctx, r.Method+" /mcp", trace.WithSpanKind(trace.SpanKindServer))
+			if span.IsRecording() {
+				host, _, _ := net.SplitHostPort(r.RemoteAddr)
+				span.SetAttributes(
+					attribute.String("http.request.method", r.Method),
+					attribute.String("http.route", route),
+					attribute.String("url.path", r.URL.Path),
+					attribute.String("client.address", host),
+					attribute.String("request_id", id),
+				)
+			}
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		route := routeLabel(r.URL.Path)
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
+			if rec.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rec.status))
+			}
+		}
+		span.End()
 		d := time.Since(start)
 		t.metrics.observeHTTPRequest(r.Method, route, rec.status, d, rec.bytes)
 		t.logger.LogAttrs(ctx, slog.LevelInfo, "http request",

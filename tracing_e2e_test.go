@@ -1,0 +1,211 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// traceBackend serves the embedded API and records the traceparent of
+// every request.
+func traceBackend(t *testing.T) (url string, seen func() []string) {
+	t.Helper()
+	emb, err := newEmbedded("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	url = newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("traceparent"))
+		mu.Unlock()
+		emb.ServeHTTP(w, r)
+	}))
+	return url, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
+	}
+}
+
+// tracingEnv turns tracing on, exporting to the receiver.
+func tracingEnv(rcv *otlpReceiver, backend string) map[string]string {
+	return map[string]string{
+		"TRACING_ENABLED":             "true",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url(),
+		"OTEL_SAMPLE_RATE":            "1",
+		"TASK_MANAGER_API_ENDPOINT":   backend,
+		"LOG_LEVEL":                   "debug",
+	}
+}
+
+// modernCallHeaders are the headers of a 2026-07-28 tools/call.
+func modernCallHeaders(tool string) map[string]string {
+	return map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": tool}
+}
+
+func TestTraceOfOneHTTPToolCall(t *testing.T) {
+	rcv := otlpStartReceiver(t)
+	backend, seen := traceBackend(t)
+	s := startHTTP(t, tracingEnv(rcv, backend))
+	body := modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-missing"}}, nil)
+	resp, answer := s.post(t, body, modernCallHeaders("task_read"))
+	if resp.StatusCode != 200 || !strings.Contains(string(answer), `"isError":true`) {
+		t.Fatalf("tools/call: %d %s", resp.StatusCode, answer)
+	}
+	if err := s.stop(); err != nil { // flushes the spans
+		t.Fatal(err)
+	}
+
+	httpSpan := rcv.span("POST /mcp")
+	mcpSpan := rcv.span("tools/call task_read")
+	backendSpan := rcv.span("GET")
+	want(t, "http span kind", httpSpan.Kind, "SPAN_KIND_SERVER")
+	want(t, "mcp span kind", mcpSpan.Kind, "SPAN_KIND_INTERNAL")
+	want(t, "backend span kind", backendSpan.Kind, "SPAN_KIND_CLIENT")
+	want(t, "mcp parent", mcpSpan.ParentSpanID, httpSpan.SpanID)
+	want(t, "backend parent", backendSpan.ParentSpanID, mcpSpan.SpanID)
+	for _, sp := range []otlpSpan{mcpSpan, backendSpan} {
+		want(t, sp.Name+" trace", sp.TraceID, httpSpan.TraceID)
+	}
+	for k, v := range map[string]string{
+		"http.request.method": "POST", "http.route": "/mcp", "http.response.status_code": "200", "url.path": "/mcp", "client.address": "127.0.0.1",
+	} {
+		want(t, "http span "+k, httpSpan.Attributes[k], v)
+	}
+	for k, v := range map[string]string{
+		"mcp.method.name": "tools/call", "gen_ai.tool.name": "task_read", "gen_ai.operation.name": "execute_tool",
+		"jsonrpc.request.id": "1", "mcp.protocol.version": versionModern, "error.type": "tool_error",
+	} {
+		want(t, "mcp span "+k, mcpSpan.Attributes[k], v)
+	}
+	if !validRequestID(mcpSpan.Attributes["request_id"]) {
+		t.Errorf("mcp span request_id = %q", mcpSpan.Attributes["request_id"])
+	}
+	for k, v := range map[string]string{
+		"http.request.method": "GET", "http.response.status_code": "404", "server.address": "127.0.0.1", "url.template": "/tasks/{id}",
+	} {
+		want(t, "backend span "+k, backendSpan.Attributes[k], v)
+	}
+	want(t, "service.name", httpSpan.Resource["service.name"], "taskman-mcp")
+
+	// The backend received a traceparent naming the backend span.
+	wantTP := fmt.Sprintf("00-%s-%s-01", backendSpan.TraceID, backendSpan.SpanID)
+	if got := seen(); len(got) != 1 || got[0] != wantTP {
+		t.Errorf("backend traceparent = %q, want [%s]", got, wantTP)
+	}
+	// Log lines of the call carry the exported trace id.
+	if !strings.Contains(s.stderr.String(), `"trace_id":"`+httpSpan.TraceID+`"`) {
+		t.Errorf("no log line carries trace_id %s:\n%s", httpSpan.TraceID, s.stderr.String())
+	}
+}
+
+func TestTraceParentFromCaller(t *testing.T) {
+	const tid, sid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	t.Run("traceparent header", func(t *testing.T) {
+		rcv := otlpStartReceiver(t)
+		backend, _ := traceBackend(t)
+		s := startHTTP(t, tracingEnv(rcv, backend))
+		h := modernCallHeaders("task_list")
+		h["traceparent"] = "00-" + tid + "-" + sid + "-01"
+		s.post(t, modern(1, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil), h)
+		s.stop()
+		sp := rcv.span("POST /mcp")
+		want(t, "trace id", sp.TraceID, tid)
+		want(t, "parent", sp.ParentSpanID, sid)
+		want(t, "mcp span trace", rcv.span("tools/call task_list").TraceID, tid)
+	})
+	t.Run("_meta.traceparent under stdio", func(t *testing.T) {
+		rcv := otlpStartReceiver(t)
+		backend, _ := traceBackend(t)
+		c := startStdio(t, tracingEnv(rcv, backend))
+		c.initialize(version20251125)
+		c.result("tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{},
+			"_meta": map[string]any{"traceparent": "00-" + tid + "-" + sid + "-01"}})
+		c.in.Close()
+		if err := <-c.done; err != nil {
+			t.Fatal(err)
+		}
+		c.done <- nil
+		sp := rcv.span("tools/call task_list")
+		want(t, "kind", sp.Kind, "SPAN_KIND_SERVER")
+		want(t, "trace id", sp.TraceID, tid)
+		want(t, "parent", sp.ParentSpanID, sid)
+		want(t, "session protocol", sp.Attributes["mcp.protocol.version"], version20251125)
+	})
+}
+
+func TestTracingOffExportsNothing(t *testing.T) {
+	for name, extra := range map[string]map[string]string{
+		"OTEL_SAMPLE_RATE=0":     {"OTEL_SAMPLE_RATE": "0"},
+		"OTEL_SDK_DISABLED=true": {"OTEL_SDK_DISABLED": "true"},
+		"TRACING_ENABLED=false":  {"TRACING_ENABLED": "false"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rcv := otlpStartReceiver(t)
+			backend, seen := traceBackend(t)
+			env := tracingEnv(rcv, backend)
+			for k, v := range extra {
+				env[k] = v
+			}
+			s := startHTTP(t, env)
+			for i := range 3 {
+				s.post(t, modern(i, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil), modernCallHeaders("task_list"))
+			}
+			s.stop()
+			if n := len(rcv.spans()); n != 0 {
+				t.Errorf("%d spans exported, want none", n)
+			}
+			if name != "OTEL_SAMPLE_RATE=0" && len(rcv.paths()) != 0 {
+				t.Errorf("the exporter contacted the collector %d times, want never", len(rcv.paths()))
+			}
+			if strings.Contains(s.stderr.String(), `"trace_id"`) {
+				t.Error("log lines carry a trace_id although nothing is traced")
+			}
+			if name == "TRACING_ENABLED=false" {
+				for _, tp := range seen() {
+					if tp != "" {
+						t.Errorf("traceparent %q sent with tracing off", tp)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCollectorDownDoesNotBlock(t *testing.T) {
+	backend, _ := traceBackend(t)
+	env := map[string]string{
+		"TRACING_ENABLED":              "true",
+		"OTEL_EXPORTER_OTLP_ENDPOINT":  "http://127.0.0.1:" + freePort(t), // nothing listens
+		"OTEL_SAMPLE_RATE":             "1",
+		"TASK_MANAGER_API_ENDPOINT":    backend,
+		"GRACEFUL_SHUTDOWN_TIMEOUT_MS": "3000",
+	}
+	c := startStdio(t, env)
+	c.initialize(version20251125)
+	for i := range 200 { // bounded
+		res := c.callTool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprint("c", i), "project_id": "P-1"}})
+		if res["isError"] == true {
+			t.Fatalf("call %d: %v", i, res)
+		}
+	}
+	c.in.Close()
+	if err := <-c.done; err != nil { // the cleanup bounds how long this may take
+		t.Fatalf("run: %v", err)
+	}
+	c.done <- nil
+}
+
+// BenchmarkHTTPToolCallTracing compares tools/call over HTTP (16 clients,
+// embedded backend) with tracing at ratio 1.0 against tracing off.
+func BenchmarkHTTPToolCallTracing(b *testing.B) {
+	b.Run("off", func(b *testing.B) { benchmarkHTTPToolCall(b, map[string]string{"TRACING_ENABLED": "false"}, 16) })
+	b.Run("on", func(b *testing.B) {
+		rcv := otlpStartReceiver(b)
+		benchmarkHTTPToolCall(b, map[string]string{"TRACING_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url(), "OTEL_SAMPLE_RATE": "1"}, 16)
+	})
+}
