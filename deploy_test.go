@@ -1,0 +1,382 @@
+package main
+
+// Tests of the deployment files in deploy/: the Prometheus alerting rules
+// are valid and behave as their comments say (promtool), and every metric
+// that the rules and the Grafana dashboard query is one the server really
+// exports, so a renamed metric cannot leave a silent alert or an empty
+// panel behind.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const (
+	// deployAlertsFile holds the Prometheus alerting rules.
+	deployAlertsFile = "deploy/alerts.yaml"
+
+	// deployAlertsTestFile holds promtool unit tests of the rules.
+	deployAlertsTestFile = "testdata/alerts.test.yaml"
+
+	// deployDashboardFile is the Grafana dashboard.
+	deployDashboardFile = "deploy/grafana-dashboard.json"
+)
+
+// deployMetricNameRE finds the project's metric names in PromQL and prose:
+// the taskman_ families and the standard process_ and go_ ones. The word
+// boundary keeps it from matching inside a longer identifier.
+var deployMetricNameRE = regexp.MustCompile(`\b(?:taskman|process|go)_[A-Za-z0-9_]*[A-Za-z0-9]`)
+
+// deployDashboardVarRE matches a Grafana variable reference in a query.
+var deployDashboardVarRE = regexp.MustCompile(`\$\{?\w+\}?`)
+
+// shipRequireOrSkip skips a test whose outside requirement (a tool, root)
+// is missing, unless TASKMAN_CI_REQUIRE=1 says this run must not skip it;
+// CI sets that so a missing tool cannot turn a check into a silent skip.
+func shipRequireOrSkip(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("TASKMAN_CI_REQUIRE") == "1" {
+		t.Fatalf("%s (required: TASKMAN_CI_REQUIRE=1)", msg)
+	}
+	t.Skip(msg)
+}
+
+// deployPromtool returns the path of promtool, or skips the test.
+func deployPromtool(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		shipRequireOrSkip(t, "promtool is not on PATH: install Debian's prometheus package")
+	}
+	return path
+}
+
+// deployRun runs a command and fails the test, with its output, if it does
+// not succeed.
+func deployRun(t *testing.T, name string, args ...string) {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+}
+
+// TestAlertRules checks the alerting rules with promtool, then runs their
+// unit tests (which alerts fire, when, with which labels and text).
+func TestAlertRules(t *testing.T) {
+	promtool := deployPromtool(t)
+	deployRun(t, promtool, "check", "rules", deployAlertsFile)
+	deployRun(t, promtool, "test", "rules", deployAlertsTestFile)
+}
+
+// deployFamilies scrapes a real metric set and returns the type of every
+// family in it, from its "# TYPE" line.
+func deployFamilies(t *testing.T) map[string]string {
+	t.Helper()
+	m := newMetrics(metricsOptions{
+		Enabled:   true,
+		Version:   "test",
+		Tools:     []string{"task_read"},
+		Routes:    []string{"/mcp"},
+		Endpoints: []string{"/tasks/{id}"},
+		Breakers:  []string{"GET /tasks/{id}"},
+	})
+	var buf bytes.Buffer
+	if err := m.writeTo(&buf); err != nil {
+		t.Fatalf("writeTo: %v", err)
+	}
+	families := make(map[string]string)
+	for line := range strings.Lines(buf.String()) {
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			if name, typ, ok := strings.Cut(strings.TrimSpace(rest), " "); ok {
+				families[name] = typ
+			}
+		}
+	}
+	if len(families) == 0 {
+		t.Fatalf("the scrape has no # TYPE lines:\n%s", buf.Bytes())
+	}
+	return families
+}
+
+// deployUnknownMetrics returns the metric names in text that are not
+// families of the scrape, sorted. A histogram is queried through its
+// _bucket, _sum and _count series and a summary through _sum and _count,
+// so those suffixes are accepted on a family of the right type. The
+// process_ families exist only on Linux (they read /proc), so elsewhere
+// they are not checked.
+func deployUnknownMetrics(families map[string]string, names []string) []string {
+	var unknown []string
+	for _, name := range names {
+		if _, ok := families[name]; ok {
+			continue
+		}
+		if strings.HasPrefix(name, "process_") && runtime.GOOS != "linux" {
+			continue
+		}
+		if base, ok := strings.CutSuffix(name, "_bucket"); ok && families[base] == promTypeHistogram {
+			continue
+		}
+		base, ok := strings.CutSuffix(name, "_sum")
+		if !ok {
+			base, ok = strings.CutSuffix(name, "_count")
+		}
+		if ok && (families[base] == promTypeHistogram || families[base] == promTypeSummary) {
+			continue
+		}
+		unknown = append(unknown, name)
+	}
+	slices.Sort(unknown)
+	return slices.Compact(unknown)
+}
+
+// deployPanel is the part of a Grafana panel these tests read; a collapsed
+// row nests its panels.
+type deployPanel struct {
+	Title   string        `json:"title"`
+	Panels  []deployPanel `json:"panels"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+}
+
+// deployDashboardExprs returns every PromQL query of the dashboard: panel
+// targets (rows included) and query variables, each keyed by where it is.
+func deployDashboardExprs(t *testing.T) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(deployDashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels     []deployPanel `json:"panels"`
+		Templating struct {
+			List []struct {
+				Name  string          `json:"name"`
+				Type  string          `json:"type"`
+				Query json.RawMessage `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("parse %s: %v", deployDashboardFile, err)
+	}
+	exprs := make(map[string]string)
+	var walk func(panels []deployPanel)
+	walk = func(panels []deployPanel) {
+		for _, p := range panels {
+			for i, tg := range p.Targets {
+				if tg.Expr != "" {
+					exprs[fmt.Sprintf("panel %q target %d", p.Title, i)] = tg.Expr
+				}
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		// Grafana stores a variable's query as a string (older) or as
+		// {"query": "..."} (newer).
+		var s string
+		if json.Unmarshal(v.Query, &s) != nil {
+			var q struct {
+				Query string `json:"query"`
+			}
+			if err := json.Unmarshal(v.Query, &q); err != nil {
+				t.Fatalf("variable %q: query is neither a string nor an object: %s", v.Name, v.Query)
+			}
+			s = q.Query
+		}
+		exprs[fmt.Sprintf("variable %q", v.Name)] = s
+	}
+	if len(exprs) == 0 {
+		t.Fatalf("%s has no queries", deployDashboardFile)
+	}
+	return exprs
+}
+
+// TestDashboardMetricsExist fails when a dashboard query names a metric
+// that a real scrape of the server does not have.
+func TestDashboardMetricsExist(t *testing.T) {
+	families := deployFamilies(t)
+	for where, expr := range deployDashboardExprs(t) {
+		names := deployMetricNameRE.FindAllString(expr, -1)
+		if len(names) == 0 && !strings.HasPrefix(where, "variable") {
+			t.Errorf("%s: no taskman_, process_ or go_ metric in %q", where, expr)
+		}
+		if unknown := deployUnknownMetrics(families, names); len(unknown) > 0 {
+			t.Errorf("%s queries metrics the server does not export: %s\n\texpr: %s", where, strings.Join(unknown, ", "), expr)
+		}
+	}
+}
+
+// TestDashboardCoversTaskmanMetrics fails when a taskman_ family has no
+// panel, so a metric added to metrics.go gets charted in the same change.
+func TestDashboardCoversTaskmanMetrics(t *testing.T) {
+	used := make(map[string]bool)
+	for _, expr := range deployDashboardExprs(t) {
+		for _, name := range deployMetricNameRE.FindAllString(expr, -1) {
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				name = strings.TrimSuffix(name, suffix)
+			}
+			used[name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(deployFamilies(t))) {
+		if strings.HasPrefix(name, "taskman_") && !used[name] {
+			t.Errorf("%s has no panel in %s", name, deployDashboardFile)
+		}
+	}
+}
+
+// TestDashboardQueriesParse checks that every dashboard query is valid
+// PromQL, by handing them to promtool as recording rules with the Grafana
+// variables replaced by representative values.
+func TestDashboardQueriesParse(t *testing.T) {
+	promtool := deployPromtool(t)
+	exprs := deployDashboardExprs(t)
+	vars := strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*")
+	type rule struct {
+		Record string `json:"record"`
+		Expr   string `json:"expr"`
+	}
+	var rules []rule
+	var index strings.Builder // record name → panel, for the failure message
+	for _, where := range slices.Sorted(maps.Keys(exprs)) {
+		if strings.HasPrefix(where, "variable") {
+			continue // label_values(...) is Grafana's syntax, not PromQL
+		}
+		expr := vars.Replace(exprs[where])
+		if v := deployDashboardVarRE.FindString(expr); v != "" {
+			t.Errorf("%s uses %s, which this test does not know how to replace: add it to the replacer", where, v)
+			continue
+		}
+		record := fmt.Sprintf("dashboard:query_%d", len(rules))
+		fmt.Fprintf(&index, "\t%s: %s\n", record, where)
+		rules = append(rules, rule{Record: record, Expr: expr})
+	}
+	// JSON is YAML, so promtool reads this file as a rules file.
+	data, err := json.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dashboard-rules.yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s\nrules:\n%s", err, out, index.String())
+	}
+}
+
+// TestAlertMetricsExist fails when the alerting rules (expressions or the
+// runbook text) name a metric the server does not export.
+func TestAlertMetricsExist(t *testing.T) {
+	data, err := os.ReadFile(deployAlertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := deployMetricNameRE.FindAllString(string(data), -1)
+	if len(names) == 0 {
+		t.Fatalf("%s names no taskman_ metric", deployAlertsFile)
+	}
+	if unknown := deployUnknownMetrics(deployFamilies(t), names); len(unknown) > 0 {
+		t.Errorf("%s uses metrics the server does not export: %s", deployAlertsFile, strings.Join(unknown, ", "))
+	}
+}
+
+// TestDeployUnknownMetrics checks the suffix rules of deployUnknownMetrics
+// on a fixed family set.
+func TestDeployUnknownMetrics(t *testing.T) {
+	families := map[string]string{
+		"taskman_a_total":   promTypeCounter,
+		"taskman_h_seconds": promTypeHistogram,
+		"taskman_s_seconds": promTypeSummary,
+	}
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"family", []string{"taskman_a_total"}, nil},
+		{"histogram series", []string{"taskman_h_seconds_bucket", "taskman_h_seconds_sum", "taskman_h_seconds_count"}, nil},
+		{"summary series", []string{"taskman_s_seconds_sum", "taskman_s_seconds_count", "taskman_s_seconds"}, nil},
+		{"summary has no buckets", []string{"taskman_s_seconds_bucket"}, []string{"taskman_s_seconds_bucket"}},
+		{"counter has no count", []string{"taskman_a_total_count"}, []string{"taskman_a_total_count"}},
+		{"unknown, reported once", []string{"taskman_b", "taskman_b"}, []string{"taskman_b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := deployUnknownMetrics(families, tt.in); !slices.Equal(got, tt.want) {
+				t.Errorf("deployUnknownMetrics(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// deployKubernetesFile is the Kubernetes manifest.
+const deployKubernetesFile = "deploy/kubernetes.yaml"
+
+// deployManifestInt returns the integer that re's first group captures in
+// text, failing the test when it is not there.
+func deployManifestInt(t *testing.T, text string, re *regexp.Regexp) int {
+	t.Helper()
+	m := re.FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("%s: no match for %s", deployKubernetesFile, re)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		t.Fatalf("%s: %s: %v", deployKubernetesFile, re, err)
+	}
+	return n
+}
+
+// TestKubernetesShutdownBudget checks the arithmetic the manifest's
+// comments promise: the kubelet waits longer than the preStop pause plus
+// the server's drain deadline before it sends SIGKILL, and the pod runs as
+// the image's user.
+func TestKubernetesShutdownBudget(t *testing.T) {
+	data, err := os.ReadFile(deployKubernetesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	grace := deployManifestInt(t, text, regexp.MustCompile(`terminationGracePeriodSeconds: (\d+)`))
+	drainMS := deployManifestInt(t, text, regexp.MustCompile(`name: GRACEFUL_SHUTDOWN_TIMEOUT_MS\s+value: "(\d+)"`))
+	preStop := deployManifestInt(t, text, regexp.MustCompile(`sleep:\s+seconds: (\d+)`))
+	if need := preStop + (drainMS+999)/1000; grace <= need {
+		t.Errorf("terminationGracePeriodSeconds = %d, want more than preStop %d s + GRACEFUL_SHUTDOWN_TIMEOUT_MS %d ms", grace, preStop, drainMS)
+	}
+
+	dockerfile, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := regexp.MustCompile(`(?m)^USER (\d+):(\d+)$`).FindStringSubmatch(string(dockerfile))
+	if user == nil {
+		t.Fatal("Dockerfile: no numeric USER uid:gid")
+	}
+	for _, re := range []*regexp.Regexp{regexp.MustCompile(`runAsUser: (\d+)`), regexp.MustCompile(`runAsGroup: (\d+)`)} {
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			if m[1] != user[1] {
+				t.Errorf("%s: %s, want %s as the Dockerfile's USER", deployKubernetesFile, m[0], user[1])
+			}
+		}
+	}
+}
