@@ -906,11 +906,11 @@ func metricsBuild(opts metricsOptions) *metrics {
 	m.cacheSize = r.newGauge("taskman_cache_size",
 		"Entries in the fallback cache.")
 	m.cacheHits = r.newCounter("taskman_cache_hits_total",
-		"Fallback cache lookups that found a fresh entry.")
+		"Fallback cache lookups (made only when the backend failed) that found an entry younger than the TTL.")
 	m.cacheMisses = r.newCounter("taskman_cache_misses_total",
 		"Fallback cache lookups that found nothing usable.")
 	m.cacheEvictions = r.newCounter("taskman_cache_evictions_total",
-		"Fallback cache entries evicted for space or age.")
+		"Fallback cache entries evicted to stay within FALLBACK_CACHE_MAX_SIZE.")
 	m.cacheStaleServed = r.newCounter("taskman_cache_stale_served_total",
 		"Stale fallback cache entries served because the backend failed.")
 	m.healthCheckStatus = r.newGaugeVec("taskman_health_check_status",

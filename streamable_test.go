@@ -613,3 +613,85 @@ func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	_ = slices.Max(lat)
 }
+
+func TestReadinessFollowsBackend(t *testing.T) {
+	f := newFaultBackend(t)
+	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://" + f.addr, "BACKEND_TIMEOUT_MS": "300", "BACKEND_MAX_RETRIES": "0"})
+	status := func(path string) int {
+		resp, err := http.Get(s.base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// waitFor polls readiness until it answers code; the backend check is
+	// cached for a few seconds, so this can take that long.
+	waitFor := func(code int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for status("/health/ready") != code {
+			if time.Now().After(deadline) {
+				t.Fatalf("readiness never became %d", code)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor(http.StatusOK)
+	f.set(faultRefused)
+	waitFor(http.StatusServiceUnavailable)
+	if got := status("/health/live"); got != http.StatusOK {
+		t.Errorf("liveness = %d while the backend is down, want 200", got)
+	}
+	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d, want 503 like /health/ready", got)
+	}
+	f.set(faultNone)
+	waitFor(http.StatusOK)
+}
+
+func TestOpsListenerUnderStdio(t *testing.T) {
+	port := freePort(t)
+	c := startStdio(t, map[string]string{"TASKMAN_OPS_ADDR": "127.0.0.1:" + port})
+	c.initialize(version20251125)
+	c.callTool("task_list", map[string]any{})
+	base := "http://127.0.0.1:" + port
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `taskman_mcp_tool_executions_total{tool_name="task_list",status="success"} 1`) {
+		t.Errorf("ops /metrics lacks the tool call:\n%s", grepLines(body, "tool_executions"))
+	}
+	for _, path := range []string{"/health/live", "/health/ready", "/health/info"} {
+		resp, err := http.Get(base + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("ops %s: %v %v", path, resp, err)
+			continue
+		}
+		resp.Body.Close()
+	}
+	if resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader("{}")); err == nil {
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("ops listener serves /mcp: %d", resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+}
+
+func TestMetricsEndpointDisabled(t *testing.T) {
+	s := startHTTP(t, map[string]string{"METRICS_ENABLED": "false"})
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "METRICS_ENABLED") {
+		t.Errorf("/metrics with metrics off = %d %s, want 404 with a hint", resp.StatusCode, body)
+	}
+	// Everything else still works.
+	s.initSession(t, nil)
+}
