@@ -35,12 +35,38 @@
 // server/discover, tools/list, tools/call, logging/setLevel, and the
 // notifications cancelled, initialized and (sent) progress and message.
 //
-// # Logs
+// # HTTP endpoints (TASKMAN_MCP_TRANSPORT=http, on HOST:PORT)
+//
+//	/mcp                     MCP Streamable HTTP: POST, GET (legacy session stream), DELETE (end a session)
+//	/health/live, /livez     liveness
+//	/health/ready, /readyz   readiness: 503 while starting, shutting down, or the backend is down
+//	/health/startup          startup probe
+//	/health, /health/info    readiness with identity; version, uptime, memory, features
+//	/metrics                 Prometheus text format 0.0.4 (METRICS_ENABLED)
+//
+// Every route first checks the Host header (TASKMAN_ALLOWED_HOSTS) and any
+// Origin (TASKMAN_ALLOWED_ORIGINS), answering 403; /mcp requires
+// "Authorization: Bearer" when TASKMAN_AUTH_TOKEN is set (401). Under stdio,
+// TASKMAN_OPS_ADDR serves /metrics and /health/* on a side listener.
+//
+// # Logs, metrics and traces
 //
 // Logs go to stderr only (stdout belongs to the stdio transport), as JSON
 // or, with LOG_FORMAT=pretty, as text, at LOG_LEVEL. Every line logged while
-// serving a request carries its request_id, which is also sent to the
-// backend as X-Request-ID.
+// serving a request carries its request_id (sent to the backend as
+// X-Request-ID) and, inside a traced span, trace_id and span_id. With
+// TRACING_ENABLED, spans are exported over OTLP/HTTP to
+// OTEL_EXPORTER_OTLP_ENDPOINT: one trace per tool call, from the HTTP
+// request through the MCP method to each backend attempt.
+//
+// # Resilience
+//
+// Each backend operation has a circuit breaker (CIRCUIT_BREAKER_*); reads
+// that fail, or whose circuit is open, are answered from a fallback cache
+// of recent answers (FALLBACK_CACHE_*), marked stale with their age; writes
+// fail fast while their circuit is open. Idempotent calls (GET, PUT,
+// DELETE) are retried with backoff, jitter and Retry-After
+// (BACKEND_MAX_RETRIES, BACKEND_RETRY_DELAY_MS); POST and PATCH never are.
 //
 // # Signals and exit codes
 //
