@@ -425,7 +425,9 @@ func classify(body []byte) (incoming, error) {
 		return incoming{single: &m, requests: 1}, nil
 	}
 	in := incoming{single: &m}
-	if m.ID != nil && m.Method != "" || m.ID != nil && m.Result == nil && m.Error == nil {
+	// A message with an id is a request unless it is a response (result
+	// or error and no method); an invalid one is answered too.
+	if m.ID != nil && (m.Method != "" || m.Result == nil && m.Error == nil) {
 		in.requests = 1
 	}
 	return in, nil
@@ -547,21 +549,8 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in in
 			return
 		}
 		w.Header().Set(headerSessionID, hs.id)
-	} else {
-		sid := r.Header.Get(headerSessionID)
-		if sid == "" {
-			writeRPCError(w, http.StatusBadRequest, nil, -32000, "Bad Request: Mcp-Session-Id header is required (send initialize first)")
-			return
-		}
-		var status int
-		if hs, status = t.sessions.use(sid, credential(r)); hs == nil {
-			if status == http.StatusForbidden {
-				writeRPCError(w, status, nil, codeInvalidRequest, "Forbidden: the session belongs to another credential")
-				return
-			}
-			writeRPCError(w, http.StatusNotFound, nil, -32001, "Session not found: it ended or expired; send initialize to start a new one")
-			return
-		}
+	} else if hs = t.sessionFor(w, r); hs == nil {
+		return
 	}
 	defer t.sessions.release(hs)
 	// A legacy client that disconnects has not cancelled its request
@@ -706,14 +695,8 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Not Acceptable: Accept must allow text/event-stream")
 		return
 	}
-	sid := r.Header.Get(headerSessionID)
-	if sid == "" {
-		writeRPCError(w, http.StatusBadRequest, nil, -32000, "Bad Request: Mcp-Session-Id header is required")
-		return
-	}
-	hs, status := t.sessions.use(sid, credential(r))
+	hs := t.sessionFor(w, r)
 	if hs == nil {
-		writeRPCError(w, status, nil, -32001, "Session not found")
 		return
 	}
 	defer t.sessions.release(hs)
@@ -754,19 +737,35 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 
 // handleDelete ends a legacy session.
 func (t *httpTransport) handleDelete(w http.ResponseWriter, r *http.Request) {
-	sid := r.Header.Get(headerSessionID)
-	if sid == "" {
-		writeRPCError(w, http.StatusBadRequest, nil, -32000, "Bad Request: Mcp-Session-Id header is required")
-		return
-	}
-	hs, status := t.sessions.use(sid, credential(r))
+	hs := t.sessionFor(w, r)
 	if hs == nil {
-		writeRPCError(w, status, nil, -32001, "Session not found")
 		return
 	}
 	t.sessions.release(hs)
-	t.sessions.remove(sid)
+	t.sessions.remove(hs.id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// sessionFor returns the session named by the request's Mcp-Session-Id,
+// marked busy (release it when done), or answers why there is none: 400
+// without the header, 404 for an unknown, ended or expired session, 403 for
+// another credential's session.
+func (t *httpTransport) sessionFor(w http.ResponseWriter, r *http.Request) *httpSession {
+	sid := r.Header.Get(headerSessionID)
+	if sid == "" {
+		writeRPCError(w, http.StatusBadRequest, nil, -32000, "Bad Request: Mcp-Session-Id header is required (send initialize first)")
+		return nil
+	}
+	hs, status := t.sessions.use(sid, credential(r))
+	switch {
+	case hs != nil:
+		return hs
+	case status == http.StatusForbidden:
+		writeRPCError(w, status, nil, codeInvalidRequest, "Forbidden: the session belongs to another credential")
+	default:
+		writeRPCError(w, http.StatusNotFound, nil, -32001, "Session not found: it ended or expired; send initialize to start a new one")
+	}
+	return nil
 }
 
 // endStreams ends every open event stream (shutdown).
