@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -390,5 +391,34 @@ func TestToolTableIsWellFormed(t *testing.T) {
 	slices.Sort(names)
 	if len(names) != 39 {
 		t.Errorf("tools = %v", names)
+	}
+}
+
+// TestBackendErrorShapesReachTheToolResult sends each of the four error
+// body shapes backends use through a tool call: the result names the
+// operation, the status and the backend's own words.
+func TestBackendErrorShapesReachTheToolResult(t *testing.T) {
+	tests := []struct {
+		name, contentType, body, want string
+	}{
+		{"envelope", "application/json", `{"success":false,"error":"project_id P-9 does not exist"}`, "task_create: backend returned 422 Unprocessable Entity: project_id P-9 does not exist"},
+		{"FastAPI detail string", "application/json", `{"detail":"title must not be blank"}`, "task_create: backend returned 422 Unprocessable Entity: title must not be blank"},
+		{"FastAPI detail list", "application/json", `{"detail":[{"loc":["body","title"],"msg":"field required","type":"missing"}]}`, "task_create: backend returned 422 Unprocessable Entity: title: field required"},
+		{"problem+json", "application/problem+json", `{"type":"about:blank","title":"Unprocessable Entity","status":422,"detail":"due_date: must be RFC 3339"}`, "task_create: backend returned 422 Unprocessable Entity: due_date: must be RFC 3339"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tt.contentType)
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				w.Write([]byte(tt.body))
+			}))
+			c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend})
+			c.initialize(version20251125)
+			res := c.callTool("task_create", map[string]any{"task": map[string]any{"title": "x", "project_id": "P-9"}})
+			if res["isError"] != true || textOf(res) != tt.want {
+				t.Errorf("result text = %q, want %q", textOf(res), tt.want)
+			}
+		})
 	}
 }
