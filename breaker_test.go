@@ -11,26 +11,6 @@ import (
 	"time"
 )
 
-// breakerFakeClock is a manually advanced clock, safe for concurrent use.
-type breakerFakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-// now returns the clock's current time.
-func (c *breakerFakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// advance moves the clock forward by d.
-func (c *breakerFakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // breakerTestConfig is the documented default configuration.
 func breakerTestConfig() breakerConfig {
 	return breakerConfig{
@@ -64,9 +44,9 @@ func (l *breakerTransitionLog) list() []breakerTransition {
 
 // newTestBreaker returns a breaker named "GET /tasks/{id}" on a fake clock,
 // with its transitions logged.
-func newTestBreaker(t *testing.T, cfg breakerConfig) (*breaker, *breakerFakeClock, *breakerTransitionLog) {
+func newTestBreaker(t *testing.T, cfg breakerConfig) (*breaker, *fakeClock, *breakerTransitionLog) {
 	t.Helper()
-	clk := &breakerFakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := &fakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	log := &breakerTransitionLog{}
 	b := newBreaker("GET /tasks/{id}", cfg, clk.now, log.hook)
 	if b == nil {
@@ -471,7 +451,7 @@ func TestBreakerOldGenerationIgnored(t *testing.T) {
 // TestBreakerOnChangeOutsideLock checks the hook sees the new state and may
 // call back into the breaker without deadlocking.
 func TestBreakerOnChangeOutsideLock(t *testing.T) {
-	clk := &breakerFakeClock{t: time.Unix(1000, 0)}
+	clk := &fakeClock{t: time.Unix(1000, 0)}
 	cfg := breakerTestConfig()
 	cfg.VolumeThreshold = 1
 	var b *breaker
@@ -538,7 +518,7 @@ func TestBreakerNilPassThrough(t *testing.T) {
 }
 
 func TestBreakers(t *testing.T) {
-	clk := &breakerFakeClock{t: time.Unix(1000, 0)}
+	clk := &fakeClock{t: time.Unix(1000, 0)}
 	log := &breakerTransitionLog{}
 	var names []string
 	cfg := breakerTestConfig()
@@ -579,7 +559,7 @@ func TestBreakerConcurrent(t *testing.T) {
 		goroutines = 100
 		iterations = 300
 	)
-	clk := &breakerFakeClock{t: time.Unix(1000, 0)}
+	clk := &fakeClock{t: time.Unix(1000, 0)}
 	cfg := breakerConfig{Enabled: true, ErrorThreshold: 50, ResetTimeout: 20 * time.Millisecond, VolumeThreshold: 5, Window: 100 * time.Millisecond}
 	var (
 		inHook  atomic.Int32

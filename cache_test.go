@@ -12,30 +12,10 @@ import (
 	"time"
 )
 
-// cacheFakeClock is a manually advanced clock, safe for concurrent use.
-type cacheFakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-// now returns the clock's current time.
-func (c *cacheFakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// advance moves the clock by d.
-func (c *cacheFakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // newTestCache returns an enabled cache on a fake clock.
-func newTestCache(t testing.TB, maxSize int, ttl time.Duration) (*cache, *cacheFakeClock) {
+func newTestCache(t testing.TB, maxSize int, ttl time.Duration) (*cache, *fakeClock) {
 	t.Helper()
-	clk := &cacheFakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := &fakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	c := newCache(cacheConfig{Enabled: true, MaxSize: maxSize, TTL: ttl}, clk.now)
 	if c == nil {
 		t.Fatal("newCache returned nil for an enabled config")

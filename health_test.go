@@ -18,32 +18,12 @@ import (
 	"time"
 )
 
-// healthFakeClock is a clock that moves only when told to.
-type healthFakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-// now returns the fake time.
-func (c *healthFakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// advance moves the fake time forward by d.
-func (c *healthFakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // healthFixture is a health component behind a real HTTP server, with a
 // fake backend, fake circuits, a fake clock and enabled metrics.
 type healthFixture struct {
 	h     *health
 	srv   *httptest.Server
-	clock *healthFakeClock
+	clock *fakeClock
 	m     *metrics
 	calls atomic.Int64 // CheckBackend calls
 
@@ -61,7 +41,7 @@ type healthFixture struct {
 func healthNewFixture(t *testing.T, edit func(*healthFixture, *healthOptions)) *healthFixture {
 	t.Helper()
 	f := &healthFixture{
-		clock: &healthFakeClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)},
+		clock: &fakeClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)},
 		m:     newMetrics(metricsOptions{Enabled: true}),
 		total: 3,
 	}
