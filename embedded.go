@@ -142,6 +142,7 @@ var embServerOwned = map[string]bool{
 // embedded is the in-process Task Manager API.
 type embedded struct {
 	dataFile   string           // file the store is saved to after every write; "" keeps it in memory only
+	lock       *os.File         // holds the data file's lock for the life of the process; nil without a data file
 	now        func() time.Time // clock for created_at and friends; time.Now outside tests
 	maxRecords int              // per-kind record cap, embMaxRecords outside tests
 	mux        *http.ServeMux   // the routes, built once by newEmbedded
@@ -181,14 +182,54 @@ type embEntry struct {
 func newEmbedded(dataFile string) (*embedded, error) {
 	e := &embedded{dataFile: dataFile, now: time.Now, maxRecords: embMaxRecords, store: embNewStore()}
 	if dataFile != "" {
+		// Each process rewrites the whole file from its own memory, so two
+		// processes on one file would erase each other's writes: the
+		// second refuses to start instead.
+		lock, err := lockFile(dataFile + ".lock")
+		if err != nil {
+			if !errors.Is(err, errLocked) {
+				// A missing or unusable directory: the loader says
+				// what is wrong with the path more precisely.
+				if _, lerr := embLoad(dataFile); lerr != nil {
+					return nil, fmt.Errorf("embedded backend: load %s: %w", dataFile, lerr)
+				}
+			}
+			return nil, fmt.Errorf("embedded backend: data file %s: %w (give each process its own TASKMAN_DATA_FILE)", dataFile, err)
+		}
 		s, err := embLoad(dataFile)
 		if err != nil {
+			lock.Close()
 			return nil, fmt.Errorf("embedded backend: load %s: %w", dataFile, err)
 		}
-		e.store = s
+		embRemoveTemps(dataFile)
+		e.store, e.lock = s, lock
 	}
 	e.mux = e.routes()
 	return e, nil
+}
+
+// close releases the data file's lock; the store stays readable.
+func (e *embedded) close() error {
+	if e.lock == nil {
+		return nil
+	}
+	return e.lock.Close()
+}
+
+// embRemoveTemps removes the temp files a crash in the middle of a save
+// left beside dataFile; each is a whole copy of the store. Only the lock
+// holder gets here, so none of them belongs to a running save.
+func embRemoveTemps(dataFile string) {
+	dir, base := filepath.Dir(dataFile), filepath.Base(dataFile)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range entries {
+		if strings.HasPrefix(de.Name(), base+".tmp-") {
+			os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
 }
 
 // describe says, in one line for the startup log and the health answers,

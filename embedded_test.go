@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +29,7 @@ func embTestServer(t testing.TB, dataFile string) (*embedded, *httptest.Server) 
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { e.close() })
 	return e, srv
 }
 
@@ -895,7 +897,7 @@ func TestEmbeddedDescribe(t *testing.T) {
 func TestEmbeddedPersistence(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "data.json")
-	_, srv := embTestServer(t, path)
+	first, srv := embTestServer(t, path)
 	task := embCreateTask(t, srv, "persist me", map[string]any{"custom": json.RawMessage(`{"big":12345678901234567890}`)})
 	pid := embMust(t, srv, "POST", "/projects", map[string]any{"name": "P"}, 201)["id"].(string)
 	embMust(t, srv, "POST", "/projects/"+pid+"/sprints", map[string]any{"sprint_id": "S1"}, 200)
@@ -909,10 +911,11 @@ func TestEmbeddedPersistence(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("data file %s: mode %v, err %v; want mode 0600", path, fi.Mode(), err)
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("data directory holds %d entries, want only the data file (no temporary files left)", len(entries))
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("data directory holds %d entries, want only the data file and its lock (no temporary files left)", len(entries))
 	}
 
+	first.close() // a restart: the first process is gone
 	_, srv2 := embTestServer(t, path)
 	for _, c := range []struct {
 		path string
@@ -1013,7 +1016,7 @@ func TestEmbeddedLoadFailures(t *testing.T) {
 // TestEmbeddedSaveFailureRollsBack checks that a write whose save fails is not acknowledged and leaves no trace.
 func TestEmbeddedSaveFailureRollsBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data.json")
-	_, srv := embTestServer(t, path)
+	first, srv := embTestServer(t, path)
 	kept := embCreateTask(t, srv, "kept", nil)["id"].(string)
 	// A non-empty directory where the data file should be makes the rename
 	// fail, whatever the process's privileges.
@@ -1035,6 +1038,7 @@ func TestEmbeddedSaveFailureRollsBack(t *testing.T) {
 		t.Errorf("tasks after failed saves = %v, want only the unchanged [kept]", titles)
 	}
 	embCreateTask(t, srv, "saved", nil)
+	first.close() // a restart: the first process is gone
 	_, srv2 := embTestServer(t, path)
 	if titles := embField(embMust(t, srv2, "GET", "/tasks", nil, 200)["tasks"], "title"); !slices.Equal(titles, []string{"kept", "saved"}) {
 		t.Errorf("reloaded tasks = %v, want [kept saved]", titles)
@@ -1045,7 +1049,7 @@ func TestEmbeddedSaveFailureRollsBack(t *testing.T) {
 func TestEmbeddedConcurrentWrites(t *testing.T) {
 	const workers, each = 8, 50 // bounded: 400 creates, each saved with fsync
 	path := filepath.Join(t.TempDir(), "data.json")
-	_, srv := embTestServer(t, path)
+	first, srv := embTestServer(t, path)
 	var wg sync.WaitGroup
 	errs := make(chan string, workers*each)
 	for w := range workers {
@@ -1071,6 +1075,7 @@ func TestEmbeddedConcurrentWrites(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+	first.close() // a restart: the first process is gone
 	_, srv2 := embTestServer(t, path)
 	seen := map[string]bool{}
 	cursor := ""
@@ -1140,5 +1145,52 @@ func BenchmarkEmbeddedGetTask(b *testing.B) {
 		if rec.Code != http.StatusOK {
 			b.Fatalf("GET %s = %d", path, rec.Code)
 		}
+	}
+}
+
+// TestEmbeddedDataFileIsExclusive checks that a second user of the same
+// data file is refused while the first holds it, and admitted after.
+func TestEmbeddedDataFileIsExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.json")
+	first, err := newEmbedded(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newEmbedded(path); err == nil || !strings.Contains(err.Error(), path) || !errors.Is(err, errLocked) {
+		t.Fatalf("second newEmbedded(%q) error = %v, want errLocked naming the file", path, err)
+	}
+	first.close()
+	second, err := newEmbedded(path)
+	if err != nil {
+		t.Fatalf("newEmbedded after the first closed: %v", err)
+	}
+	second.close()
+}
+
+// TestEmbeddedRemovesLeftoverTemps checks that temp files a crash left in
+// the middle of a save are removed at start, and the data survives.
+func TestEmbeddedRemovesLeftoverTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "data.json")
+	first, srv := embTestServer(t, path)
+	embCreateTask(t, srv, "kept", nil)
+	first.close()
+	leftover := filepath.Join(dir, "data.json.tmp-123456")
+	if err := os.WriteFile(leftover, []byte(`{"partial`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.json.tmp-1") // not ours: left alone
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, srv2 := embTestServer(t, path)
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("leftover temp file still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another file's temp was removed: %v", err)
+	}
+	if titles := embField(embMust(t, srv2, "GET", "/tasks", nil, 200)["tasks"], "title"); !slices.Equal(titles, []string{"kept"}) {
+		t.Errorf("tasks = %v, want [kept]", titles)
 	}
 }

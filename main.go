@@ -242,6 +242,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err != nil {
 			return err
 		}
+		defer emb.close()
 		opts.Embedded = emb
 		logger.Info("using the embedded backend (set TASK_MANAGER_API_ENDPOINT for a remote one)", "backend", emb.describe())
 	} else {

@@ -1,0 +1,258 @@
+package main
+
+// Two replicas of the server behind a load balancer, as README and
+// design/backend-api.md describe a scaled deployment: one shared Task
+// Manager API, two taskman-mcp processes (here in-process servers), and a
+// reverse proxy in front. 2026-07-28 requests are stateless and may land on
+// any replica; a legacy session lives in one replica's memory, so it needs
+// session affinity at the proxy, and without it the other replica answers
+// 404 as the Streamable HTTP transport requires for an unknown session.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// rxProxy is a reverse proxy over a fixed set of replicas that records
+// which replica served each request. Requests go round robin; with
+// affinity, a request carrying an Mcp-Session-Id goes to the replica whose
+// initialize answer issued that id.
+type rxProxy struct {
+	targets  []*url.URL
+	affinity bool
+
+	mu       sync.Mutex
+	next     int            // round-robin position; guarded by mu
+	served   []int          // replica index per proxied request, in order; guarded by mu
+	sessions map[string]int // session id -> replica that issued it; guarded by mu
+}
+
+// rxNewProxy serves a proxy over the replicas' base URLs on 127.0.0.1 and
+// returns it with its base URL.
+func rxNewProxy(t *testing.T, affinity bool, bases ...string) (*rxProxy, string) {
+	t.Helper()
+	p := &rxProxy{affinity: affinity, sessions: map[string]int{}}
+	for _, b := range bases {
+		u, err := url.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.targets = append(p.targets, u)
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			i := p.pick(pr.In.Header.Get("Mcp-Session-Id"))
+			pr.SetURL(p.targets[i])
+		},
+		ModifyResponse: p.observe,
+		FlushInterval:  -1, // pass SSE answers through as they are written
+	}
+	return p, newLoopbackServer(t, rp)
+}
+
+// pick chooses the replica for a request carrying session id sid ("" for
+// none) and records the choice.
+func (p *rxProxy) pick(sid string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i, ok := p.sessions[sid]
+	if !p.affinity || sid == "" || !ok {
+		i = p.next
+		p.next = (p.next + 1) % len(p.targets)
+	}
+	p.served = append(p.served, i)
+	return i
+}
+
+// observe remembers, for affinity, which replica issued each session id.
+func (p *rxProxy) observe(resp *http.Response) error {
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, u := range p.targets {
+		if u.Host == resp.Request.URL.Host {
+			p.sessions[sid] = i
+		}
+	}
+	return nil
+}
+
+// history returns the replica index of every request proxied so far and
+// forgets them.
+func (p *rxProxy) history() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.served
+	p.served = nil
+	return h
+}
+
+// rxClient posts MCP messages to one base URL (the proxy).
+type rxClient struct {
+	base string
+}
+
+// post sends body with the MCP headers plus extra and returns the status
+// and the decoded JSON answer (nil for an empty body).
+func (c rxClient) post(t *testing.T, body string, extra map[string]string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, c.base+"/mcp", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range mcpHeaders {
+		req.Header.Set(k, v)
+	}
+	for k, v := range extra {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s/mcp: %v", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("POST %s/mcp: read answer: %v", c.base, err)
+	}
+	var msg map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &msg); err != nil {
+			t.Fatalf("POST %s/mcp: status %d, body %q is not JSON: %v", c.base, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode, resp.Header, msg
+}
+
+// modernTool sends a 2026-07-28 tools/call and returns its status and
+// answer.
+func (c rxClient) modernTool(t *testing.T, id int, name string, args map[string]any) (int, map[string]any) {
+	t.Helper()
+	status, _, msg := c.post(t, modern(id, "tools/call", map[string]any{"name": name, "arguments": args}, nil),
+		map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": name})
+	return status, msg
+}
+
+// initialize opens a legacy 2025-11-25 session and returns its id.
+func (c rxClient) initialize(t *testing.T) string {
+	t.Helper()
+	status, hdr, msg := c.post(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"replicas-test","version":"1"}}}`, nil)
+	sid := hdr.Get("Mcp-Session-Id")
+	if status != http.StatusOK || sid == "" {
+		t.Fatalf("initialize through the proxy = %d %v (session %q), want 200 with a session", status, msg, sid)
+	}
+	return sid
+}
+
+// sessionTool calls a tool in a legacy session and returns the status and
+// answer.
+func (c rxClient) sessionTool(t *testing.T, sid string, id int, name string, args map[string]any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": map[string]any{"name": name, "arguments": args}})
+	status, _, msg := c.post(t, string(b), map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": version20251125})
+	return status, msg
+}
+
+// rxReplicas starts one shared backend and two replicas using it, and
+// returns the replicas' base URLs.
+func rxReplicas(t *testing.T) []string {
+	t.Helper()
+	backend := envelopeBackend(t)
+	env := map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL + "/api/v1"}
+	return []string{startHTTP(t, env).base, startHTTP(t, env).base}
+}
+
+// rxCheckTool fails the test unless a tools/call answer is 200 with a
+// successful result, and returns its structuredContent.
+func rxCheckTool(t *testing.T, what string, status int, msg map[string]any) map[string]any {
+	t.Helper()
+	if status != http.StatusOK || get(msg, "result", "isError") != false {
+		t.Fatalf("%s = %d %v, want 200 with a successful result", what, status, msg)
+	}
+	sc, _ := get(msg, "result", "structuredContent").(map[string]any)
+	return sc
+}
+
+// TestTwoReplicasBehindRoundRobin runs two replicas over one backend
+// behind a round-robin proxy, and an affinity proxy.
+func TestTwoReplicasBehindRoundRobin(t *testing.T) {
+	replicas := rxReplicas(t)
+
+	t.Run("modern requests alternate and all succeed", func(t *testing.T) {
+		p, base := rxNewProxy(t, false, replicas...)
+		c := rxClient{base}
+		const n = 6 // creates, then as many reads: each replica reads what the other created
+		titles := map[string]string{}
+		var ids []string
+		for i := range n {
+			status, msg := c.modernTool(t, i, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("replicated %d", i), "project_id": "P-rr"}})
+			task, _ := rxCheckTool(t, "task_create", status, msg)["task"].(map[string]any)
+			id, _ := task["id"].(string)
+			if id == "" {
+				t.Fatalf("task_create %d: no task id in %v", i, msg)
+			}
+			ids = append(ids, id)
+			titles[id] = fmt.Sprintf("replicated %d", i)
+		}
+		// Reading in reverse order with an even n sends every read to the
+		// replica that did not create the task.
+		for i, id := range slices.Backward(ids) {
+			status, msg := c.modernTool(t, n+i, "task_read", map[string]any{"taskId": id})
+			sc := rxCheckTool(t, "task_read "+id, status, msg)
+			want(t, fmt.Sprintf("task_read(%q) title", id), get(sc, "task", "title"), titles[id])
+		}
+		h := p.history()
+		for i, r := range h {
+			if r != i%2 {
+				t.Fatalf("replicas served %v, want strict alternation 0,1,0,1...", h)
+			}
+		}
+		if len(h) != 2*n {
+			t.Errorf("proxied %d requests, want %d", len(h), 2*n)
+		}
+	})
+
+	t.Run("legacy session on the other replica is 404", func(t *testing.T) {
+		p, base := rxNewProxy(t, false, replicas...)
+		c := rxClient{base}
+		sid := c.initialize(t)
+		status, msg := c.sessionTool(t, sid, 1, "task_list", map[string]any{})
+		if status != http.StatusNotFound {
+			t.Errorf("session request routed to the other replica = %d %v, want 404", status, msg)
+		}
+		if got := errorCode(msg); got != -32001 {
+			t.Errorf("JSON-RPC error code = %d, want -32001 (session not found)", got)
+		}
+		want(t, "replicas served", p.history(), []int{0, 1})
+	})
+
+	t.Run("affinity keeps legacy sessions working", func(t *testing.T) {
+		p, base := rxNewProxy(t, true, replicas...)
+		c := rxClient{base}
+		sids := []string{c.initialize(t), c.initialize(t)} // one per replica
+		want(t, "initialize served by", p.history(), []int{0, 1})
+		const calls = 4 // per session, interleaved
+		var served []int
+		for i := range calls {
+			for s, sid := range sids {
+				status, msg := c.sessionTool(t, sid, i+1, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("sticky %d/%d", s, i), "project_id": "P-aff"}})
+				task, _ := rxCheckTool(t, fmt.Sprintf("session %d call %d", s, i), status, msg)["task"].(map[string]any)
+				status, msg = c.sessionTool(t, sid, 100+i, "task_read", map[string]any{"taskId": task["id"]})
+				want(t, "task_read title", get(rxCheckTool(t, "task_read", status, msg), "task", "title"), task["title"])
+				served = append(served, s, s)
+			}
+		}
+		want(t, "replicas served", p.history(), served)
+	})
+}
