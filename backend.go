@@ -200,6 +200,8 @@ const (
 // remote or embedded.
 type backendClient struct {
 	base       string // base URL without trailing slash
+	spanBase   string // base without credentials, for url.full in spans
+	host       string // the base URL's host name, for server.address in spans
 	mode       string // "embedded" or the remote base URL, for reports
 	http       *http.Client
 	timeout    time.Duration // per attempt
@@ -279,6 +281,11 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		c.http = &http.Client{Transport: handlerTransport{opts.Embedded}}
 	default:
 		return nil, errors.New("backend client: no base URL and no embedded backend")
+	}
+	if u, err := url.Parse(c.base); err == nil {
+		c.host = u.Hostname()
+		u.User = nil // credentials never go into spans
+		c.spanBase = u.String()
 	}
 	// A backend redirect is a misconfiguration (wrong base URL); following
 	// it would silently turn a PUT into a GET.
@@ -603,17 +610,16 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 		span.End()
 	}()
 	if span.IsRecording() {
-		u, _ := url.Parse(target)
-		u.User = nil // no credentials in spans
-		span.SetAttributes(
+		attrs := []attribute.KeyValue{
 			attribute.String("http.request.method", o.method),
-			attribute.String("url.full", u.String()),
+			attribute.String("url.full", c.spanBase+strings.TrimPrefix(target, c.base)),
 			attribute.String("url.template", o.path),
-			attribute.String("server.address", u.Hostname()),
-		)
-		if attempt > 0 {
-			span.SetAttributes(attribute.Int("http.request.resend_count", attempt))
+			attribute.String("server.address", c.host),
 		}
+		if attempt > 0 { // set on retries only (HTTP semantic conventions)
+			attrs = append(attrs, attribute.Int("http.request.resend_count", attempt))
+		}
+		span.SetAttributes(attrs...)
 	}
 	var rd io.Reader
 	if body != nil {

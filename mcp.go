@@ -538,17 +538,19 @@ func (s *server) startSpan(ctx context.Context, sess *session, msg *message, p r
 		if pv, ok := p.Meta[metaProtocolVersion]; ok {
 			v = rawString(pv)
 		}
-		span.SetAttributes(
+		attrs := make([]attribute.KeyValue, 0, 5)
+		attrs = append(attrs,
 			attribute.String("mcp.method.name", msg.Method),
 			attribute.String("jsonrpc.request.id", string(msg.ID)),
 			attribute.String("request_id", ri.id),
 		)
 		if v != "" {
-			span.SetAttributes(attribute.String("mcp.protocol.version", v))
+			attrs = append(attrs, attribute.String("mcp.protocol.version", v))
 		}
 		if sess.id != "" {
-			span.SetAttributes(attribute.String("mcp.session.id", sess.id))
+			attrs = append(attrs, attribute.String("mcp.session.id", sess.id))
 		}
+		span.SetAttributes(attrs...)
 	}
 	return ctx, span
 }

@@ -136,12 +136,13 @@ func newTracing(ctx context.Context, cfg otelConfig, version string, logger *slo
 		// OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT and *_INSECURE.
 		otlptracehttp.WithEndpointURL(endpoint),
 		otlptracehttp.WithHeaders(headers),
-		// Protobuf and gzip are fixed so that an inherited
-		// OTEL_EXPORTER_OTLP_PROTOCOL or *_COMPRESSION meant for another
-		// program cannot change the body; every OTLP/HTTP collector must
-		// accept both.
+		// Protobuf is fixed so that an inherited OTEL_EXPORTER_OTLP_PROTOCOL
+		// meant for another program cannot change the body. Compression
+		// is left to the standard OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION,
+		// none by default: gzip costs CPU on every export (it took about a
+		// tenth of the throughput in BenchmarkHTTPToolCallTracing) and pays
+		// off only for a collector across a slow link.
 		otlptracehttp.WithEncoding(otlptracehttp.EncodingProtobuf),
-		otlptracehttp.WithCompression(otlptracehttp.GzipCompression),
 		otlptracehttp.WithTimeout(tracingRequestTimeout),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{
 			Enabled:         true,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -201,11 +202,15 @@ func TestCollectorDownDoesNotBlock(t *testing.T) {
 }
 
 // BenchmarkHTTPToolCallTracing compares tools/call over HTTP (16 clients,
-// embedded backend) with tracing at ratio 1.0 against tracing off.
+// embedded backend) with tracing off, at ratio 1.0, and at the production
+// default ratio 0.1. The collector is a sink that discards what it gets, as
+// a collector in another process costs this one nothing to decode.
 func BenchmarkHTTPToolCallTracing(b *testing.B) {
+	sink := newLoopbackServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	traced := func(ratio string) map[string]string {
+		return map[string]string{"TRACING_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_SAMPLE_RATE": ratio}
+	}
 	b.Run("off", func(b *testing.B) { benchmarkHTTPToolCall(b, map[string]string{"TRACING_ENABLED": "false"}, 16) })
-	b.Run("on", func(b *testing.B) {
-		rcv := otlpStartReceiver(b)
-		benchmarkHTTPToolCall(b, map[string]string{"TRACING_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url(), "OTEL_SAMPLE_RATE": "1"}, 16)
-	})
+	b.Run("ratio-1.0", func(b *testing.B) { benchmarkHTTPToolCall(b, traced("1"), 16) })
+	b.Run("ratio-0.1", func(b *testing.B) { benchmarkHTTPToolCall(b, traced("0.1"), 16) })
 }

@@ -337,8 +337,8 @@ func TestTracingExportsSpans(t *testing.T) {
 		if got := h.Get("X-Api-Key"); got != "s3cret" {
 			t.Errorf("X-Api-Key header = %q, want s3cret", got)
 		}
-		if got := h.Get("Content-Encoding"); got != "gzip" {
-			t.Errorf("Content-Encoding = %q, want gzip", got)
+		if got := h.Get("Content-Encoding"); got != "" {
+			t.Errorf("Content-Encoding = %q, want none (the OTLP default)", got)
 		}
 	}
 }
