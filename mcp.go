@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"runtime/debug"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -114,87 +110,6 @@ func errorResponse(id json.RawMessage, code int, msg string) *response {
 // progress and log messages. Under stdio it writes a line; over HTTP it
 // turns the answer into an event stream.
 type notifier func(n *notification)
-
-// session is the protocol state of one stdio process or one legacy HTTP
-// session.
-type session struct {
-	id string // "" under stdio
-
-	mu       sync.Mutex
-	version  string               // negotiated legacy version; "" before initialize; guarded by mu
-	logLevel *slog.Level          // minimum level sent as notifications/message; nil until logging/setLevel; guarded by mu
-	inflight map[string]*inflight // requests being served, by canonical id; guarded by mu
-}
-
-// inflight is a request being served.
-type inflight struct {
-	cancel    context.CancelFunc
-	cancelled atomic.Bool // the client cancelled it: send no response
-}
-
-// newSession returns a session with no version negotiated yet.
-func newSession(id string) *session {
-	return &session{id: id, inflight: make(map[string]*inflight)}
-}
-
-// negotiated returns the session's protocol version, "" before initialize.
-func (s *session) negotiated() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.version
-}
-
-// canonicalID returns a key for a request id that does not depend on the
-// JSON spelling of the same value.
-func canonicalID(raw json.RawMessage) string {
-	var buf bytes.Buffer
-	if json.Compact(&buf, raw) != nil {
-		return string(raw)
-	}
-	return buf.String()
-}
-
-// track registers a request as in flight and returns its context.
-func (s *session) track(ctx context.Context, id json.RawMessage) (context.Context, *inflight, func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	f := &inflight{cancel: cancel}
-	key := canonicalID(id)
-	s.mu.Lock()
-	s.inflight[key] = f
-	s.mu.Unlock()
-	return ctx, f, func() {
-		s.mu.Lock()
-		if s.inflight[key] == f {
-			delete(s.inflight, key)
-		}
-		s.mu.Unlock()
-		cancel()
-	}
-}
-
-// cancelRequest cancels the in-flight request with id, if any; unknown or
-// finished ids are ignored, as the specification allows.
-func (s *session) cancelRequest(id json.RawMessage) bool {
-	s.mu.Lock()
-	f := s.inflight[canonicalID(id)]
-	s.mu.Unlock()
-	if f == nil {
-		return false
-	}
-	f.cancelled.Store(true)
-	f.cancel()
-	return true
-}
-
-// cancelAll cancels every in-flight request (shutdown past its deadline,
-// or a closed session).
-func (s *session) cancelAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.inflight {
-		f.cancel()
-	}
-}
 
 // server is the MCP server: it owns every dependency and dispatches
 // JSON-RPC messages from any transport.
@@ -585,11 +500,11 @@ func (s *server) dispatch(ctx context.Context, sess *session, ri *requestInfo, m
 	if pv, ok := p.Meta[metaProtocolVersion]; ok || msg.Method == "server/discover" {
 		return s.dispatchModern(ctx, ri, msg, p, pv, notify)
 	}
-	return s.dispatchLegacy(ctx, sess, ri, msg, p, notify)
+	return s.dispatchLegacy(ctx, sess, ri, msg, notify)
 }
 
 // dispatchLegacy serves a request of a session negotiated with initialize.
-func (s *server) dispatchLegacy(ctx context.Context, sess *session, ri *requestInfo, msg *message, p requestParams, notify notifier) (any, error) {
+func (s *server) dispatchLegacy(ctx context.Context, sess *session, ri *requestInfo, msg *message, notify notifier) (any, error) {
 	switch msg.Method {
 	case "initialize":
 		return s.initialize(sess, msg.Params)
@@ -611,7 +526,7 @@ func (s *server) dispatchLegacy(ctx context.Context, sess *session, ri *requestI
 			ri.clientLog = s.clientLogger(v, notify)
 		}
 		sess.mu.Unlock()
-		return s.toolsCall(ctx, v, ri, msg.Params, p, notify)
+		return s.toolsCall(ctx, v, ri, msg.Params, notify)
 	case "logging/setLevel":
 		var lp struct {
 			Level string `json:"level"`
@@ -713,7 +628,7 @@ func (s *server) dispatchModern(ctx context.Context, ri *requestInfo, msg *messa
 			res["cacheScope"] = "public"
 		}
 	case "tools/call":
-		res, err = s.toolsCall(ctx, versionModern, ri, msg.Params, p, notify)
+		res, err = s.toolsCall(ctx, versionModern, ri, msg.Params, notify)
 	default:
 		return nil, &rpcError{Code: codeMethodNotFound, Message: "method not found: " + msg.Method + " (not part of " + versionModern + ")"}
 	}
@@ -795,7 +710,7 @@ type callParams struct {
 }
 
 // toolsCall runs a tool and shapes its result for protocol version v.
-func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, params json.RawMessage, _ requestParams, notify notifier) (map[string]any, error) {
+func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, params json.RawMessage, notify notifier) (map[string]any, error) {
 	var p callParams
 	if err := json.Unmarshal(params, &p); err != nil {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: " + err.Error()}
@@ -955,131 +870,5 @@ func (s *server) clientLogger(v string, notify notifier) func(slog.Level, string
 		notify(&notification{JSONRPC: "2.0", Method: "notifications/message", Params: map[string]any{
 			"level": mcpLevelName(level), "logger": "taskman-mcp", "data": data,
 		}})
-	}
-}
-
-// Limits of the stdio transport.
-const (
-	// stdioReadBuffer is the line reader's buffer; longer lines are read
-	// in pieces, up to the request size limit.
-	stdioReadBuffer = 64 << 10
-	// maxStdioInFlight bounds concurrent requests from one stdio client;
-	// past it, reading pauses, which pushes back on the client.
-	maxStdioInFlight = 64
-)
-
-// serveStdio serves one client over newline-delimited JSON on in and out
-// until in ends or ctx is cancelled (a signal). In-flight requests then get
-// until the shutdown deadline to finish; their answers are still written.
-func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer) error {
-	sess := newSession("")
-	var wmu sync.Mutex // serialises writes to out
-	write := func(b []byte) {
-		wmu.Lock()
-		defer wmu.Unlock()
-		if _, err := out.Write(append(b, '\n')); err != nil {
-			s.logger.Warn("write to stdout failed", "err", err)
-		}
-	}
-	notify := func(n *notification) {
-		if b, err := json.Marshal(n); err == nil {
-			write(b)
-		}
-	}
-
-	// Requests run on a context that the signal does not cancel, so they
-	// can finish during the drain; it is cancelled at the deadline.
-	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelReqs()
-
-	lines := make(chan []byte)
-	readErr := make(chan error, 1)
-	go func() {
-		readErr <- readLines(in, int(s.cfg.MaxRequestBytes), lines)
-	}()
-
-	sem := make(chan struct{}, maxStdioInFlight)
-	var wg sync.WaitGroup
-	var err error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			s.logger.Info("shutting down: signal received")
-			break loop
-		case err = <-readErr:
-			if err != nil {
-				s.logger.Error("reading stdin failed", "err", err)
-			} else {
-				s.logger.Info("shutting down: stdin closed")
-			}
-			break loop
-		case line := <-lines:
-			if line == nil {
-				write(s.marshalResponse(errorResponse(nil, codeInvalidRequest,
-					fmt.Sprintf("invalid request: message larger than TASKMAN_MAX_REQUEST_BYTES (%d bytes)", s.cfg.MaxRequestBytes))))
-				continue
-			}
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				if b := s.handle(reqCtx, sess, line, notify); b != nil {
-					write(b)
-				}
-			}()
-		}
-	}
-
-	drained := make(chan struct{})
-	go func() { wg.Wait(); close(drained) }()
-	timer := time.NewTimer(s.cfg.ShutdownTimeout)
-	defer timer.Stop()
-	select {
-	case <-drained:
-	case <-timer.C:
-		s.logger.Warn("shutdown deadline reached; cancelling requests still in flight")
-		cancelReqs()
-		sess.cancelAll()
-		<-drained
-	}
-	return err
-}
-
-// readLines sends each line of r (without its newline) to lines, and nil
-// for a line longer than max, which is skipped. It returns nil at EOF.
-func readLines(r io.Reader, max int, lines chan<- []byte) error {
-	br := bufio.NewReaderSize(r, stdioReadBuffer)
-	for {
-		var line []byte
-		tooLong := false
-		for {
-			frag, err := br.ReadSlice('\n')
-			if !tooLong {
-				if len(line)+len(frag) > max+1 { // +1: the newline is not part of the message
-					tooLong, line = true, nil
-				} else {
-					line = append(line, frag...)
-				}
-			}
-			if err == bufio.ErrBufferFull {
-				continue
-			}
-			if err != nil && err != io.EOF {
-				return err
-			}
-			if tooLong {
-				lines <- nil
-			} else if len(line) > 0 {
-				lines <- bytes.TrimRight(line, "\r\n")
-			}
-			if err == io.EOF {
-				return nil
-			}
-			break
-		}
 	}
 }

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -771,141 +768,6 @@ func (t *httpTransport) sessionFor(w http.ResponseWriter, r *http.Request) *http
 // endStreams ends every open event stream (shutdown).
 func (t *httpTransport) endStreams() {
 	t.closeOnce.Do(func() { close(t.streamsDone) })
-}
-
-// httpSession is a legacy MCP session of the HTTP transport.
-type httpSession struct {
-	*session
-	owner  []byte        // sha256 of the creating credential; nil without auth
-	done   chan struct{} // closed when the session ends
-	stream atomic.Bool   // a GET stream is open
-
-	lastUsed time.Time // guarded by sessionStore.mu
-	active   int       // requests in progress; guarded by sessionStore.mu
-}
-
-// errTooManySessions is returned when TASKMAN_MAX_SESSIONS are open.
-var errTooManySessions = errors.New("too many sessions")
-
-// sessionStore holds the legacy sessions, bounded in count and idle time.
-type sessionStore struct {
-	max     int
-	idle    time.Duration
-	metrics *metrics
-	now     func() time.Time
-
-	mu   sync.Mutex
-	byID map[string]*httpSession // guarded by mu
-}
-
-// newSessionStore returns an empty store.
-func newSessionStore(max int, idle time.Duration, m *metrics) *sessionStore {
-	return &sessionStore{max: max, idle: idle, metrics: m, now: time.Now, byID: make(map[string]*httpSession)}
-}
-
-// create starts a session owned by the credential.
-func (st *sessionStore) create(owner []byte) (*httpSession, error) {
-	var b [16]byte // 128 random bits
-	rand.Read(b[:])
-	hs := &httpSession{session: newSession(hex.EncodeToString(b[:])), owner: owner, done: make(chan struct{})}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(st.byID) >= st.max {
-		st.sweepLocked()
-	}
-	if len(st.byID) >= st.max {
-		return nil, fmt.Errorf("%w: all %d sessions (TASKMAN_MAX_SESSIONS) are in use; close unused sessions or try again later", errTooManySessions, st.max)
-	}
-	hs.lastUsed = st.now()
-	hs.active = 1
-	st.byID[hs.id] = hs
-	if st.metrics != nil {
-		st.metrics.sessionsActive.set(float64(len(st.byID)))
-	}
-	return hs, nil
-}
-
-// use looks a session up for a request by the given credential and marks
-// it busy. It returns the HTTP status to answer with when it cannot be
-// used: 404 unknown or expired, 403 another credential's.
-func (st *sessionStore) use(id string, cred []byte) (*httpSession, int) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	hs := st.byID[id]
-	if hs == nil {
-		return nil, http.StatusNotFound
-	}
-	if hs.active == 0 && st.now().Sub(hs.lastUsed) > st.idle {
-		st.removeLocked(id)
-		return nil, http.StatusNotFound
-	}
-	if hs.owner != nil && subtle.ConstantTimeCompare(hs.owner, cred) != 1 {
-		return nil, http.StatusForbidden
-	}
-	hs.active++
-	hs.lastUsed = st.now()
-	return hs, 0
-}
-
-// release marks a request of the session as finished.
-func (st *sessionStore) release(hs *httpSession) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	hs.active--
-	hs.lastUsed = st.now()
-}
-
-// touch records activity on a session.
-func (st *sessionStore) touch(hs *httpSession) {
-	st.mu.Lock()
-	hs.lastUsed = st.now()
-	st.mu.Unlock()
-}
-
-// remove ends a session: its requests are cancelled and its stream ends.
-func (st *sessionStore) remove(id string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.removeLocked(id)
-}
-
-func (st *sessionStore) removeLocked(id string) {
-	hs := st.byID[id]
-	if hs == nil {
-		return
-	}
-	delete(st.byID, id)
-	hs.cancelAll()
-	close(hs.done)
-	if st.metrics != nil {
-		st.metrics.sessionsActive.set(float64(len(st.byID)))
-	}
-}
-
-// sweepLocked ends every idle session.
-func (st *sessionStore) sweepLocked() {
-	now := st.now()
-	for id, hs := range st.byID {
-		if hs.active == 0 && now.Sub(hs.lastUsed) > st.idle {
-			st.removeLocked(id)
-		}
-	}
-}
-
-// sweep ends idle sessions; the transport calls it periodically.
-func (st *sessionStore) sweep() {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.sweepLocked()
-}
-
-// closeAll ends every session (shutdown).
-func (st *sessionStore) closeAll() {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for id := range st.byID {
-		st.removeLocked(id)
-	}
 }
 
 // newHTTPServer returns the http.Server for the transport, with every

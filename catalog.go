@@ -1,0 +1,587 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// taskFields returns the task properties of tools.md; create requires
+// title and project_id, update takes any of them.
+func taskFields() map[string]*schema {
+	return map[string]*schema{
+		"title":           str("Short title of the task.", 1, maxTitle),
+		"project_id":      str("Id of the project the task belongs to.", 1, maxRefID),
+		"description":     str("Longer description, Markdown allowed.", 0, 0),
+		"status":          enum("Task status.", taskStatuses),
+		"work_type":       enum("Kind of work.", workTypes),
+		"priority":        enum("Priority.", priorities),
+		"owner":           str("Person responsible for the task.", 0, maxPerson),
+		"assignee":        str("Person doing the task.", 0, maxPerson),
+		"assignees":       strList("Everyone assigned to the task.", 0, 0),
+		"tags":            strList("Free-form tags.", 0, maxTags),
+		"sprint_id":       str("Sprint the task is planned in.", 0, maxRefID),
+		"parent_task_id":  str("Parent task id, for subtasks.", 0, maxRefID),
+		"due_date":        dateTime("Due date, RFC 3339."),
+		"estimated_hours": &schema{typ: "number", desc: "Estimated effort in hours.", min: new(0.0)},
+		"notes":           str("Working notes.", 0, 0),
+	}
+}
+
+// taskInput is the task object of task_create; other task fields pass
+// through to the backend.
+func taskInput() *schema {
+	s := object("The task to create. Fields not listed here are passed to the backend unchanged.", taskFields(), "title", "project_id")
+	s.open = true
+	return s
+}
+
+// changesInput is a partial object for updates: every field optional and
+// nullable (null means "leave unchanged"), at least one non-null.
+func changesInput(desc string, fields map[string]*schema, open bool) *schema {
+	return &schema{typ: "object", desc: desc, props: nullableCopy(fields), open: open, minProps: 1}
+}
+
+// projectFields returns the project properties of tools.md.
+func projectFields() map[string]*schema {
+	return map[string]*schema{
+		"name":        str("Project name.", 1, maxTitle),
+		"description": str("What the project is for.", 0, 0),
+		"status":      enum("Project status.", projectStatuses),
+	}
+}
+
+// taskTools returns the 10 task tools.
+func taskTools() []*tool {
+	setStatusBody := []string{"status", "notes", "completion_notes", "done_date"}
+	return []*tool{{
+		name: "task_create", title: "Create a task", family: familyTasks, hints: hintCreate,
+		description: "Create a task in a project and return the stored task.",
+		input:       object("", map[string]*schema{"task": taskInput()}, "task"),
+		output:      out(map[string]*schema{"task": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opCreateTask, body: stripNulls(argObject(a, "task"))})
+			return map[string]any{"task": rec}, err
+		},
+	}, {
+		name: "task_read", title: "Read a task", family: familyTasks, hints: hintRead,
+		description: "Read one task by id.",
+		input:       object("", map[string]*schema{"taskId": idArg("task")}, "taskId"),
+		output:      out(map[string]*schema{"task": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opGetTask, args: []string{argString(a, "taskId")}})
+			return map[string]any{"task": rec}, err
+		},
+	}, {
+		name: "task_update", title: "Update a task", family: familyTasks, hints: hintSet,
+		description: "Change some fields of a task; fields left out or null stay as they are.",
+		input: object("", map[string]*schema{
+			"taskId":  idArg("task"),
+			"changes": changesInput("The fields to change.", taskFields(), true),
+		}, "taskId", "changes"),
+		output: out(map[string]*schema{"task": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opUpdateTask, args: []string{argString(a, "taskId")}, body: stripNulls(argObject(a, "changes"))})
+			return map[string]any{"task": rec}, err
+		},
+	}, {
+		name: "task_set_status", title: "Set a task's status", family: familyTasks, hints: hintSet,
+		description: "Set the status of a task, with optional notes and completion details.",
+		input: object("", map[string]*schema{
+			"taskId":           idArg("task"),
+			"status":           enum("The new status.", taskStatuses),
+			"notes":            str("Notes to store with the change.", 0, 0),
+			"completion_notes": str("What was done, for completed tasks.", 0, 0),
+			"done_date":        dateTime("When the task was done, RFC 3339."),
+		}, "taskId", "status"),
+		output: out(map[string]*schema{"task": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opUpdateTask, args: []string{argString(a, "taskId")}, body: pick(a, setStatusBody...)})
+			return map[string]any{"task": rec}, err
+		},
+	}, {
+		name: "task_assign", title: "Assign a task", family: familyTasks, hints: hintSet,
+		description: "Set who a task is assigned to; assignee null unassigns it.",
+		input: object("", map[string]*schema{
+			"taskId":    idArg("task"),
+			"assignee":  &schema{typ: "string", nullable: true, maxLen: maxPerson, desc: "The person doing the task, or null to unassign."},
+			"assignees": strList("Everyone assigned to the task.", 0, 0),
+		}, "taskId"),
+		output: out(map[string]*schema{"task": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			body := map[string]any{}
+			for _, k := range []string{"assignee", "assignees"} {
+				if v, ok := a[k]; ok {
+					body[k] = v // a null assignee is sent: it unassigns
+				}
+			}
+			if len(body) == 0 {
+				return nil, &argError{"", "give assignee (a name, or null to unassign) or assignees"}
+			}
+			rec, err := tc.record(ctx, request{op: opUpdateTask, args: []string{argString(a, "taskId")}, body: body})
+			return map[string]any{"task": rec}, err
+		},
+	}, {
+		name: "task_delete", title: "Delete a task", family: familyTasks, hints: hintDelete,
+		description: "Delete a task by id.",
+		input:       object("", map[string]*schema{"taskId": idArg("task")}, "taskId"),
+		output:      out(map[string]*schema{"taskId": anyString, "deleted": anyBool}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			id := argString(a, "taskId")
+			if _, err := tc.do(ctx, request{op: opDeleteTask, args: []string{id}}); err != nil {
+				return nil, err
+			}
+			return map[string]any{"taskId": id, "deleted": true}, nil
+		},
+	}, {
+		name: "task_list", title: "List tasks", family: familyTasks, hints: hintRead,
+		description: "List tasks, filtered by any of status, type, priority, people, project, sprint, text and tags, a page at a time.",
+		input: object("", map[string]*schema{
+			"status":          enum("Only tasks with this status.", taskStatuses),
+			"work_type":       enum("Only tasks of this kind.", workTypes),
+			"priority":        enum("Only tasks with this priority.", priorities),
+			"owner":           str("Only tasks owned by this person.", 1, maxPerson),
+			"assignee":        str("Only tasks assigned to this person.", 1, maxPerson),
+			"project_id":      str("Only tasks of this project.", 1, maxRefID),
+			"sprint_id":       str("Only tasks in this sprint.", 1, maxRefID),
+			"search":          str("Only tasks whose title or description contains this text.", 1, 0),
+			"tags":            strList("Only tasks carrying all these tags.", 0, maxTags),
+			"include_deleted": boolean("Include deleted tasks."),
+			"limit":           integer("Page size.", 1, maxPageSize),
+			"cursor":          str("next_cursor from the previous page.", 1, 0),
+		}),
+		output: out(map[string]*schema{"tasks": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			q := queryFrom(a, nil, "status", "work_type", "priority", "owner", "assignee", "project_id",
+				"sprint_id", "search", "tags", "include_deleted", "limit", "cursor")
+			la, err := tc.list(ctx, request{op: opListTasks, query: q}, "tasks")
+			return withCursor(map[string]any{"tasks": la.items}, la), err
+		},
+	}, {
+		name: "task_bulk_update", title: "Update many tasks", family: familyTasks, hints: hintSet,
+		description: "Apply the same changes to several tasks at once.",
+		input: object("", map[string]*schema{
+			"taskIds": strList("Ids of the tasks to change.", 1, maxBulkIDs),
+			"changes": changesInput("The fields to change on every task.", taskFields(), true),
+		}, "taskIds", "changes"),
+		output: out(map[string]*schema{"success": anyBool, "updated_count": anyNumber, "task_ids": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			ids, _ := a["taskIds"].([]any)
+			n := float64(len(ids))
+			tc.progress(0, n, fmt.Sprintf("updating %d tasks", len(ids)))
+			v, err := tc.do(ctx, request{op: opBulkUpdateTasks, body: map[string]any{"task_ids": ids, "updates": stripNulls(argObject(a, "changes"))}})
+			if err != nil {
+				return nil, err
+			}
+			tc.progress(n, n, fmt.Sprintf("updated %d tasks", len(ids)))
+			return bulkResult(v, "updated_count", ids, "task_ids"), nil
+		},
+	}, {
+		name: "task_bulk_assign_sprint", title: "Move tasks to a sprint", family: familyTasks, hints: hintSet,
+		description: "Assign several tasks to one sprint at once.",
+		input: object("", map[string]*schema{
+			"taskIds":  strList("Ids of the tasks to move.", 1, maxBulkIDs),
+			"sprintId": str("The sprint to assign them to.", 1, maxRefID),
+		}, "taskIds", "sprintId"),
+		output: out(map[string]*schema{"success": anyBool, "assigned_count": anyNumber, "sprint_id": anyString}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			ids, _ := a["taskIds"].([]any)
+			sprint := argString(a, "sprintId")
+			n := float64(len(ids))
+			tc.progress(0, n, fmt.Sprintf("assigning %d tasks to sprint %s", len(ids), sprint))
+			v, err := tc.do(ctx, request{op: opBulkAssignSprint, body: map[string]any{"task_ids": ids, "sprint_id": sprint}})
+			if err != nil {
+				return nil, err
+			}
+			tc.progress(n, n, fmt.Sprintf("assigned %d tasks", len(ids)))
+			res := bulkResult(v, "assigned_count", ids, "")
+			res["sprint_id"] = sprint
+			return res, nil
+		},
+	}, {
+		name: "task_search", title: "Search tasks", family: familyTasks, hints: hintRead,
+		description: "Search tasks by text in the chosen fields, optionally within a project or sprint.",
+		input: object("", map[string]*schema{
+			"query":      str("Text to look for.", 1, 0),
+			"fields":     &schema{typ: "array", desc: "Fields to search; all of them when absent.", items: enum("", taskSearchFields)},
+			"project_id": str("Only tasks of this project.", 1, maxRefID),
+			"sprint_id":  str("Only tasks in this sprint.", 1, maxRefID),
+			"skip":       nonNegative("How many matches to skip."),
+			"limit":      integer("How many matches to return.", 1, 500),
+		}, "query"),
+		output: out(map[string]*schema{"success": anyBool, "query": anyString, "count": anyNumber, "tasks": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			q := queryFrom(a, map[string]string{"query": "q"}, "query", "fields", "project_id", "sprint_id", "skip", "limit")
+			v, err := tc.do(ctx, request{op: opSearchTasks, query: q})
+			if err != nil {
+				return nil, err
+			}
+			return searchResult(opSearchTasks, v, argString(a, "query"), "tasks")
+		},
+	}}
+}
+
+// projectTools returns the 12 project tools.
+func projectTools() []*tool {
+	pid := map[string]*schema{"projectId": idArg("project")}
+	withPID := func(props map[string]*schema) map[string]*schema {
+		props["projectId"] = idArg("project")
+		return props
+	}
+	severities := priorities
+	return []*tool{{
+		name: "project_create", title: "Create a project", family: familyProjects, hints: hintCreate,
+		description: "Create a project and return the stored project.",
+		input:       object("", map[string]*schema{"project": object("The project to create.", projectFields(), "name")}, "project"),
+		output:      out(map[string]*schema{"project": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opCreateProject, body: stripNulls(argObject(a, "project"))})
+			return map[string]any{"project": rec}, err
+		},
+	}, {
+		name: "project_read", title: "Read a project", family: familyProjects, hints: hintRead,
+		description: "Read one project by id.",
+		input:       object("", pid, "projectId"),
+		output:      out(map[string]*schema{"project": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opGetProject, args: []string{argString(a, "projectId")}})
+			return map[string]any{"project": rec}, err
+		},
+	}, {
+		name: "project_update", title: "Update a project", family: familyProjects, hints: hintSet,
+		description: "Change some fields of a project; fields left out or null stay as they are.",
+		input: object("", withPID(map[string]*schema{
+			"changes": changesInput("The fields to change.", projectFields(), false),
+		}), "projectId", "changes"),
+		output: out(map[string]*schema{"project": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opUpdateProject, args: []string{argString(a, "projectId")}, body: stripNulls(argObject(a, "changes"))})
+			return map[string]any{"project": rec}, err
+		},
+	}, {
+		name: "project_delete", title: "Delete a project", family: familyProjects, hints: hintDelete,
+		description: "Delete a project by id.",
+		input:       object("", pid, "projectId"),
+		output:      out(map[string]*schema{"projectId": anyString, "deleted": anyBool}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			id := argString(a, "projectId")
+			if _, err := tc.do(ctx, request{op: opDeleteProject, args: []string{id}}); err != nil {
+				return nil, err
+			}
+			return map[string]any{"projectId": id, "deleted": true}, nil
+		},
+	}, {
+		name: "project_list", title: "List projects", family: familyProjects, hints: hintRead,
+		description: "List projects, filtered by status or text, a page at a time.",
+		input: object("", map[string]*schema{
+			"status": enum("Only projects with this status.", projectStatuses),
+			"search": str("Only projects whose name or description contains this text.", 1, 0),
+			"limit":  integer("Page size.", 1, maxPageSize),
+			"cursor": str("next_cursor from the previous page.", 1, 0),
+		}),
+		output: out(map[string]*schema{"projects": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			la, err := tc.list(ctx, request{op: opListProjects, query: queryFrom(a, nil, "status", "search", "limit", "cursor")}, "projects")
+			return withCursor(map[string]any{"projects": la.items}, la), err
+		},
+	}, {
+		name: "project_add_sprint", title: "Link a sprint to a project", family: familyProjects, hints: hintSet,
+		description: "Link a sprint to a project.",
+		input:       object("", withPID(map[string]*schema{"sprintId": str("The sprint to link.", 1, maxRefID)}), "projectId", "sprintId"),
+		output:      out(map[string]*schema{"project": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opAddSprint, args: []string{argString(a, "projectId")}, body: map[string]any{"sprint_id": argString(a, "sprintId")}})
+			return map[string]any{"project": rec}, err
+		},
+	}, {
+		name: "project_remove_sprint", title: "Unlink a sprint from a project", family: familyProjects, hints: hintDelete,
+		description: "Unlink a sprint from a project.",
+		input:       object("", withPID(map[string]*schema{"sprintId": str("The sprint to unlink.", 1, maxRefID)}), "projectId", "sprintId"),
+		output:      out(map[string]*schema{"projectId": anyString, "sprintId": anyString, "project": {typ: "object", nullable: true, open: true}}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			pid, sid := argString(a, "projectId"), argString(a, "sprintId")
+			v, err := tc.do(ctx, request{op: opRemoveSprint, args: []string{pid, sid}})
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"projectId": pid, "sprintId": sid, "project": v}, nil
+		},
+	}, {
+		name: "project_add_meta_task", title: "Add a meta task", family: familyProjects, hints: hintCreate,
+		description: "Add a project-level meta task, such as a milestone or a recurring duty.",
+		input: object("", withPID(map[string]*schema{"metaTask": object("The meta task.", map[string]*schema{
+			"title":       str("Title of the meta task.", 1, maxTitle),
+			"description": str("What it involves.", 0, 0),
+			"owner":       str("Who is responsible.", 0, maxPerson),
+			"due_date":    dateTime("Due date, RFC 3339."),
+		}, "title")}), "projectId", "metaTask"),
+		output: out(map[string]*schema{"projectId": anyString, "metaTask": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			pid := argString(a, "projectId")
+			rec, err := tc.record(ctx, request{op: opAddMetaTask, args: []string{pid}, body: stripNulls(argObject(a, "metaTask"))})
+			return map[string]any{"projectId": pid, "metaTask": rec}, err
+		},
+	}, {
+		name: "project_add_comment", title: "Comment on a project", family: familyProjects, hints: hintCreate,
+		description: "Add a comment to a project.",
+		input: object("", withPID(map[string]*schema{"comment": object("The comment.", map[string]*schema{
+			"message": str("The comment text.", 1, 0),
+			"author":  str("Who wrote it.", 0, maxPerson),
+			"tags":    strList("Tags for the comment.", 0, 10),
+		}, "message")}), "projectId", "comment"),
+		output: out(map[string]*schema{"projectId": anyString, "comment": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			pid := argString(a, "projectId")
+			rec, err := tc.record(ctx, request{op: opAddComment, args: []string{pid}, body: stripNulls(argObject(a, "comment"))})
+			return map[string]any{"projectId": pid, "comment": rec}, err
+		},
+	}, {
+		name: "project_add_blocker", title: "Record a blocker", family: familyProjects, hints: hintCreate,
+		description: "Record something that blocks a project.",
+		input: object("", withPID(map[string]*schema{"blocker": object("The blocker.", map[string]*schema{
+			"title":              str("What blocks the project.", 1, maxTitle),
+			"description":        str("Details.", 0, 0),
+			"severity":           enum("How bad it is.", severities),
+			"linked_task_id":     str("A task the blocker concerns.", 0, maxRefID),
+			"external_reference": str("A ticket or URL elsewhere.", 0, 0),
+		}, "title")}), "projectId", "blocker"),
+		output: out(map[string]*schema{"projectId": anyString, "blocker": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			pid := argString(a, "projectId")
+			rec, err := tc.record(ctx, request{op: opAddBlocker, args: []string{pid}, body: stripNulls(argObject(a, "blocker"))})
+			return map[string]any{"projectId": pid, "blocker": rec}, err
+		},
+	}, {
+		name: "project_get_comments", title: "Read a project's comments", family: familyProjects, hints: hintRead,
+		description: "List the comments on a project, a page at a time.",
+		input: object("", withPID(map[string]*schema{"params": object("Paging.", map[string]*schema{
+			"limit":  integer("Page size.", 1, maxPageSize),
+			"cursor": str("next_cursor from the previous page.", 1, 0),
+		})}), "projectId"),
+		output: out(map[string]*schema{"projectId": anyString, "comments": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			pid := argString(a, "projectId")
+			q := queryFrom(argObject(a, "params"), nil, "limit", "cursor")
+			la, err := tc.list(ctx, request{op: opListComments, args: []string{pid}, query: q}, "comments")
+			return withCursor(map[string]any{"projectId": pid, "comments": la.items}, la), err
+		},
+	}, {
+		name: "project_get_metrics", title: "Project metrics", family: familyProjects, hints: hintRead,
+		description: "Task statistics of a project: totals, completion and breakdowns by status and priority.",
+		input:       object("", pid, "projectId"),
+		output:      out(map[string]*schema{"projectId": anyString, "metrics": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			pid := argString(a, "projectId")
+			rec, err := tc.record(ctx, request{op: opProjectAnalytics, args: []string{pid}})
+			return map[string]any{"projectId": pid, "metrics": rec}, err
+		},
+	}}
+}
+
+// actionListFields returns the action-list properties of tools.md.
+func actionListFields() map[string]*schema {
+	return map[string]*schema{
+		"title":       str("Title of the action list.", 1, maxTitle),
+		"description": str("What the list is for.", 0, 0),
+		"status":      enum("Action list status.", actionListStatuses),
+		"priority":    enum("Priority.", priorities),
+		"notes":       str("Working notes.", 0, 0),
+		"metadata":    &schema{typ: "object", desc: "Free-form metadata.", open: true},
+	}
+}
+
+// actionListTools returns the 12 action-list tools.
+func actionListTools() []*tool {
+	alid := func() *schema { return idArg("action list") }
+	createProps := actionListFields()
+	createProps["project_id"] = str("Project the list belongs to.", 0, maxRefID)
+	createProps["sprint_id"] = str("Sprint the list belongs to.", 0, maxRefID)
+	createProps["task_id"] = str("Task the list belongs to.", 0, maxRefID)
+	createProps["items"] = &schema{typ: "array", desc: "Initial items.", maxItems: 1000, items: object("", map[string]*schema{
+		"text":      str("What to do.", 1, 0),
+		"completed": boolean("Already done."),
+		"order":     nonNegative("Position in the list."),
+	}, "text")}
+	updateFields := []string{"title", "description", "status", "priority", "notes", "metadata"}
+	updateProps := nullableCopy(actionListFields())
+	updateProps["action_list_id"] = alid()
+	bulkFields := []string{"status", "priority", "project_id", "sprint_id", "notes"}
+	bulkProps := map[string]*schema{
+		"action_list_ids": strList("Ids of the action lists to change.", 1, maxBulkIDs),
+		"status":          enum("New status.", actionListStatuses),
+		"priority":        enum("New priority.", priorities),
+		"project_id":      str("New project.", 0, maxRefID),
+		"sprint_id":       str("New sprint.", 0, maxRefID),
+		"notes":           str("New notes.", 0, 0),
+	}
+	one := func(op opID) toolFunc {
+		return func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: op, args: []string{argString(a, "action_list_id")}})
+			return map[string]any{"action_list": rec}, err
+		}
+	}
+	item := func(op opID) toolFunc {
+		return func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: op, args: []string{argString(a, "action_list_id"), argString(a, "item_id")}})
+			return map[string]any{"action_list": rec}, err
+		}
+	}
+	itemArgs := func() *schema {
+		return object("", map[string]*schema{"action_list_id": alid(), "item_id": idArg("item")}, "action_list_id", "item_id")
+	}
+	alOut := out(map[string]*schema{"action_list": anyObject})
+	return []*tool{{
+		name: "action_list_create", title: "Create an action list", family: familyActionLists, hints: hintCreate,
+		description: "Create an action list (a checklist), optionally with items, and return it.",
+		input:       object("", createProps, "title"),
+		output:      alOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opCreateActionList, body: stripNulls(a)})
+			return map[string]any{"action_list": rec}, err
+		},
+	}, {
+		name: "action_list_read", title: "Read an action list", family: familyActionLists, hints: hintRead,
+		description: "Read one action list, with its items and progress.",
+		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
+		output:      alOut,
+		call:        one(opGetActionList),
+	}, {
+		name: "action_list_list", title: "List action lists", family: familyActionLists, hints: hintRead,
+		description: "List action lists, filtered by status, priority, owner, project, sprint or tags, a page at a time.",
+		input: object("", map[string]*schema{
+			"status":     enum("Only lists with this status.", actionListStatuses),
+			"priority":   enum("Only lists with this priority.", priorities),
+			"owner":      str("Only lists owned by this person.", 1, maxPerson),
+			"project_id": str("Only lists of this project.", 1, maxRefID),
+			"sprint_id":  str("Only lists of this sprint.", 1, maxRefID),
+			"tags":       strList("Only lists carrying all these tags.", 0, maxTags),
+			"limit":      integer("Page size.", 1, maxPageSize),
+			"cursor":     str("next_cursor from the previous page.", 1, 0),
+		}),
+		output: out(map[string]*schema{"action_lists": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			q := queryFrom(a, nil, "status", "priority", "owner", "project_id", "sprint_id", "tags", "limit", "cursor")
+			la, err := tc.list(ctx, request{op: opListActionLists, query: q}, "action_lists")
+			return withCursor(map[string]any{"action_lists": la.items}, la), err
+		},
+	}, {
+		name: "action_list_update", title: "Update an action list", family: familyActionLists, hints: hintSet,
+		description: "Change some fields of an action list; fields left out or null stay as they are.",
+		input:       object("", updateProps, "action_list_id"),
+		output:      alOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			body := pick(a, updateFields...)
+			if len(body) == 0 {
+				return nil, &argError{"", "give at least one of " + strings.Join(updateFields, ", ") + " to change"}
+			}
+			rec, err := tc.record(ctx, request{op: opUpdateActionList, args: []string{argString(a, "action_list_id")}, body: body})
+			return map[string]any{"action_list": rec}, err
+		},
+	}, {
+		name: "action_list_delete", title: "Delete an action list", family: familyActionLists, hints: hintDelete,
+		description: "Delete an action list by id.",
+		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
+		output:      out(map[string]*schema{"success": anyBool}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			if _, err := tc.do(ctx, request{op: opDeleteActionList, args: []string{argString(a, "action_list_id")}}); err != nil {
+				return nil, err
+			}
+			return map[string]any{"success": true}, nil
+		},
+	}, {
+		name: "action_list_add_item", title: "Add an item", family: familyActionLists, hints: hintCreate,
+		description: "Add an item to an action list.",
+		input: object("", map[string]*schema{
+			"action_list_id": alid(),
+			"text":           str("What to do.", 1, 0),
+			"order":          nonNegative("Position in the list; at the end when absent."),
+		}, "action_list_id", "text"),
+		output: alOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opAddItem, args: []string{argString(a, "action_list_id")}, body: pick(a, "text", "order")})
+			return map[string]any{"action_list": rec}, err
+		},
+	}, {
+		name: "action_list_toggle_item", title: "Tick or untick an item", family: familyActionLists, hints: hintCreate,
+		description: "Toggle an item between done and not done.",
+		input:       itemArgs(),
+		output:      alOut,
+		call:        item(opToggleItem),
+	}, {
+		name: "action_list_remove_item", title: "Remove an item", family: familyActionLists, hints: hintDelete,
+		description: "Remove an item from an action list.",
+		input:       itemArgs(),
+		output:      alOut,
+		call:        item(opRemoveItem),
+	}, {
+		name: "action_list_reorder_items", title: "Reorder items", family: familyActionLists, hints: hintSet,
+		description: "Put an action list's items in the given order.",
+		input: object("", map[string]*schema{
+			"action_list_id": alid(),
+			"item_ids":       strList("Every item id, in the new order.", 1, 1000),
+		}, "action_list_id", "item_ids"),
+		output: alOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opReorderItems, args: []string{argString(a, "action_list_id")}, body: map[string]any{"item_ids": a["item_ids"]}})
+			return map[string]any{"action_list": rec}, err
+		},
+	}, {
+		name: "action_list_bulk_delete", title: "Delete many action lists", family: familyActionLists, hints: hintDelete,
+		description: "Delete several action lists at once.",
+		input:       object("", map[string]*schema{"action_list_ids": strList("Ids of the action lists to delete.", 1, maxBulkIDs)}, "action_list_ids"),
+		output:      out(map[string]*schema{"success": anyBool, "deleted_count": anyNumber}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			ids, _ := a["action_list_ids"].([]any)
+			n := float64(len(ids))
+			tc.progress(0, n, fmt.Sprintf("deleting %d action lists", len(ids)))
+			v, err := tc.do(ctx, request{op: opBulkDeleteActionLists, body: ids})
+			if err != nil {
+				return nil, err
+			}
+			tc.progress(n, n, fmt.Sprintf("deleted %d action lists", len(ids)))
+			return bulkResult(v, "deleted_count", ids, ""), nil
+		},
+	}, {
+		name: "action_list_bulk_update", title: "Update many action lists", family: familyActionLists, hints: hintSet,
+		description: "Apply the same changes to several action lists at once.",
+		input:       object("", bulkProps, "action_list_ids"),
+		output:      out(map[string]*schema{"success": anyBool, "updated_count": anyNumber, "action_list_ids": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			ids, _ := a["action_list_ids"].([]any)
+			updates := pick(a, bulkFields...)
+			if len(updates) == 0 {
+				return nil, &argError{"", "give at least one of " + strings.Join(bulkFields, ", ") + " to change"}
+			}
+			n := float64(len(ids))
+			tc.progress(0, n, fmt.Sprintf("updating %d action lists", len(ids)))
+			v, err := tc.do(ctx, request{op: opBulkUpdateActionLists, body: map[string]any{"action_list_ids": ids, "updates": updates}})
+			if err != nil {
+				return nil, err
+			}
+			tc.progress(n, n, fmt.Sprintf("updated %d action lists", len(ids)))
+			return bulkResult(v, "updated_count", ids, "action_list_ids"), nil
+		},
+	}, {
+		name: "action_list_search", title: "Search action lists", family: familyActionLists, hints: hintRead,
+		description: "Search action lists by text in the chosen fields, optionally filtered.",
+		input: object("", map[string]*schema{
+			"q":          str("Text to look for.", 1, 0),
+			"fields":     &schema{typ: "array", desc: "Fields to search; all of them when absent.", items: enum("", listSearchFields)},
+			"project_id": str("Only lists of this project.", 1, maxRefID),
+			"sprint_id":  str("Only lists of this sprint.", 1, maxRefID),
+			"status":     enum("Only lists with this status.", actionListStatuses),
+			"priority":   enum("Only lists with this priority.", priorities),
+			"skip":       nonNegative("How many matches to skip."),
+			"limit":      integer("How many matches to return.", 1, maxPageSize),
+		}, "q"),
+		output: out(map[string]*schema{"success": anyBool, "query": anyString, "count": anyNumber, "data": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			q := queryFrom(a, nil, "q", "fields", "project_id", "sprint_id", "status", "priority", "skip", "limit")
+			v, err := tc.do(ctx, request{op: opSearchActionLists, query: q})
+			if err != nil {
+				return nil, err
+			}
+			return searchResult(opSearchActionLists, v, argString(a, "q"), "data")
+		},
+	}}
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// embFormatVersion is the version of the data file layout; a file with
+// another version is refused rather than misread.
+const embFormatVersion = 1
+
+// embStore is everything the embedded backend knows; it is also the layout
+// of the data file.
+type embStore struct {
+	Version     int      `json:"version"`
+	NextSeq     int64    `json:"next_seq"` // last creation sequence number handed out
+	Tasks       embTable `json:"tasks"`
+	Projects    embTable `json:"projects"`
+	ActionLists embTable `json:"action_lists"`
+	Comments    embTable `json:"comments"`
+	Blockers    embTable `json:"blockers"`
+}
+
+// embTable maps a record id to its entry.
+type embTable map[string]*embEntry
+
+// embEntry is one stored record. Entries and their records are never
+// modified once stored: a change stores a new entry holding a modified copy,
+// which makes rollback a pointer swap and lets answers be encoded after the
+// store lock is released.
+type embEntry struct {
+	Seq    int64          `json:"seq"` // creation order, the key of cursor paging
+	Record map[string]any `json:"record"`
+}
+
+// embRemoveTemps removes the temp files a crash in the middle of a save
+// left beside dataFile; each is a whole copy of the store. Only the lock
+// holder gets here, so none of them belongs to a running save.
+func embRemoveTemps(dataFile string) {
+	dir, base := filepath.Dir(dataFile), filepath.Base(dataFile)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range entries {
+		if strings.HasPrefix(de.Name(), base+".tmp-") {
+			os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
+}
+
+// embTx is one request's view of the store: it records how to undo every
+// change so that a failed handler or a failed save leaves no trace.
+type embTx struct {
+	e     *embedded
+	s     *embStore
+	undo  []func() // inverse of each change, applied newest first
+	seq   int64    // s.NextSeq when the transaction began
+	dirty bool     // whether anything changed (and must be saved)
+	stamp string   // the transaction's time, for created_at and updated_at
+}
+
+// put stores ent under id in t, remembering the previous entry.
+func (tx *embTx) put(t embTable, id string, ent *embEntry) {
+	old, had := t[id]
+	tx.undo = append(tx.undo, func() {
+		if had {
+			t[id] = old
+		} else {
+			delete(t, id)
+		}
+	})
+	t[id] = ent
+	tx.dirty = true
+}
+
+// replace stores rec as the new version of the entry ent under id, with
+// updated_at set.
+func (tx *embTx) replace(t embTable, ent *embEntry, rec map[string]any) map[string]any {
+	rec["updated_at"] = tx.stamp
+	tx.put(t, embStr(rec, "id"), &embEntry{Seq: ent.Seq, Record: rec})
+	return rec
+}
+
+// remove deletes id from t, remembering the entry.
+func (tx *embTx) remove(t embTable, id string) {
+	old, had := t[id]
+	if !had {
+		return
+	}
+	tx.undo = append(tx.undo, func() { t[id] = old })
+	delete(t, id)
+	tx.dirty = true
+}
+
+// rollback undoes every change of the transaction.
+func (tx *embTx) rollback() {
+	for i := len(tx.undo) - 1; i >= 0; i-- {
+		tx.undo[i]()
+	}
+	tx.undo = nil
+	tx.s.NextSeq = tx.seq
+	tx.dirty = false
+}
+
+// insert gives rec an id (prefix + 8 hex characters), timestamps and the
+// next creation sequence number, and stores it in t. noun names the kind in
+// the message when t is full.
+func (tx *embTx) insert(t embTable, noun, prefix string, rec map[string]any) (map[string]any, error) {
+	if len(t) >= tx.e.maxRecords {
+		return nil, embErrf(http.StatusInsufficientStorage, "the embedded backend holds at most %d %ss; delete some or use a real Task Manager API", tx.e.maxRecords, noun)
+	}
+	id, err := embNewID(prefix, func(id string) bool { return t[id] != nil })
+	if err != nil {
+		return nil, err
+	}
+	rec["id"] = id
+	rec["created_at"] = tx.stamp
+	rec["updated_at"] = tx.stamp
+	tx.s.NextSeq++
+	tx.put(t, id, &embEntry{Seq: tx.s.NextSeq, Record: rec})
+	return rec, nil
+}
+
+// get returns the entry id of t, or a 404 naming the noun and id.
+func (tx *embTx) get(t embTable, noun, id string) (*embEntry, error) {
+	ent := t[id]
+	if ent == nil {
+		return nil, embErrf(http.StatusNotFound, "%s %s does not exist", noun, id)
+	}
+	return ent, nil
+}
+
+// liveTask returns the task id unless it does not exist or is deleted.
+func (tx *embTx) liveTask(id string) (*embEntry, error) {
+	ent := tx.s.Tasks[id]
+	if ent == nil || embDeleted(ent.Record) {
+		return nil, embErrf(http.StatusNotFound, "task %s does not exist", id)
+	}
+	return ent, nil
+}
+
+// embNewID returns prefix plus 8 random lowercase hex characters that taken
+// does not report as in use.
+func embNewID(prefix string, taken func(string) bool) (string, error) {
+	var b [4]byte
+	for range embIDAttempts {
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("generate id: %w", err)
+		}
+		id := prefix + hex.EncodeToString(b[:])
+		if !taken(id) {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("generate id: %d collisions in a row", embIDAttempts)
+}
+
+// embNewStore returns an empty store.
+func embNewStore() *embStore {
+	return &embStore{
+		Version: embFormatVersion, Tasks: embTable{}, Projects: embTable{},
+		ActionLists: embTable{}, Comments: embTable{}, Blockers: embTable{},
+	}
+}
+
+// embLoad reads the store from path. A missing file gives an empty store if
+// its directory exists (so a typo in the directory is caught at start, not
+// at the first write); anything else that is not a complete, consistent
+// store is an error. The file is only read.
+func embLoad(path string) (*embStore, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		dir := filepath.Dir(path)
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("data directory %s is not a directory", dir)
+		}
+		return embNewStore(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var s embStore
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("parse: unexpected data after the store")
+	}
+	if s.Version != embFormatVersion {
+		return nil, fmt.Errorf("unsupported format version %d, want %d", s.Version, embFormatVersion)
+	}
+	for name, t := range map[string]*embTable{
+		"tasks": &s.Tasks, "projects": &s.Projects, "action_lists": &s.ActionLists,
+		"comments": &s.Comments, "blockers": &s.Blockers,
+	} {
+		if *t == nil {
+			*t = embTable{}
+		}
+		for id, ent := range *t {
+			if ent == nil || ent.Record == nil || embStr(ent.Record, "id") != id || ent.Seq < 1 || ent.Seq > s.NextSeq {
+				return nil, fmt.Errorf("%s %s: inconsistent record", name, id)
+			}
+		}
+	}
+	return &s, nil
+}
+
+// save writes the whole store to dataFile crash-safely; without a data file
+// it does nothing. Called with mu held.
+func (e *embedded) save() error {
+	if e.dataFile == "" {
+		return nil
+	}
+	data, err := json.Marshal(e.store)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", e.dataFile, err)
+	}
+	if err := embWriteFileAtomic(e.dataFile, data); err != nil {
+		return fmt.Errorf("save %s: %w", e.dataFile, err)
+	}
+	return nil
+}
+
+// embWriteFileAtomic replaces path with data (mode 0600) so that a crash at
+// any point leaves either the old or the new file: it writes and fsyncs a
+// temporary file in the same directory, renames it over path, and fsyncs
+// the directory so that the rename itself is durable.
+func embWriteFileAtomic(path string, data []byte) (err error) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	f, err := os.CreateTemp(dir, base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// opID names one backend operation: a method and an endpoint template. The
+// set is fixed, so per-operation state (breakers, metric series) is an array
+// indexed by opID, created once.
+type opID int
+
+// The backend operations of backend-api.md.
+const (
+	opHealth opID = iota
+	opListTasks
+	opCreateTask
+	opGetTask
+	opUpdateTask
+	opDeleteTask
+	opBulkUpdateTasks
+	opBulkAssignSprint
+	opSearchTasks
+	opListProjects
+	opCreateProject
+	opGetProject
+	opUpdateProject
+	opDeleteProject
+	opAddSprint
+	opRemoveSprint
+	opAddMetaTask
+	opListComments
+	opAddComment
+	opAddBlocker
+	opProjectAnalytics
+	opListActionLists
+	opCreateActionList
+	opGetActionList
+	opUpdateActionList
+	opDeleteActionList
+	opAddItem
+	opToggleItem
+	opRemoveItem
+	opReorderItems
+	opBulkDeleteActionLists
+	opBulkUpdateActionLists
+	opSearchActionLists
+	numOps
+)
+
+// operation is a backend endpoint: an HTTP method and a path template whose
+// {name} segments are filled from request.args in order.
+type operation struct {
+	method string
+	path   string
+}
+
+// operations describes every opID.
+var operations = [numOps]operation{
+	opHealth:                {"GET", "/health"},
+	opListTasks:             {"GET", "/tasks"},
+	opCreateTask:            {"POST", "/tasks"},
+	opGetTask:               {"GET", "/tasks/{id}"},
+	opUpdateTask:            {"PUT", "/tasks/{id}"},
+	opDeleteTask:            {"DELETE", "/tasks/{id}"},
+	opBulkUpdateTasks:       {"POST", "/tasks/bulk/update"},
+	opBulkAssignSprint:      {"POST", "/tasks/bulk/assign-sprint"},
+	opSearchTasks:           {"GET", "/tasks/tasks-search"},
+	opListProjects:          {"GET", "/projects"},
+	opCreateProject:         {"POST", "/projects"},
+	opGetProject:            {"GET", "/projects/{id}"},
+	opUpdateProject:         {"PUT", "/projects/{id}"},
+	opDeleteProject:         {"DELETE", "/projects/{id}"},
+	opAddSprint:             {"POST", "/projects/{id}/sprints"},
+	opRemoveSprint:          {"DELETE", "/projects/{id}/sprints/{sid}"},
+	opAddMetaTask:           {"POST", "/projects/{id}/meta-tasks"},
+	opListComments:          {"GET", "/projects/{id}/comments"},
+	opAddComment:            {"POST", "/projects/{id}/comments"},
+	opAddBlocker:            {"POST", "/projects/{id}/blockers"},
+	opProjectAnalytics:      {"GET", "/projects/{id}/analytics"},
+	opListActionLists:       {"GET", "/action-lists"},
+	opCreateActionList:      {"POST", "/action-lists"},
+	opGetActionList:         {"GET", "/action-lists/{id}"},
+	opUpdateActionList:      {"PUT", "/action-lists/{id}"},
+	opDeleteActionList:      {"DELETE", "/action-lists/{id}"},
+	opAddItem:               {"POST", "/action-lists/{id}/items"},
+	opToggleItem:            {"PATCH", "/action-lists/{id}/items/{item_id}"},
+	opRemoveItem:            {"DELETE", "/action-lists/{id}/items/{item_id}"},
+	opReorderItems:          {"POST", "/action-lists/{id}/items/reorder"},
+	opBulkDeleteActionLists: {"POST", "/action-lists/bulk/delete"},
+	opBulkUpdateActionLists: {"POST", "/action-lists/bulk/update"},
+	opSearchActionLists:     {"GET", "/action-lists/search"},
+}
+
+// String returns the operation's name, e.g. "GET /tasks/{id}"; it names the
+// operation's breaker and appears in errors.
+func (op opID) String() string {
+	o := operations[op]
+	return o.method + " " + o.path
+}
+
+// operationNames returns the name of every operation, in opID order.
+func operationNames() []string {
+	names := make([]string, numOps)
+	for op := range numOps {
+		names[op] = op.String()
+	}
+	return names
+}
+
+// endpointTemplates returns the distinct endpoint templates, for the
+// metrics allow-list.
+func endpointTemplates() []string {
+	var out []string
+	for _, o := range operations {
+		if !slices.Contains(out, o.path) {
+			out = append(out, o.path)
+		}
+	}
+	return out
+}
+
+// idempotent reports whether the operation may be retried: GET, PUT and
+// DELETE may; POST may create twice and PATCH (the item toggle) may toggle
+// back, so they never are.
+func (op opID) idempotent() bool {
+	switch operations[op].method {
+	case http.MethodGet, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// request is one call to the backend.
+type request struct {
+	op    opID
+	args  []string   // path parameters, in template order
+	query url.Values // nil for none; absent values are simply not set
+	body  any        // JSON-encoded when non-nil
+}
+
+// path returns the request's path with its parameters escaped into place.
+func (r request) path() string {
+	tmpl := operations[r.op].path
+	if len(r.args) == 0 {
+		return tmpl
+	}
+	var b strings.Builder
+	args := r.args
+	for {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 || len(args) == 0 {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		j := strings.IndexByte(tmpl[i:], '}')
+		b.WriteString(tmpl[:i])
+		b.WriteString(url.PathEscape(args[0]))
+		args = args[1:]
+		tmpl = tmpl[i+j+1:]
+	}
+}
+
+// cacheable reports whether an operation's answers are kept for fallback:
+// every read but the health check.
+func (op opID) cacheable() bool {
+	return operations[op].method == http.MethodGet && op != opHealth
+}
+
+// cacheKey identifies a read by its operation and exact parameters, e.g.
+// "GET /tasks/{id} /tasks/T-1?" or "GET /tasks /tasks?limit=5&status=new".
+func (r request) cacheKey() string {
+	return r.op.String() + " " + r.path() + "?" + r.query.Encode()
+}
+
+// keyPrefix returns the cache-key prefix of every read of op, or of one
+// record when args are given.
+func keyPrefix(op opID, args ...string) string {
+	if len(args) == 0 {
+		return op.String() + " "
+	}
+	return request{op: op, args: args}.cacheKey()
+}
+
+// invalidates returns the cache-key prefixes of every read a successful
+// write of r could have changed: the record itself, the lists and searches
+// that may show it, and the analytics that count it.
+func (r request) invalidates() []string {
+	arg := func(i int) string {
+		if i < len(r.args) {
+			return r.args[i]
+		}
+		return ""
+	}
+	taskViews := []string{keyPrefix(opListTasks), keyPrefix(opSearchTasks), keyPrefix(opProjectAnalytics)}
+	projectViews := func(id string) []string {
+		return []string{keyPrefix(opListProjects), keyPrefix(opGetProject, id), keyPrefix(opProjectAnalytics, id)}
+	}
+	listViews := []string{keyPrefix(opListActionLists), keyPrefix(opSearchActionLists)}
+	switch r.op {
+	case opCreateTask:
+		return taskViews
+	case opUpdateTask, opDeleteTask:
+		return append(taskViews, keyPrefix(opGetTask, arg(0)))
+	case opBulkUpdateTasks, opBulkAssignSprint:
+		return append(taskViews, keyPrefix(opGetTask))
+	case opCreateProject:
+		return []string{keyPrefix(opListProjects)}
+	case opUpdateProject, opAddSprint, opRemoveSprint, opAddBlocker:
+		return projectViews(arg(0))
+	case opDeleteProject:
+		return append(projectViews(arg(0)), keyPrefix(opListComments, arg(0)))
+	case opAddComment:
+		return []string{keyPrefix(opListComments, arg(0))}
+	case opAddMetaTask:
+		return append(taskViews, projectViews(arg(0))...)
+	case opCreateActionList:
+		return listViews
+	case opUpdateActionList, opDeleteActionList, opAddItem, opToggleItem, opRemoveItem, opReorderItems:
+		return append(listViews, keyPrefix(opGetActionList, arg(0)))
+	case opBulkDeleteActionLists, opBulkUpdateActionLists:
+		return append(listViews, keyPrefix(opGetActionList))
+	}
+	return nil
+}
