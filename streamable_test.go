@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -707,4 +708,83 @@ func TestMetricsEndpointDisabled(t *testing.T) {
 	}
 	// Everything else still works.
 	s.initSession(t, nil)
+}
+
+func TestSessionStore(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	st := newSessionStore(2, time.Minute, nil)
+	st.now = clk.now
+	alice, bob := []byte("alice-hash"), []byte("bob-hash")
+	a, err := st.create(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.release(a)
+	b, _ := st.create(alice)
+	st.release(b)
+	if _, err := st.create(alice); !errors.Is(err, errTooManySessions) {
+		t.Fatalf("third session: %v, want errTooManySessions", err)
+	}
+	if hs, status := st.use(a.id, bob); hs != nil || status != http.StatusForbidden {
+		t.Errorf("use with another credential = %v, %d; want 403", hs, status)
+	}
+	if hs, _ := st.use(a.id, alice); hs == nil {
+		t.Fatal("use with the owner's credential failed")
+	} else {
+		st.release(hs)
+	}
+	// b sits idle past the timeout; a busy session never expires.
+	busy, _ := st.use(a.id, alice)
+	clk.advance(2 * time.Minute)
+	if hs, status := st.use(b.id, alice); hs != nil || status != http.StatusNotFound {
+		t.Errorf("idle session = %v, %d; want 404", hs, status)
+	}
+	st.sweep()
+	if hs, _ := st.use(a.id, alice); hs == nil {
+		t.Error("the busy session expired")
+	} else {
+		st.release(hs)
+	}
+	st.release(busy)
+	select {
+	case <-b.done:
+	default:
+		t.Error("the expired session's done channel is open")
+	}
+	// The expired session's slot is free again.
+	if _, err := st.create(alice); err != nil {
+		t.Errorf("create after expiry: %v", err)
+	}
+}
+
+func TestRequestIDOverHTTP(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	emb, _ := newEmbedded("")
+	backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("X-Request-ID"))
+		mu.Unlock()
+		emb.ServeHTTP(w, r)
+	}))
+	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend, "LOG_LEVEL": "info"})
+	h := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_list", "X-Request-ID": "client-trace:42"}
+	resp, _ := s.post(t, modern(1, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil), h)
+	if got := resp.Header.Get("X-Request-ID"); got != "client-trace:42" {
+		t.Errorf("echoed X-Request-ID = %q, want the client's", got)
+	}
+	h["X-Request-ID"] = "bad id with spaces"
+	resp, _ = s.post(t, modern(2, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil), h)
+	replaced := resp.Header.Get("X-Request-ID")
+	if replaced == "bad id with spaces" || !validRequestID(replaced) {
+		t.Errorf("invalid X-Request-ID answered with %q, want a fresh valid id", replaced)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want(t, "ids at the backend", seen, []string{"client-trace:42", replaced})
+	for _, id := range []string{"client-trace:42", replaced} {
+		if !strings.Contains(s.stderr.String(), `"request_id":"`+id+`"`) {
+			t.Errorf("no log line carries request_id %s", id)
+		}
+	}
 }
