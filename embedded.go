@@ -333,11 +333,7 @@ func (e *embedded) handleHealth(*embTx, *http.Request, []byte) (int, any, error)
 
 // handleCreateTask answers POST /tasks.
 func (e *embedded) handleCreateTask(tx *embTx, _ *http.Request, body []byte) (int, any, error) {
-	in, err := embDecodeObject(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	rec, err := embTaskSpec.create(in)
+	rec, err := embTaskSpec.createFrom(body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -524,11 +520,7 @@ func (e *embedded) handleSearchTasks(tx *embTx, r *http.Request, _ []byte) (int,
 
 // handleCreateProject answers POST /projects.
 func (e *embedded) handleCreateProject(tx *embTx, _ *http.Request, body []byte) (int, any, error) {
-	in, err := embDecodeObject(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	rec, err := embProjectSpec.create(in)
+	rec, err := embProjectSpec.createFrom(body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -611,11 +603,7 @@ func (e *embedded) handleAddSprint(tx *embTx, r *http.Request, body []byte) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	in, err := embDecodeObject(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	c, err := embSprintSpec.create(in)
+	c, err := embSprintSpec.createFrom(body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -691,11 +679,7 @@ func (e *embedded) createProjectChild(tx *embTx, r *http.Request, body []byte, s
 	if _, err := tx.get(tx.s.Projects, "project", pid); err != nil {
 		return 0, nil, err
 	}
-	in, err := embDecodeObject(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	rec, err := spec.create(in)
+	rec, err := spec.createFrom(body)
 	if err != nil {
 		return 0, nil, err
 	}

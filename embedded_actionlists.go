@@ -51,11 +51,7 @@ func embNewItemID(items []any) (string, error) {
 
 // handleCreateActionList answers POST /action-lists.
 func (e *embedded) handleCreateActionList(tx *embTx, _ *http.Request, body []byte) (int, any, error) {
-	in, err := embDecodeObject(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	rec, err := embActionListSpec.create(in)
+	rec, err := embActionListSpec.createFrom(body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -167,11 +163,7 @@ func (e *embedded) handleAddItem(tx *embTx, r *http.Request, body []byte) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	in, err := embDecodeObject(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	item, err := embItemSpec.create(in)
+	item, err := embItemSpec.createFrom(body)
 	if err != nil {
 		return 0, nil, err
 	}

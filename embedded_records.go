@@ -172,6 +172,16 @@ func (s *embSpec) create(in map[string]any) (map[string]any, error) {
 	return rec, nil
 }
 
+// createFrom decodes a request body, which must be a JSON object, and
+// validates it as a new record.
+func (s *embSpec) createFrom(body []byte) (map[string]any, error) {
+	in, err := embDecodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	return s.create(in)
+}
+
 // embApplyChanges returns a copy of rec with changes applied (nil removes).
 func embApplyChanges(rec, changes map[string]any) map[string]any {
 	out := maps.Clone(rec)
