@@ -12,14 +12,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,15 +184,15 @@ func e2eLastLine(s string) string {
 // is shown if the test failed.
 func e2eStartHTTP(t *testing.T, bin string) string {
 	t.Helper()
-	port := e2eFreePort(t)
-	base := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	port := freePort(t)
+	base := "http://" + net.JoinHostPort("127.0.0.1", port)
 
 	cmd := exec.Command(bin)
 	cmd.WaitDelay = e2eStopTimeout // bounds Wait if anything inherited the log pipe
 	cmd.Env = append(os.Environ(),
 		"TASKMAN_MCP_TRANSPORT=http",
 		"HOST=127.0.0.1",
-		"PORT="+strconv.Itoa(port),
+		"PORT="+port,
 	)
 	// One buffer for both streams: exec then writes from one goroutine, and
 	// the buffer is read only after Wait.
@@ -205,24 +201,20 @@ func e2eStartHTTP(t *testing.T, bin string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("e2e: start %s: %v", bin, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	var waitErr error // set before exited is closed
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 
 	t.Cleanup(func() {
-		var waitErr error
-		stopped := false
 		select {
-		case waitErr = <-done:
-			stopped = true
+		case <-exited:
 		default:
-		}
-		if !stopped {
 			_ = cmd.Process.Signal(os.Interrupt)
 			select {
-			case waitErr = <-done:
+			case <-exited:
 			case <-time.After(e2eStopTimeout):
 				_ = cmd.Process.Kill()
-				waitErr = <-done
+				<-exited
 			}
 		}
 		if t.Failed() {
@@ -230,56 +222,8 @@ func e2eStartHTTP(t *testing.T, bin string) string {
 		}
 	})
 
-	if err := e2eWaitLive(base+"/health/live", done); err != nil {
+	if err := waitOK(base+"/health/live", e2eHealthTimeout, e2eHealthPoll, exited); err != nil {
 		t.Fatalf("e2e: server on %s: %v", base, err)
 	}
 	return base + "/mcp"
-}
-
-// errE2EServerExited reports that the server process ended while the test
-// waited for it to become live.
-var errE2EServerExited = errors.New("server exited before answering /health/live")
-
-// e2eWaitLive polls url until it answers 200, the server exits (done
-// receives), or e2eHealthTimeout passes. An exit is put back on done so the
-// cleanup still sees it.
-func e2eWaitLive(url string, done chan error) error {
-	client := &http.Client{Timeout: time.Second} // one probe never outlasts a few polls
-	deadline := time.Now().Add(e2eHealthTimeout)
-	var last error
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		last = err
-		select {
-		case waitErr := <-done:
-			done <- waitErr
-			return fmt.Errorf("%w: %v", errE2EServerExited, waitErr)
-		case <-time.After(e2eHealthPoll):
-		}
-	}
-	return fmt.Errorf("not live after %s: %w", e2eHealthTimeout, last)
-}
-
-// e2eFreePort returns a loopback TCP port that was free a moment ago: the
-// kernel picks it for a listener that is closed at once. Another process
-// could take it before the server binds; on a test machine that is rare,
-// and the server then fails loudly.
-func e2eFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("e2e: listen on 127.0.0.1:0: %v", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatalf("e2e: close probe listener: %v", err)
-	}
-	return port
 }

@@ -251,7 +251,7 @@ func lxStartBackend(t *testing.T) string {
 		}
 	})
 	base := "http://" + addr
-	if err := lxWaitStatus(base+"/health", nil); err != nil {
+	if err := waitOK(base+"/health", lxReadyTimeout, lxReadyPoll, nil); err != nil {
 		t.Fatalf("backend helper on %s: %v\n%s", addr, err, out.String())
 	}
 	return base
@@ -291,34 +291,6 @@ func TestLoadBackendProcess(t *testing.T) {
 	case <-stdinDone:
 	case <-time.After(lxBackendMaxLife):
 	}
-}
-
-// errLxExited reports a child that exited while it was awaited.
-var errLxExited = errors.New("process exited")
-
-// lxWaitStatus polls url until it answers 200, exited is closed, or
-// lxReadyTimeout passes.
-func lxWaitStatus(url string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second} // a probe of a local process; a second means it is stuck
-	deadline := time.Now().Add(lxReadyTimeout)
-	var last error
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		last = err
-		select {
-		case <-exited:
-			return fmt.Errorf("GET %s: %w", url, errLxExited)
-		case <-time.After(lxReadyPoll):
-		}
-	}
-	return fmt.Errorf("GET %s: no 200 within %s: %w", url, lxReadyTimeout, last)
 }
 
 // lxReleaseBinary builds the release binary as the README's release
@@ -369,7 +341,7 @@ func lxStartProc(t *testing.T, bin string) (*lxProc, time.Duration) {
 		close(p.exited)
 	}()
 	t.Cleanup(p.stop)
-	if err := lxWaitStatus(p.base+"/health/ready", p.exited); err != nil {
+	if err := waitOK(p.base+"/health/ready", lxReadyTimeout, lxReadyPoll, p.exited); err != nil {
 		t.Fatalf("server: %v\n%s", err, p.logs.String())
 	}
 	return p, time.Since(start)

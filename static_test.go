@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,7 +20,6 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,7 +150,7 @@ func staticRunInChroot(t *testing.T, bin string) {
 	if err := os.WriteFile(filepath.Join(root, "taskman-mcp"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := staticFreePort(t)
+	port := freePort(t)
 	base := "http://127.0.0.1:" + port
 
 	// Output goes to a file outside the chroot: the child writes it
@@ -208,19 +206,6 @@ func staticRunInChroot(t *testing.T, bin string) {
 	case <-time.After(staticDeadline):
 		t.Fatalf("still running %v after SIGTERM\noutput:\n%s", staticDeadline, output())
 	}
-}
-
-// staticFreePort returns a TCP port on 127.0.0.1 that was free a moment
-// ago. Another process may take it before the server binds it; the server
-// then fails to start and the test reports its output.
-func staticFreePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // staticWaitLive polls /health/live until it answers 200, the process

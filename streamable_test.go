@@ -32,6 +32,32 @@ func freePort(t testing.TB) string {
 	return port
 }
 
+// waitOK polls url every poll until it answers 200, exited is closed (the
+// process that should serve it ended), or timeout passes. A nil exited
+// never closes.
+func waitOK(url string, timeout, poll time.Duration, exited <-chan struct{}) error {
+	client := &http.Client{Timeout: time.Second} // a local server slower than this is stuck
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		last = err
+		select {
+		case <-exited:
+			return fmt.Errorf("GET %s: the server exited (last: %v)", url, last)
+		case <-time.After(poll):
+		}
+	}
+	return fmt.Errorf("GET %s: no 200 within %v (last: %v)", url, timeout, last)
+}
+
 // httpServer is run serving HTTP on loopback, for tests.
 type httpServer struct {
 	base   string // http://127.0.0.1:PORT
