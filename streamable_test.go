@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"sort"
 	"strings"
@@ -581,6 +583,31 @@ func newLoopbackServer(t testing.TB, h http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
+// processCPU returns the user and system CPU time this process has used so
+// far, from /proc/self/stat; ok is false where there is no such file.
+func processCPU() (time.Duration, bool) {
+	data, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	st, err := promParseProcStat(data)
+	if err != nil {
+		return 0, false
+	}
+	return time.Duration(float64(st.utime+st.stime) / promUserHZ * float64(time.Second)), true
+}
+
+// gcCPU returns the runtime's estimate of the CPU seconds the garbage
+// collector has used so far.
+func gcCPU() float64 {
+	s := []rtmetrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindFloat64 {
+		return 0
+	}
+	return s[0].Value.Float64()
+}
+
 // BenchmarkHTTPToolCall measures tools/call task_read over loopback HTTP
 // with 16 concurrent clients against the embedded backend, reporting
 // throughput and p50/p99 latency.
@@ -607,6 +634,10 @@ func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var next atomic.Int64
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu0, cpuOK := processCPU()
+	gc0 := gcCPU()
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -644,9 +675,25 @@ func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	cpu1, _ := processCPU()
+	gc1 := gcCPU()
 	if len(lat) == 0 {
 		return
 	}
+	// CPU per call, like allocation, counts the whole process. On a shared
+	// machine it varies far less than throughput does, since time other
+	// tenants take is not charged to this process.
+	if cpuOK {
+		b.ReportMetric((cpu1-cpu0).Seconds()*1e6/float64(len(lat)), "cpu-µs/call")
+	}
+	b.ReportMetric((gc1-gc0)*1e6/float64(len(lat)), "gc-cpu-µs/call")
+	// Allocation per call counts the whole process, load generator
+	// included: it is the same work in every variant, so differences
+	// between variants are the server's.
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(len(lat)), "B/call")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(len(lat)), "allocs/call")
+	b.ReportMetric(float64(after.NumGC-before.NumGC)*1000/float64(len(lat)), "GCs/1k-calls")
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
