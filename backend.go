@@ -372,6 +372,15 @@ func (c *backendClient) backoff(attempt int) time.Duration {
 	return rand.N(step) + 1
 }
 
+// spanURL returns target, a URL under c.base, as it may appear in a span:
+// without the base URL's credentials, if it has any.
+func (c *backendClient) spanURL(target string) string {
+	if c.spanBase == c.base {
+		return target
+	}
+	return c.spanBase + strings.TrimPrefix(target, c.base)
+}
+
 // attempt makes one HTTP exchange. On failure it returns a non-empty retry
 // reason when the failure is one worth retrying, and the wait the backend
 // asked for with Retry-After (0 when it did not say).
@@ -380,27 +389,31 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 	defer cancel()
 	o := operations[req.op]
 	actx, span := c.tracing.tracer().Start(actx, o.method, trace.WithSpanKind(trace.SpanKindClient))
+	status := 0 // the answer's status code, once there is one
 	defer func() {
+		if span.IsRecording() {
+			a := newSpanAttrs()
+			a.add(
+				attribute.String("http.request.method", o.method),
+				attribute.String("url.full", c.spanURL(target)),
+				attribute.String("server.address", c.host),
+			)
+			if attempt > 0 { // set on retries only (HTTP semantic conventions)
+				a.add(attribute.Int("http.request.resend_count", attempt))
+			}
+			if status != 0 {
+				a.add(attribute.Int("http.response.status_code", status))
+			}
+			if err != nil && reason != "" {
+				a.add(attribute.String("error.type", reason))
+			}
+			a.setOn(span)
+		}
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
-			if reason != "" && span.IsRecording() {
-				span.SetAttributes(attribute.String("error.type", reason))
-			}
 		}
 		span.End()
 	}()
-	if span.IsRecording() {
-		attrs := []attribute.KeyValue{
-			attribute.String("http.request.method", o.method),
-			attribute.String("url.full", c.spanBase+strings.TrimPrefix(target, c.base)),
-			attribute.String("url.template", o.path),
-			attribute.String("server.address", c.host),
-		}
-		if attempt > 0 { // set on retries only (HTTP semantic conventions)
-			attrs = append(attrs, attribute.Int("http.request.resend_count", attempt))
-		}
-		span.SetAttributes(attrs...)
-	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -433,9 +446,7 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 		return nil, 0, reason, c.transportError(ctx, req.op, fmt.Errorf("read answer: %w", err))
 	}
 	c.metrics.observeBackendCall(o.method, o.path, statusLabel(resp.StatusCode), time.Since(start))
-	if span.IsRecording() {
-		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
-	}
+	status = resp.StatusCode
 	if len(raw) > maxAnswerBytes {
 		return nil, 0, "", &unreachableError{req.op, fmt.Errorf("answer larger than %d MiB", maxAnswerBytes>>20)}
 	}

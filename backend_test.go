@@ -375,3 +375,20 @@ func TestRequestHeaders(t *testing.T) {
 		t.Errorf("path = %q, want %q", gotPath, want)
 	}
 }
+
+func TestSpanURL(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	tests := []struct{ base, target, want string }{
+		{"http://127.0.0.1:4000/api", "http://127.0.0.1:4000/api/tasks/T-1", "http://127.0.0.1:4000/api/tasks/T-1"},
+		{"https://ops:s3cret@tasks.example/api", "https://ops:s3cret@tasks.example/api/tasks?limit=5", "https://tasks.example/api/tasks?limit=5"},
+	}
+	for _, tt := range tests {
+		c, err := newBackendClient(backendOptions{BaseURL: tt.base, Timeout: time.Second, Version: "test", Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.spanURL(tt.target); got != tt.want {
+			t.Errorf("base %s: spanURL(%s) = %s, want %s", tt.base, tt.target, got, tt.want)
+		}
+	}
+}

@@ -376,7 +376,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, msg *message,
 	ctx = withRequestInfo(ctx, ri)
 	var p requestParams
 	paramsErr := decodeParams(msg.Params, &p)
-	ctx, span := s.startSpan(ctx, sess, msg, p, ri)
+	ctx, span := s.startSpan(ctx, msg, p)
 	defer span.End()
 	ctx, f, done := sess.track(ctx, msg.ID)
 	defer done()
@@ -396,7 +396,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, msg *message,
 		if !ok {
 			s.metrics.countError(errorKind(resp.Error.Code))
 		}
-		endSpan(span, msg.Method, ri, resp)
+		endSpan(span, sess, msg, p, ri, resp)
 		level := slog.LevelDebug
 		if !ok {
 			level = slog.LevelInfo
@@ -433,7 +433,7 @@ func decodeParams(raw json.RawMessage, p *requestParams) *rpcError {
 // startSpan starts the MCP span of a request: a child of the HTTP span
 // (kind internal) or, under stdio, a server span; a traceparent in
 // params._meta makes it a child of the client's trace.
-func (s *server) startSpan(ctx context.Context, sess *session, msg *message, p requestParams, ri *requestInfo) (context.Context, trace.Span) {
+func (s *server) startSpan(ctx context.Context, msg *message, p requestParams) (context.Context, trace.Span) {
 	kind := trace.SpanKindServer
 	if trace.SpanFromContext(ctx).SpanContext().IsValid() {
 		kind = trace.SpanKindInternal
@@ -447,52 +447,49 @@ func (s *server) startSpan(ctx context.Context, sess *session, msg *message, p r
 		}
 		ctx = s.tracing.extractMeta(ctx, carrier)
 	}
-	ctx, span := s.tracing.tracer().Start(ctx, msg.Method, trace.WithSpanKind(kind))
-	if span.IsRecording() {
-		v := sess.negotiated()
-		if pv, ok := p.Meta[metaProtocolVersion]; ok {
-			v = rawString(pv)
-		}
-		attrs := make([]attribute.KeyValue, 0, 5)
-		attrs = append(attrs,
-			attribute.String("mcp.method.name", msg.Method),
-			attribute.String("jsonrpc.request.id", string(msg.ID)),
-			attribute.String("request_id", ri.id),
-		)
-		if v != "" {
-			attrs = append(attrs, attribute.String("mcp.protocol.version", v))
-		}
-		if sess.id != "" {
-			attrs = append(attrs, attribute.String("mcp.session.id", sess.id))
-		}
-		span.SetAttributes(attrs...)
-	}
-	return ctx, span
+	return s.tracing.tracer().Start(ctx, msg.Method, trace.WithSpanKind(kind))
 }
 
-// endSpan names the span after the tool called and records how the request
-// ended: error.type tool_error for an isError result, the JSON-RPC code for
-// an error.
-func endSpan(span trace.Span, method string, ri *requestInfo, resp *response) {
+// endSpan names the MCP span after the tool called, sets its attributes and
+// records how the request ended: error.type tool_error for an isError
+// result, the JSON-RPC code for an error.
+func endSpan(span trace.Span, sess *session, msg *message, p requestParams, ri *requestInfo, resp *response) {
 	if !span.IsRecording() {
 		return
 	}
+	a := newSpanAttrs()
+	a.add(
+		attribute.String("mcp.method.name", msg.Method),
+		attribute.String("jsonrpc.request.id", rawString(msg.ID)),
+		attribute.String("request_id", ri.id),
+	)
+	v := sess.negotiated()
+	if pv, ok := p.Meta[metaProtocolVersion]; ok {
+		v = rawString(pv)
+	}
+	if v != "" {
+		a.add(attribute.String("mcp.protocol.version", v))
+	}
+	if sess.id != "" {
+		a.add(attribute.String("mcp.session.id", sess.id))
+	}
 	if ri.tool != "" {
-		span.SetName(method + " " + ri.tool)
-		span.SetAttributes(attribute.String("gen_ai.tool.name", ri.tool), attribute.String("gen_ai.operation.name", "execute_tool"))
+		span.SetName(msg.Method + " " + ri.tool)
+		a.add(attribute.String("gen_ai.tool.name", ri.tool), attribute.String("gen_ai.operation.name", "execute_tool"))
 	}
 	switch {
 	case resp == nil:
-		span.SetAttributes(attribute.Bool("mcp.request.cancelled", true))
+		a.add(attribute.Bool("mcp.request.cancelled", true))
 	case resp.Error != nil:
-		span.SetAttributes(attribute.String("error.type", strconv.Itoa(resp.Error.Code)))
+		a.add(attribute.String("error.type", strconv.Itoa(resp.Error.Code)))
 		span.SetStatus(codes.Error, resp.Error.Message)
 	default:
 		if res, ok := resp.Result.(map[string]any); ok && res["isError"] == true {
-			span.SetAttributes(attribute.String("error.type", "tool_error"))
+			a.add(attribute.String("error.type", "tool_error"))
 			span.SetStatus(codes.Error, "tool returned an error result")
 		}
 	}
+	a.setOn(span)
 }
 
 // dispatch routes a request to its method, in the era the request selects.
@@ -645,13 +642,28 @@ func (s *server) dispatchModern(ctx context.Context, ri *requestInfo, msg *messa
 	return res, nil
 }
 
-// rawString returns the string in raw, or raw itself when it is not one.
+// rawString returns the string in raw, or raw itself when it is not one
+// (a number id, say).
 func rawString(raw json.RawMessage) string {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && plainJSONString(raw[1:n-1]) {
+		return string(raw[1 : n-1]) // the common case, without the decoder
+	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
 		return s
 	}
 	return string(raw)
+}
+
+// plainJSONString reports whether b, the inside of a JSON string, decodes
+// to itself: printable ASCII without quotes or escapes.
+func plainJSONString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // toolsList returns one page of the catalog. The cursor is opaque to the

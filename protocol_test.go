@@ -493,6 +493,25 @@ func FuzzHandleMessage(f *testing.F) {
 	})
 }
 
+// FuzzRawString checks rawString's fast path against the JSON decoder: a
+// JSON string decodes to what json.Unmarshal gives, anything else comes
+// back as it is.
+func FuzzRawString(f *testing.F) {
+	for _, seed := range []string{`"2026-07-28"`, `42`, `"a\"b"`, `"caf\u00e9"`, "\"\xff\"", `"tab\there"`, `""`, `"`, `null`, `"é"`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		want := string(raw)
+		var s string
+		if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+			want = s
+		}
+		if got := rawString(raw); got != want {
+			t.Fatalf("rawString(%q) = %q, want %q", raw, got, want)
+		}
+	})
+}
+
 func FuzzValidateArguments(f *testing.F) {
 	for _, seed := range []string{
 		`{"task":{"title":"t","project_id":"p","due_date":"2026-01-01T00:00:00Z","estimated_hours":1.5}}`,

@@ -209,17 +209,7 @@ func (t *httpTransport) observe(next http.Handler) http.Handler {
 		span := trace.SpanFromContext(ctx)
 		if route == "/mcp" {
 			ctx = t.srv.tracing.extractHTTP(ctx, r.Header)
-			ctx, span = t.srv.tracing.tracer().Start(ctx, r.Method+" /mcp", trace.WithSpanKind(trace.SpanKindServer))
-			if span.IsRecording() {
-				host, _, _ := net.SplitHostPort(r.RemoteAddr)
-				span.SetAttributes(
-					attribute.String("http.request.method", r.Method),
-					attribute.String("http.route", route),
-					attribute.String("url.path", r.URL.Path),
-					attribute.String("client.address", host),
-					attribute.String("request_id", id),
-				)
-			}
+			ctx, span = t.srv.tracing.tracer().Start(ctx, httpSpanName(r.Method), trace.WithSpanKind(trace.SpanKindServer))
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
@@ -227,7 +217,16 @@ func (t *httpTransport) observe(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		if span.IsRecording() {
-			span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			a := newSpanAttrs()
+			a.add(
+				attribute.String("http.request.method", r.Method),
+				attribute.String("http.route", route),
+				attribute.String("url.path", r.URL.Path),
+				attribute.String("client.address", host),
+				attribute.Int("http.response.status_code", rec.status),
+			)
+			a.setOn(span)
 			if rec.status >= 500 {
 				span.SetStatus(codes.Error, http.StatusText(rec.status))
 			}
@@ -239,6 +238,20 @@ func (t *httpTransport) observe(next http.Handler) http.Handler {
 			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes), slog.Int64("duration_ms", d.Milliseconds()))
 	})
+}
+
+// httpSpanName returns the name of the HTTP server span of a request to
+// /mcp, {method} {route}; the methods /mcp serves have constant names.
+func httpSpanName(method string) string {
+	switch method {
+	case http.MethodPost:
+		return "POST /mcp"
+	case http.MethodGet:
+		return "GET /mcp"
+	case http.MethodDelete:
+		return "DELETE /mcp"
+	}
+	return method + " /mcp"
 }
 
 // guard refuses, before any work, requests whose Host is not allowed or

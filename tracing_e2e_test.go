@@ -87,7 +87,7 @@ func TestTraceOfOneHTTPToolCall(t *testing.T) {
 		t.Errorf("mcp span request_id = %q", mcpSpan.Attributes["request_id"])
 	}
 	for k, v := range map[string]string{
-		"http.request.method": "GET", "http.response.status_code": "404", "server.address": "127.0.0.1", "url.template": "/tasks/{id}",
+		"http.request.method": "GET", "http.response.status_code": "404", "server.address": "127.0.0.1", "url.full": backend + "/tasks/T-missing",
 	} {
 		want(t, "backend span "+k, backendSpan.Attributes[k], v)
 	}

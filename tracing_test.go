@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -802,4 +803,168 @@ func BenchmarkSpanOn(b *testing.B) {
 	rcv := otlpStartReceiver(b)
 	tr, _ := tracingStart(b, tracingTestConfig(rcv.url()))
 	tracingBenchSpans(b, tr)
+}
+
+// batcherExporter records the size of every batch it is given. While gate
+// is open (non-nil and not closed) each export waits for it to close.
+type batcherExporter struct {
+	mu      sync.Mutex
+	batches []int
+	gate    chan struct{}
+	entered chan struct{} // receives once per export, if non-nil
+}
+
+func (e *batcherExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	if e.entered != nil {
+		e.entered <- struct{}{}
+	}
+	if e.gate != nil {
+		select {
+		case <-e.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.batches = append(e.batches, len(spans))
+	return nil
+}
+
+func (e *batcherExporter) Shutdown(context.Context) error { return nil }
+
+// sizes returns the batch sizes exported so far.
+func (e *batcherExporter) sizes() []int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]int(nil), e.batches...)
+}
+
+// batcherProvider returns a tracer whose spans go to a spanBatcher with the
+// given limits and a delay long enough never to fire in a test, so exports
+// happen only for a full batch, a flush or shutdown.
+func batcherProvider(t *testing.T, e sdktrace.SpanExporter, queue, batch int) (*spanBatcher, trace.Tracer, *tracingLogBuffer) {
+	t.Helper()
+	logger, logs := tracingTestLogger()
+	b := newSpanBatcher(&tracingExporter{next: e, logger: logger, now: time.Now}, queue, batch, time.Hour)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tp.Shutdown(ctx)
+	})
+	return b, tp.Tracer("test"), logs
+}
+
+// endSpans starts and ends n spans, failing the test if that takes more
+// than a few seconds: ending a span must never wait on an export.
+func endSpans(t *testing.T, tr trace.Tracer, n int) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			_, span := tr.Start(context.Background(), "work")
+			span.End()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("ending %d spans blocked", n)
+	}
+}
+
+func TestSpanBatcherExportsFullBatches(t *testing.T) {
+	e := &batcherExporter{entered: make(chan struct{}, 10)}
+	b, tr, _ := batcherProvider(t, e, 100, 4)
+	endSpans(t, tr, 4) // a full batch: exported without waiting for the delay
+	select {
+	case <-e.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a full batch was not exported")
+	}
+	endSpans(t, tr, 3) // part of a batch waits for the delay, a flush or shutdown
+	if err := b.ForceFlush(context.Background()); err != nil {
+		t.Fatalf("ForceFlush() = %v", err)
+	}
+	if got := e.sizes(); !slices.Equal(got, []int{4, 3}) {
+		t.Errorf("batches = %v, want [4 3]", got)
+	}
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+	endSpans(t, tr, 2) // after shutdown: ignored
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Errorf("second Shutdown() = %v, want nil", err)
+	}
+	if got := e.sizes(); !slices.Equal(got, []int{4, 3}) {
+		t.Errorf("batches after shutdown = %v, want [4 3]", got)
+	}
+}
+
+func TestSpanBatcherDropsWhenFull(t *testing.T) {
+	e := &batcherExporter{gate: make(chan struct{}), entered: make(chan struct{}, 10)}
+	b, tr, logs := batcherProvider(t, e, 10, 4)
+	endSpans(t, tr, 4) // the first batch goes out and waits on the gate
+	<-e.entered
+	endSpans(t, tr, 10+7) // fills the queue; 7 are dropped, none waited for
+	close(e.gate)
+	// The queue reached a full batch while the exporter waited, so the
+	// batcher goes round again at once: 10 spans in batches of 4, and the
+	// drop count reported.
+	deadline := time.Now().Add(10 * time.Second)
+	for sum(e.sizes()) < 14 {
+		if time.Now().After(deadline) {
+			t.Fatalf("batches = %v, want 14 spans exported", e.sizes())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+	if got := e.sizes(); !slices.Equal(got, []int{4, 4, 4, 2}) {
+		t.Errorf("batches = %v, want [4 4 4 2]", got)
+	}
+	full := logs.withMsg(t, "span queue full, spans dropped")
+	if len(full) != 1 || full[0]["spans"] != float64(7) {
+		t.Errorf("queue-full lines = %v, want one with spans 7", full)
+	}
+}
+
+func TestSpanBatcherIgnoresUnsampled(t *testing.T) {
+	e := &batcherExporter{}
+	logger, _ := tracingTestLogger()
+	b := newSpanBatcher(&tracingExporter{next: e, logger: logger, now: time.Now}, 10, 4, time.Hour)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b), sdktrace.WithSampler(sdktrace.NeverSample()))
+	endSpans(t, tp.Tracer("test"), 20)
+	if err := tp.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+	if got := e.sizes(); len(got) != 0 {
+		t.Errorf("batches = %v, want none", got)
+	}
+}
+
+func TestSpanBatcherShutdownDeadline(t *testing.T) {
+	e := &batcherExporter{gate: make(chan struct{}), entered: make(chan struct{}, 10)}
+	defer close(e.gate)
+	b, tr, _ := batcherProvider(t, e, 10, 4)
+	endSpans(t, tr, 4)
+	<-e.entered // an export hangs, as with a collector that never answers
+	endSpans(t, tr, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := b.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown() = %v, want the context deadline", err)
+	}
+}
+
+// sum adds up xs.
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
