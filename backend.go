@@ -388,7 +388,7 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	o := operations[req.op]
-	actx, span := c.tracing.tracer().Start(actx, o.method, trace.WithSpanKind(trace.SpanKindClient))
+	actx, span := c.tracing.tracer().Start(actx, o.method, spanKindClient...)
 	status := 0 // the answer's status code, once there is one
 	defer func() {
 		if span.IsRecording() {

@@ -434,9 +434,9 @@ func decodeParams(raw json.RawMessage, p *requestParams) *rpcError {
 // (kind internal) or, under stdio, a server span; a traceparent in
 // params._meta makes it a child of the client's trace.
 func (s *server) startSpan(ctx context.Context, msg *message, p requestParams) (context.Context, trace.Span) {
-	kind := trace.SpanKindServer
+	kind := spanKindServer
 	if trace.SpanFromContext(ctx).SpanContext().IsValid() {
-		kind = trace.SpanKindInternal
+		kind = spanKindInternal
 	}
 	if tp, ok := p.Meta["traceparent"]; ok {
 		carrier := map[string]any{"traceparent": rawString(tp)}
@@ -447,7 +447,7 @@ func (s *server) startSpan(ctx context.Context, msg *message, p requestParams) (
 		}
 		ctx = s.tracing.extractMeta(ctx, carrier)
 	}
-	return s.tracing.tracer().Start(ctx, msg.Method, trace.WithSpanKind(kind))
+	return s.tracing.tracer().Start(ctx, msg.Method, kind...)
 }
 
 // endSpan names the MCP span after the tool called, sets its attributes and

@@ -278,14 +278,56 @@ func (t *tracing) shutdown(ctx context.Context) error {
 // h's traceparent, tracestate and baggage headers. Malformed headers are
 // ignored and ctx comes back unchanged.
 func (t *tracing) extractHTTP(ctx context.Context, h http.Header) context.Context {
-	return t.propagator().Extract(ctx, propagation.HeaderCarrier(h))
+	return t.propagator().Extract(ctx, headerCarrier(h))
 }
 
 // injectHTTP writes the traceparent (and tracestate, baggage) of the span in
 // ctx into h, for an outgoing backend request.
 func (t *tracing) injectHTTP(ctx context.Context, h http.Header) {
-	t.propagator().Inject(ctx, propagation.HeaderCarrier(h))
+	t.propagator().Inject(ctx, headerCarrier(h))
 }
+
+// headerCarrier is propagation.HeaderCarrier with the W3C header names the
+// propagators use given in canonical form: http.Header would otherwise
+// build the canonical form of "traceparent" and the others, allocating, on
+// every Get and Set.
+type headerCarrier http.Header
+
+// canonicalTraceHeader returns the canonical form of a W3C trace header
+// name, or key itself for any other name, which http.Header canonicalises.
+func canonicalTraceHeader(key string) string {
+	switch key {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	case "baggage":
+		return "Baggage"
+	}
+	return key
+}
+
+// Get returns the first value of the header key.
+func (h headerCarrier) Get(key string) string {
+	return http.Header(h).Get(canonicalTraceHeader(key))
+}
+
+// Set replaces the values of the header key with value.
+func (h headerCarrier) Set(key, value string) {
+	http.Header(h).Set(canonicalTraceHeader(key), value)
+}
+
+// Keys lists the header names present.
+func (h headerCarrier) Keys() []string {
+	return propagation.HeaderCarrier(h).Keys()
+}
+
+// Span start options, made once: building them for each span allocates.
+var (
+	spanKindServer   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	spanKindInternal = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	spanKindClient   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
 
 // extractMeta returns ctx with the remote parent taken from an MCP request's
 // params._meta: the string values under "traceparent", "tracestate" and

@@ -968,3 +968,38 @@ func sum(xs []int) int {
 	}
 	return n
 }
+
+func TestHeaderCarrier(t *testing.T) {
+	h := http.Header{}
+	c := headerCarrier(h)
+	c.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	c.Set("baggage", "k=v")
+	c.Set("x-other", "1")
+	for key, want := range map[string]string{
+		"Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"Baggage":     "k=v",
+		"X-Other":     "1",
+	} {
+		if got := h.Get(key); got != want {
+			t.Errorf("header %s = %q, want %q", key, got, want)
+		}
+	}
+	if got := c.Get("traceparent"); got != h.Get("Traceparent") {
+		t.Errorf("Get(traceparent) = %q", got)
+	}
+	if got := c.Get("x-other"); got != "1" {
+		t.Errorf("Get(x-other) = %q, want 1", got)
+	}
+	keys := c.Keys()
+	slices.Sort(keys)
+	if want := []string{"Baggage", "Traceparent", "X-Other"}; !slices.Equal(keys, want) {
+		t.Errorf("Keys() = %v, want %v", keys, want)
+	}
+	// Extracting through the carrier allocates nothing when there is no
+	// trace header, as on most requests.
+	tr, _ := tracingStart(t, tracingTestConfig("http://127.0.0.1:1"))
+	empty := http.Header{"Content-Type": {"application/json"}}
+	if n := testing.AllocsPerRun(100, func() { tr.extractHTTP(context.Background(), empty) }); n != 0 {
+		t.Errorf("extractHTTP of a request without trace headers: %v allocations, want 0", n)
+	}
+}
