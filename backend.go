@@ -43,9 +43,9 @@ const (
 // remote or embedded.
 type backendClient struct {
 	base       string // base URL without trailing slash
-	spanBase   string // base without credentials, for url.full in spans
+	spanBase   string // base without credentials, for url.full in spans and mode
 	host       string // the base URL's host name, for server.address in spans
-	mode       string // "embedded" or the remote base URL, for reports
+	mode       string // "embedded" or the remote base URL without credentials, for reports
 	http       *http.Client
 	timeout    time.Duration // per attempt
 	maxRetries int
@@ -116,7 +116,6 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 	switch {
 	case opts.BaseURL != "":
 		c.base = strings.TrimRight(opts.BaseURL, "/")
-		c.mode = c.base
 		c.http = &http.Client{Transport: newBackendTransport()}
 	case opts.Embedded != nil:
 		c.base = "http://embedded"
@@ -125,10 +124,16 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 	default:
 		return nil, errors.New("backend client: no base URL and no embedded backend")
 	}
-	if u, err := url.Parse(c.base); err == nil {
-		c.host = u.Hostname()
-		u.User = nil // credentials never go into spans
-		c.spanBase = u.String()
+	u, err := url.Parse(c.base)
+	if err != nil {
+		// Not wrapped: the error quotes the URL, credentials and all.
+		return nil, errors.New("backend client: the base URL does not parse")
+	}
+	c.host = u.Hostname()
+	u.User = nil // credentials never go into spans or reports
+	c.spanBase = u.String()
+	if c.mode == "" {
+		c.mode = c.spanBase
 	}
 	// A backend redirect is a misconfiguration (wrong base URL); following
 	// it would silently turn a PUT into a GET.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -376,7 +377,9 @@ func TestRequestHeaders(t *testing.T) {
 	}
 }
 
-func TestSpanURL(t *testing.T) {
+// TestBackendURLCredentials checks that a password in the backend's base
+// URL reaches neither spans nor the reports of activate_taskman_server.
+func TestBackendURLCredentials(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	tests := []struct{ base, target, want string }{
 		{"http://127.0.0.1:4000/api", "http://127.0.0.1:4000/api/tasks/T-1", "http://127.0.0.1:4000/api/tasks/T-1"},
@@ -390,5 +393,24 @@ func TestSpanURL(t *testing.T) {
 		if got := c.spanURL(tt.target); got != tt.want {
 			t.Errorf("base %s: spanURL(%s) = %s, want %s", tt.base, tt.target, got, tt.want)
 		}
+		if strings.Contains(c.mode, "s3cret") || !strings.HasPrefix(tt.want, c.mode) {
+			t.Errorf("base %s: mode = %s, want the base without credentials", tt.base, c.mode)
+		}
+	}
+}
+
+func TestStatusHidesBackendCredentials(t *testing.T) {
+	b := envelopeBackend(t)
+	withCreds := strings.Replace(b.URL, "http://", "http://ops:s3cret@", 1)
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": withCreds})
+	c.initialize(version20251125)
+	res := c.callTool("activate_taskman_server", map[string]any{"verbose": true})
+	status := structured(t, "activate_taskman_server", res)
+	if got := get(status, "serverStatus", "apiEndpoint"); got != b.URL {
+		t.Errorf("apiEndpoint = %v, want %s", got, b.URL)
+	}
+	raw, _ := json.Marshal(res)
+	if strings.Contains(string(raw), "s3cret") || strings.Contains(c.stderr.String(), "s3cret") {
+		t.Errorf("the password reached the client or the logs:\n%s\n%s", raw, c.stderr.String())
 	}
 }

@@ -925,3 +925,26 @@ func TestConfigMaxMillis(t *testing.T) {
 		t.Errorf("configMaxMillis = %d, want the largest ms count a Duration holds", configMaxMillis)
 	}
 }
+
+// TestStartupLogsKeepSecrets runs the server with every secret set and
+// tracing on, and reads what it logged from start to exit.
+func TestStartupLogsKeepSecrets(t *testing.T) {
+	env := maps.Clone(configTestSecretEnv)
+	env["TRACING_ENABLED"] = "true"
+	env["LOG_LEVEL"] = "debug"
+	c := startStdio(t, env)
+	c.in.Close()
+	if err := <-c.done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	c.done <- nil // for the cleanup
+	logs := c.stderr.String()
+	if !strings.Contains(logs, "tracing on") || !strings.Contains(logs, "collector.example") {
+		t.Fatalf("no tracing start line naming the collector, so the test saw nothing:\n%s", logs)
+	}
+	for _, s := range []string{"SECRET", "URLPASS"} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the logs reveal a secret (%s):\n%s", s, logs)
+		}
+	}
+}

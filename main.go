@@ -202,9 +202,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			logger.Warn("flushing spans at exit failed", "err", err)
 		}
 	}()
-	if cfg.OTel.Enabled {
-		logger.Info("exporting traces over OTLP/HTTP", "endpoint", otlpTracesURL(cfg.OTel), "sample_rate", cfg.OTel.SampleRate)
-	}
 
 	tools := newToolTable()
 	toolNames := make([]string, len(tools))
@@ -246,7 +243,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		opts.Embedded = emb
 		logger.Info("using the embedded backend (set TASK_MANAGER_API_ENDPOINT for a remote one)", "backend", emb.describe())
 	} else {
-		logger.Info("using the remote backend", "endpoint", cfg.BackendURL)
+		logger.Info("using the remote backend", "endpoint", configRedactURL(cfg.BackendURL))
 	}
 	backend, err := newBackendClient(opts)
 	if err != nil {
