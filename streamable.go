@@ -231,12 +231,15 @@ func (t *httpTransport) observe(next http.Handler) http.Handler {
 				span.SetStatus(codes.Error, http.StatusText(rec.status))
 			}
 		}
-		span.End()
 		d := time.Since(start)
 		t.metrics.observeHTTPRequest(r.Method, route, rec.status, d, rec.bytes)
+		// Logged before the span ends, so that the line carries its
+		// trace_id and span_id: it is the one line a successful call
+		// writes at info.
 		t.logger.LogAttrs(ctx, slog.LevelInfo, "http request",
 			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes), slog.Int64("duration_ms", d.Milliseconds()))
+		span.End()
 	})
 }
 

@@ -98,9 +98,21 @@ func TestTraceOfOneHTTPToolCall(t *testing.T) {
 	if got := seen(); len(got) != 1 || got[0] != wantTP {
 		t.Errorf("backend traceparent = %q, want [%s]", got, wantTP)
 	}
-	// Log lines of the call carry the exported trace id.
+	// Log lines of the call carry the exported trace id; the access line,
+	// the one line a successful call writes at info, carries the HTTP
+	// span's ids.
 	if !strings.Contains(s.stderr.String(), `"trace_id":"`+httpSpan.TraceID+`"`) {
 		t.Errorf("no log line carries trace_id %s:\n%s", httpSpan.TraceID, s.stderr.String())
+	}
+	access := `"trace_id":"` + httpSpan.TraceID + `","span_id":"` + httpSpan.SpanID + `"`
+	found := false
+	for line := range strings.Lines(s.stderr.String()) {
+		if strings.Contains(line, `"msg":"http request"`) && strings.Contains(line, access) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no access line carries %s:\n%s", access, s.stderr.String())
 	}
 }
 
