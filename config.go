@@ -16,7 +16,7 @@ import (
 
 // config is the whole configuration, built once in run by loadConfig and
 // read-only afterwards. Every field comes from one environment variable of
-// configVars (the comment names it); see /work/shared/design/config.md.
+// configVars (the comment names it); see docs/config.md.
 type config struct {
 	Transport          string        // TASKMAN_MCP_TRANSPORT: "stdio" (default) or "http"
 	Host               string        // HOST, default 127.0.0.1

@@ -1,6 +1,6 @@
 package main
 
-// End-to-end tests against real MCP clients, as design/mcp.md ("Clients to
+// End-to-end tests against real MCP clients, as docs/mcp.md ("Clients to
 // test against") asks: the official TypeScript SDK client and the MCP
 // Inspector CLI, each over stdio and over Streamable HTTP. The clients are
 // the Node scripts in e2e/; e2e/install.sh installs them and Node 22 from
@@ -43,7 +43,7 @@ const (
 	// interrupt before it is killed; the tests hold no work it must finish.
 	e2eStopTimeout = 10 * time.Second
 
-	// e2eToolCount is the size of the catalog in design/tools.md; the scripts
+	// e2eToolCount is the size of the catalog in docs/tools.md; the scripts
 	// compare the names themselves and report the count they saw.
 	e2eToolCount = 39
 )

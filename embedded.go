@@ -1,5 +1,5 @@
 // embedded.go holds the embedded backend: an in-process implementation of
-// the Task Manager REST API (design/backend-api.md), used when
+// the Task Manager REST API (docs/backend-api.md), used when
 // TASK_MANAGER_API_ENDPOINT is unset so that `go run .` works on a fresh
 // machine.
 //

@@ -1,7 +1,7 @@
 // Metrics: a small hand-written Prometheus instrumentation library (counter,
 // gauge, histogram, summary, their labelled vectors and the text exposition
 // format 0.0.4) and the project's metric set, as listed in
-// ../shared/design/observability.md.
+// docs/observability.md.
 //
 // Contracts the rest of the server relies on:
 //

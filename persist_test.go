@@ -1,7 +1,7 @@
 package main
 
 // Persistence tests for the embedded backend's TASKMAN_DATA_FILE, against
-// the real binary: design/backend-api.md promises that a write is saved
+// the real binary: docs/backend-api.md promises that a write is saved
 // crash-safely before it is acknowledged, so a SIGKILL (no graceful
 // shutdown, no deferred code) must lose no acknowledged write and never
 // leave a torn file, and a damaged file must stop the start rather than be

@@ -1,7 +1,7 @@
 package main
 
 // Two replicas of the server behind a load balancer, as README and
-// design/backend-api.md describe a scaled deployment: one shared Task
+// docs/backend-api.md describe a scaled deployment: one shared Task
 // Manager API, two taskman-mcp processes (here in-process servers), and a
 // reverse proxy in front. 2026-07-28 requests are stateless and may land on
 // any replica; a legacy session lives in one replica's memory, so it needs

@@ -11,7 +11,7 @@
 #   e2e/inspector.sh http <url>       talk to a running server, e.g.
 #                                     http://127.0.0.1:3000/mcp
 #
-# Each mode lists the tools (the 39 names of design/tools.md, taken from
+# Each mode lists the tools (the 39 names of docs/tools.md, taken from
 # workflows.mjs), creates a task, reads it back, and checks that reading a
 # missing task fails. On success it prints {"ok":true,"tools":39,"steps":N}
 # on stdout and exits 0; on any failure it says why on stderr and exits 1.
@@ -99,7 +99,7 @@ grep -q '"task_create"' <<<"$out" || die "tools/list: no task_create in $out"
 tools=$(check "tools/list" '
 	const got = res.result.tools.map((t) => t.name).sort();
 	const want = [...EXPECTED_TOOLS].sort();
-	assert.deepStrictEqual(got, want, "tool names differ from design/tools.md");
+	assert.deepStrictEqual(got, want, "tool names differ from docs/tools.md");
 	return got.length;
 ')
 

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 
-// EXPECTED_TOOLS is the catalog of design/tools.md: 10 task, 12 project,
+// EXPECTED_TOOLS is the catalog of docs/tools.md: 10 task, 12 project,
 // 12 action-list and 5 server tools. It is typed by hand on purpose so that
 // a tool added to or dropped from the server without updating the design
 // document fails here.
