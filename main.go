@@ -25,7 +25,9 @@
 // directory fills in what the environment leaves unset. --help prints the
 // table (also in README.md and .env.example); --print-config prints the
 // effective values with secrets redacted. Invalid values are all reported
-// at once, one line each, and the process exits with status 2.
+// at once, one line each, and the process exits with status 2. Unless GOGC
+// or GOMEMLIMIT is set, the garbage collector runs at GOGC=400 with a soft
+// memory limit of 90% of the container's (README.md, "Garbage collector").
 //
 // # Protocol
 //
@@ -91,6 +93,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -188,6 +191,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	level.Set(cfg.LogLevel)
 	logger := newLogger(stderr, level, cfg.LogFormat, traceIDs)
 	logger.Info("starting taskman-mcp", "version", buildVersion(), "transport", cfg.Transport)
+	if gc := applyGCPolicy(os.LookupEnv, readCgroupMemoryLimit); gc != "" {
+		logger.Info("garbage collector tuned (set GOGC or GOMEMLIMIT to choose yourself)", "gc", gc)
+	}
 
 	tr, err := newTracing(ctx, cfg.OTel, buildVersion(), logger)
 	if err != nil {
@@ -338,6 +344,71 @@ func serveOps(addr string, t *httpTransport, logger *slog.Logger) (func(), error
 		defer cancel()
 		hs.Shutdown(ctx)
 	}, nil
+}
+
+// gcPercentDefault is the GOGC the server runs with when the operator sets
+// neither GOGC nor GOMEMLIMIT. The server's live heap is small (the tool
+// table, the sessions, the fallback cache: a few MiB) while every call
+// allocates tens of KiB, so at Go's default of 100 a collection runs every
+// few dozen calls and takes a large share of the CPU per call. At 400 the
+// heap may grow to five times the live heap before a collection, a few MiB
+// more, and the collector runs several times less often (BENCHMARKS.md has
+// the measurement).
+const gcPercentDefault = 400
+
+// gcCgroupShare is the share of a container's memory limit given to the
+// runtime as its soft limit (GOMEMLIMIT) under the default policy, so a
+// larger GOGC never carries the heap into the OOM killer: near the limit
+// the collector runs as often as needed instead. The rest is left for what
+// the Go heap does not count (goroutine stacks, the binary, page cache).
+const gcCgroupShare = 0.9
+
+// applyGCPolicy sets the default GC policy unless GOGC or GOMEMLIMIT is set
+// in the environment (lookup), which the runtime has then already applied:
+// GOGC=gcPercentDefault, and a soft memory limit of gcCgroupShare of the
+// container's memory limit when cgroupLimit reports one. It returns a
+// description of what it set, or "" when the operator's settings stand.
+func applyGCPolicy(lookup func(string) (string, bool), cgroupLimit func() (int64, bool)) string {
+	if _, ok := lookup("GOGC"); ok {
+		return ""
+	}
+	if _, ok := lookup("GOMEMLIMIT"); ok {
+		return ""
+	}
+	debug.SetGCPercent(gcPercentDefault)
+	desc := "GOGC=" + strconv.Itoa(gcPercentDefault)
+	if limit, ok := cgroupLimit(); ok {
+		soft := int64(float64(limit) * gcCgroupShare)
+		debug.SetMemoryLimit(soft)
+		desc += fmt.Sprintf(" GOMEMLIMIT=%dMiB (90%% of the container's %dMiB)", soft>>20, limit>>20)
+	}
+	return desc
+}
+
+// readCgroupMemoryLimit returns the memory limit of the process's cgroup,
+// from cgroup v2's memory.max or cgroup v1's memory.limit_in_bytes, and
+// false when there is none (no file, "max", or v1's "unlimited" value,
+// which is near the largest int64).
+func readCgroupMemoryLimit() (int64, bool) {
+	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		return parseCgroupMemoryLimit(string(b))
+	}
+	return 0, false
+}
+
+// parseCgroupMemoryLimit parses the contents of a cgroup memory limit file.
+// A value of 1 PiB or more stands for "no limit" (cgroup v1 writes the
+// largest page-aligned int64).
+func parseCgroupMemoryLimit(s string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n >= 1<<50 {
+		return 0, false
+	}
+	return n, true
 }
 
 // buildRevision returns the VCS revision the binary was built from, or "".

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,66 @@ func TestRunFlags(t *testing.T) {
 				t.Error("the token was printed")
 			}
 		})
+	}
+}
+
+// TestGCPolicy checks that the default GC policy applies only when the
+// operator set neither GOGC nor GOMEMLIMIT, and that a container's memory
+// limit becomes the soft limit.
+func TestGCPolicy(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	noLimit := func() (int64, bool) { return 0, false }
+	limit := func() (int64, bool) { return 1 << 30, true }
+	tests := []struct {
+		name      string
+		env       map[string]string
+		cgroup    func() (int64, bool)
+		wantGOGC  int
+		wantLimit int64
+		wantDesc  string
+	}{
+		{"default", nil, noLimit, gcPercentDefault, math.MaxInt64, "GOGC=400"},
+		{"default in a container", nil, limit, gcPercentDefault, (1 << 30) * 9 / 10, "GOMEMLIMIT=921MiB"},
+		{"GOGC set", map[string]string{"GOGC": "100"}, limit, 100, math.MaxInt64, ""},
+		{"GOGC=off set", map[string]string{"GOGC": "off"}, limit, 100, math.MaxInt64, ""},
+		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "64MiB"}, limit, 100, math.MaxInt64, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetGCPercent(100)
+			debug.SetMemoryLimit(math.MaxInt64)
+			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			desc := applyGCPolicy(lookup, tt.cgroup)
+			if !strings.Contains(desc, tt.wantDesc) || (tt.wantDesc == "") != (desc == "") {
+				t.Errorf("description = %q, want it to contain %q", desc, tt.wantDesc)
+			}
+			if got := debug.SetGCPercent(100); got != tt.wantGOGC {
+				t.Errorf("GOGC = %d, want %d", got, tt.wantGOGC)
+			}
+			if got := debug.SetMemoryLimit(-1); got != tt.wantLimit {
+				t.Errorf("memory limit = %d, want %d", got, tt.wantLimit)
+			}
+		})
+	}
+}
+
+func TestParseCgroupMemoryLimit(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   int64
+		wantOK bool
+	}{
+		{"536870912\n", 512 << 20, true},
+		{"max\n", 0, false},
+		{"9223372036854771712\n", 0, false}, // cgroup v1 without a limit
+		{"", 0, false},
+		{"-1", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseCgroupMemoryLimit(tt.in)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("parseCgroupMemoryLimit(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
 	}
 }
