@@ -617,6 +617,7 @@ func BenchmarkHTTPToolCall(b *testing.B) {
 // benchmarkHTTPToolCall runs the HTTP tool-call load with the given
 // environment and client count.
 func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
+	b.StopTimer() // driveHTTPLoad times only the load
 	s := startHTTP(b, env)
 	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
 	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
@@ -627,6 +628,65 @@ func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 		b.Fatalf("create: %s", created)
 	}
 	body := []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
+	st := driveHTTPLoad(b, s.base+"/mcp", body, clients, b.N)
+	st.report(b)
+	// A tracer that dropped spans under the load did less work than the
+	// figures claim. Drops are logged at the next export, so look after
+	// the final flush.
+	if err := s.stop(); err != nil {
+		b.Fatalf("run: %v", err)
+	}
+	if strings.Contains(s.stderr.String(), "spans dropped") {
+		b.Errorf("the tracer dropped spans; the figures undercount its cost:\n%s", s.stderr.String())
+	}
+}
+
+// httpLoadStats is what one run of driveHTTPLoad measured. CPU,
+// allocation and GC count the whole process, load generator included: it
+// is the same work in every variant, so differences between variants are
+// the server's.
+type httpLoadStats struct {
+	calls     int
+	elapsed   time.Duration
+	cpu       time.Duration // process CPU over the run; 0 if unknown
+	gcCPU     float64       // runtime's GC CPU seconds over the run
+	bytes     uint64
+	mallocs   uint64
+	gcs       uint32
+	latencies []time.Duration // sorted
+}
+
+// rate returns the calls per second.
+func (st httpLoadStats) rate() float64 { return float64(st.calls) / st.elapsed.Seconds() }
+
+// cpuPerCall returns the process CPU per call in microseconds.
+func (st httpLoadStats) cpuPerCall() float64 { return st.cpu.Seconds() * 1e6 / float64(st.calls) }
+
+// report reports st as the benchmark's custom metrics.
+func (st httpLoadStats) report(b *testing.B) {
+	if st.calls == 0 {
+		return
+	}
+	// On a shared machine CPU per call varies far less than throughput
+	// does, since time other tenants take is not charged to this process.
+	if st.cpu > 0 {
+		b.ReportMetric(st.cpuPerCall(), "cpu-µs/call")
+	}
+	n := float64(st.calls)
+	b.ReportMetric(st.gcCPU*1e6/n, "gc-cpu-µs/call")
+	b.ReportMetric(float64(st.bytes)/n, "B/call")
+	b.ReportMetric(float64(st.mallocs)/n, "allocs/call")
+	b.ReportMetric(float64(st.gcs)*1000/n, "GCs/1k-calls")
+	b.ReportMetric(st.rate(), "calls/s")
+	b.ReportMetric(float64(st.latencies[len(st.latencies)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(st.latencies[len(st.latencies)*99/100].Microseconds()), "p99-µs")
+}
+
+// driveHTTPLoad POSTs body to url as a 2026-07-28 task_read from clients
+// concurrent keep-alive clients until n calls are made, failing b on any
+// answer but 200, and returns what it measured. The benchmark timer runs
+// only while the load does.
+func driveHTTPLoad(b *testing.B, url string, body []byte, clients, n int) httpLoadStats {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -637,7 +697,7 @@ func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 	runtime.ReadMemStats(&before)
 	cpu0, cpuOK := processCPU()
 	gc0 := gcCPU()
-	b.ResetTimer()
+	b.StartTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range clients {
@@ -645,8 +705,8 @@ func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
-			for next.Add(1) <= int64(b.N) {
-				req, _ := http.NewRequest(http.MethodPost, s.base+"/mcp", bytes.NewReader(body))
+			for next.Add(1) <= int64(n) {
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Accept", "application/json, text/event-stream")
 				req.Header.Set("MCP-Protocol-Version", versionModern)
@@ -672,40 +732,19 @@ func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	st := httpLoadStats{calls: len(lat), elapsed: time.Since(start)}
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
-	cpu1, _ := processCPU()
-	gc1 := gcCPU()
-	if len(lat) == 0 {
-		return
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		st.cpu = cpu1 - cpu0
 	}
-	// CPU per call, like allocation, counts the whole process. On a shared
-	// machine it varies far less than throughput does, since time other
-	// tenants take is not charged to this process.
-	if cpuOK {
-		b.ReportMetric((cpu1-cpu0).Seconds()*1e6/float64(len(lat)), "cpu-µs/call")
-	}
-	b.ReportMetric((gc1-gc0)*1e6/float64(len(lat)), "gc-cpu-µs/call")
-	// Allocation per call counts the whole process, load generator
-	// included: it is the same work in every variant, so differences
-	// between variants are the server's.
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(len(lat)), "B/call")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(len(lat)), "allocs/call")
-	b.ReportMetric(float64(after.NumGC-before.NumGC)*1000/float64(len(lat)), "GCs/1k-calls")
+	st.gcCPU = gcCPU() - gc0
+	st.bytes = after.TotalAlloc - before.TotalAlloc
+	st.mallocs = after.Mallocs - before.Mallocs
+	st.gcs = after.NumGC - before.NumGC
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-	// A tracer that dropped spans under the load did less work than the
-	// figures claim. Drops are logged at the next export, so look after
-	// the final flush.
-	if err := s.stop(); err != nil {
-		b.Fatalf("run: %v", err)
-	}
-	if strings.Contains(s.stderr.String(), "spans dropped") {
-		b.Errorf("the tracer dropped spans; the figures undercount its cost:\n%s", s.stderr.String())
-	}
+	st.latencies = lat
+	return st
 }
 
 func TestReadinessFollowsBackend(t *testing.T) {
