@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -325,69 +323,13 @@ func helperTools() []*tool {
 		input:       noArgs, output: activateOut, call: activate(familyActionLists),
 	}, {
 		name: "ai_parse_task", title: "Parse a task from text", family: familyHelpers, hints: hintRead,
-		description: "Turn a line of free text into task fields (title, priority, status, tags) without calling the backend.",
+		description: "Turn a line of free text into task fields (title, priority, status, tags, due date, assignee) without calling the backend.",
 		input:       object("", map[string]*schema{"input": str("The text, e.g. \"Fix login bug #auth priority: high\".", 1, 10000)}, "input"),
 		output:      out(map[string]*schema{"parsed": anyObject}),
 		call: func(_ context.Context, _ *toolCall, a map[string]any) (map[string]any, error) {
-			return map[string]any{"parsed": parseTaskText(argString(a, "input"))}, nil
+			return map[string]any{"parsed": parseTaskText(argString(a, "input"), time.Now())}, nil
 		},
 	}}
-}
-
-// Patterns ai_parse_task recognises. Each is removed from the text once
-// read, and what remains is the title.
-var (
-	parseTagRE      = regexp.MustCompile(`(?:^|\s)#([\p{L}\p{N}_-]+)`)
-	parsePriorityRE = regexp.MustCompile(`(?i)\bpriority\s*:\s*(low|medium|high|critical|urgent)\b|\b(p[1-3])\b|\b(urgent|critical)\b`)
-	parseStatusRE   = regexp.MustCompile(`(?i)\bstatus\s*:\s*(todo|to do|doing|in progress|in_progress|review|done|blocked)\b`)
-	parseSpaceRE    = regexp.MustCompile(`\s+`)
-)
-
-// parseTaskText parses free text into task fields for ai_parse_task:
-// "#tag" adds a tag; "priority: high", "p1".."p3", "urgent" or "critical"
-// set the priority; "status: todo/doing/in progress/review/done/blocked"
-// sets the status; the rest is the title. confidence starts at 0.5 and
-// grows by 0.15 for each field recognised, up to 0.95; an empty title
-// lowers it to 0.2.
-func parseTaskText(input string) map[string]any {
-	out := map[string]any{}
-	found := 0
-	text := input
-
-	var tags []any
-	for _, m := range parseTagRE.FindAllStringSubmatch(text, -1) {
-		tags = append(tags, strings.ToLower(m[1]))
-	}
-	if len(tags) > 0 {
-		out["tags"] = tags
-		found++
-		text = parseTagRE.ReplaceAllString(text, " ")
-	}
-	if m := parsePriorityRE.FindStringSubmatch(text); m != nil {
-		word := strings.ToLower(m[1] + m[2] + m[3])
-		out["priority"] = map[string]string{
-			"low": "low", "medium": "medium", "high": "high", "critical": "critical",
-			"urgent": "critical", "p1": "high", "p2": "medium", "p3": "low",
-		}[word]
-		found++
-		text = strings.Replace(text, m[0], " ", 1)
-	}
-	if m := parseStatusRE.FindStringSubmatch(text); m != nil {
-		out["status"] = map[string]string{
-			"todo": "new", "to do": "new", "doing": "in_progress", "in progress": "in_progress",
-			"in_progress": "in_progress", "review": "pending", "done": "completed", "blocked": "blocked",
-		}[strings.ToLower(m[1])]
-		found++
-		text = strings.Replace(text, m[0], " ", 1)
-	}
-	title := strings.Trim(parseSpaceRE.ReplaceAllString(text, " "), " -,;:")
-	out["title"] = title
-	confidence := min(0.5+0.15*float64(found), 0.95)
-	if title == "" {
-		confidence = 0.2
-	}
-	out["confidence"] = confidence
-	return out
 }
 
 // serverStatus checks the backend (GET /health, timed) for the activation

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 )
 
 // workflowState carries ids from one step of the tool workflow to the next.
@@ -356,9 +358,21 @@ func TestParseTaskText(t *testing.T) {
 		{"review PR status: review", map[string]any{"title": "review PR", "status": "pending", "confidence": 0.65}},
 		{"blocked on vendor status: blocked", map[string]any{"title": "blocked on vendor", "status": "blocked", "confidence": 0.65}},
 		{"issue #12-b in C#", map[string]any{"title": "issue in C#", "tags": []any{"12-b"}, "confidence": 0.65}},
+		// Due dates and assignees, seen from Tuesday 2026-12-01.
+		{"urgent: fix login bug by friday #auth @ada", map[string]any{"title": "fix login bug", "tags": []any{"auth"}, "assignee": "ada", "priority": "critical", "due_date": "2026-12-04T23:59:59Z", "confidence": 0.95}},
+		{"Pay rent tomorrow", map[string]any{"title": "Pay rent", "due_date": "2026-12-02T23:59:59Z", "confidence": 0.65}},
+		{"Call the bank today", map[string]any{"title": "Call the bank", "due_date": "2026-12-01T23:59:59Z", "confidence": 0.65}},
+		{"Review on Tuesday", map[string]any{"title": "Review", "due_date": "2026-12-01T23:59:59Z", "confidence": 0.65}},
+		{"Standup before monday", map[string]any{"title": "Standup", "due_date": "2026-12-07T23:59:59Z", "confidence": 0.65}},
+		{"Plan Q1 due 2027-01-15", map[string]any{"title": "Plan Q1", "due_date": "2027-01-15T23:59:59Z", "confidence": 0.65}},
+		{"Plan Q1 due by 2027-01-15", map[string]any{"title": "Plan Q1", "due_date": "2027-01-15T23:59:59Z", "confidence": 0.65}},
+		{"Release 2026-13-45", map[string]any{"title": "Release 2026-13-45", "confidence": 0.5}},
+		{"Mail bob@example.com", map[string]any{"title": "Mail bob@example.com", "confidence": 0.5}},
+		{"ping @ada.lovelace about it", map[string]any{"title": "ping about it", "assignee": "ada.lovelace", "confidence": 0.65}},
 	}
+	now := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
 	for _, tt := range tests {
-		got := parseTaskText(tt.in)
+		got := parseTaskText(tt.in, now)
 		a, _ := json.Marshal(got)
 		b, _ := json.Marshal(tt.want)
 		if string(a) != string(b) {
@@ -421,4 +435,32 @@ func TestBackendErrorShapesReachTheToolResult(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseTaskText checks that ai_parse_task's parser never panics and
+// always answers in shape: a trimmed title, valid UTF-8 for valid input, a
+// confidence in [0.2, 0.95], and a due_date the task tools accept.
+func FuzzParseTaskText(f *testing.F) {
+	for _, s := range []string{"urgent: fix login bug by friday #auth @ada", "due 2026-02-30", "@ #", "status: done p1 today"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, in string) {
+		got := parseTaskText(in, now)
+		title, _ := got["title"].(string)
+		if title != strings.TrimSpace(title) {
+			t.Errorf("title %q is not trimmed", title)
+		}
+		if utf8.ValidString(in) && !utf8.ValidString(title) {
+			t.Errorf("title %q is not valid UTF-8", title)
+		}
+		if c, _ := got["confidence"].(float64); c < 0.2 || c > 0.95 {
+			t.Errorf("confidence %v out of range", c)
+		}
+		if d, ok := got["due_date"].(string); ok {
+			if _, err := embTimestamp(d); err != nil {
+				t.Errorf("due_date %q: %v", d, err)
+			}
+		}
+	})
 }
