@@ -39,7 +39,8 @@
 //
 //	/mcp                     MCP Streamable HTTP: POST, GET (legacy session stream), DELETE (end a session)
 //	/health/live, /livez     liveness
-//	/health/ready, /readyz   readiness: 503 while starting, shutting down, or the backend is down
+//	/health/ready, /readyz   readiness: 503 while starting or shutting down; 200 "degraded" with
+//	                         the reason while the backend is unreachable (TASKMAN_READY_REQUIRES_BACKEND=true: 503)
 //	/health/startup          startup probe
 //	/health, /health/info    readiness with identity; version, uptime, memory, features
 //	/metrics                 Prometheus text format 0.0.4 (METRICS_ENABLED)
@@ -275,9 +276,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				_, err := backend.do(ctx, request{op: opHealth})
 				return err
 			},
-			Circuits: srv.circuits,
-			Metrics:  m,
-			Logger:   logger,
+			Circuits:       srv.circuits,
+			RequireBackend: cfg.ReadyNeedsBackend,
+			Metrics:        m,
+			Logger:         logger,
 		})
 	}
 
