@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -377,6 +378,100 @@ func TestKubernetesShutdownBudget(t *testing.T) {
 			if m[1] != user[1] {
 				t.Errorf("%s: %s, want %s as the Dockerfile's USER", deployKubernetesFile, m[0], user[1])
 			}
+		}
+	}
+}
+
+// deployBackendFailureRE finds the status matcher of the backend error
+// rate alert.
+var deployBackendFailureRE = regexp.MustCompile(`taskman_backend_api_calls_total\{status=~"([^"]+)"\}`)
+
+// TestAlertMatchesBackendFailures checks that TaskmanBackendErrorRate
+// counts every value of the backend status label that the circuit breaker
+// counts as a failure (5xx, 429 and each transport outcome but the
+// caller's own cancellation) and no other, so a status added to the metric
+// cannot leave the alert blind to it, as connection_refused once did.
+func TestAlertMatchesBackendFailures(t *testing.T) {
+	data, err := os.ReadFile(deployAlertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := deployBackendFailureRE.FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("%s: no taskman_backend_api_calls_total{status=~...} matcher", deployAlertsFile)
+	}
+	re, err := regexp.Compile(`^(?:` + string(m[1]) + `)$`) // PromQL regexps are anchored RE2
+	if err != nil {
+		t.Fatalf("%s: status matcher %q: %v", deployAlertsFile, m[1], err)
+	}
+	for _, status := range promBackendOutcomes {
+		failure := status != "canceled"
+		if code, err := strconv.Atoi(status); err == nil {
+			failure = code >= 500 || code == http.StatusTooManyRequests
+		}
+		if got := re.MatchString(status); got != failure {
+			t.Errorf("TaskmanBackendErrorRate matches status=%q: %v, want %v", status, got, failure)
+		}
+	}
+}
+
+// Patterns of TestScrapeJobAgrees.
+var (
+	deployServiceNameRE = regexp.MustCompile(`(?m)^kind: Service\nmetadata:\n  name: ([\w.-]+)`)
+	deployJobMatcherRE  = regexp.MustCompile(`job\s*(=~|!=|!~|=)\s*\\?"([^"\\]*)\\?"`)
+	deployJobNameRE     = regexp.MustCompile(`job_name:\s*(\S+)`)
+)
+
+// TestScrapeJobAgrees checks that the manifests have one scrape path and
+// that the alerts, their unit tests, the dashboard and the README all
+// select the job it produces: the ServiceMonitor names the job after the
+// Service, and a pod-annotation scrape beside it would add a second job
+// (and, before this test, left TaskmanAllInstancesDown firing for ever).
+func TestScrapeJobAgrees(t *testing.T) {
+	read := func(path string) string {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	manifest := read(deployKubernetesFile)
+	if strings.Contains(manifest, "prometheus.io/scrape") {
+		t.Errorf("%s has prometheus.io/scrape annotations beside deploy/servicemonitor.yaml: two scrape paths, two job names", deployKubernetesFile)
+	}
+	monitor := read("deploy/servicemonitor.yaml")
+	if strings.Contains(monitor, "jobLabel:") {
+		t.Errorf("deploy/servicemonitor.yaml sets jobLabel: the job is no longer the Service's name")
+	}
+	if !strings.Contains(monitor, "app.kubernetes.io/name: taskman-mcp") {
+		t.Errorf("deploy/servicemonitor.yaml does not select app.kubernetes.io/name: taskman-mcp, the Service's label")
+	}
+	svc := deployServiceNameRE.FindStringSubmatch(manifest)
+	if svc == nil {
+		t.Fatalf("%s: no Service", deployKubernetesFile)
+	}
+	job := svc[1]
+
+	for _, path := range []string{deployAlertsFile, deployAlertsTestFile, deployDashboardFile, "README.md"} {
+		text := read(path)
+		for _, m := range deployJobMatcherRE.FindAllStringSubmatch(text, -1) {
+			if m[1] != "=" || m[2] != job {
+				t.Errorf("%s selects job%s%q, want job=%q (the Service deploy/servicemonitor.yaml scrapes)", path, m[1], m[2], job)
+			}
+		}
+		for _, m := range deployJobNameRE.FindAllStringSubmatch(text, -1) {
+			if m[1] != job {
+				t.Errorf("%s: job_name %s, want %s", path, m[1], job)
+			}
+		}
+	}
+	if n := strings.Count(read(deployAlertsFile), `up{job="`+job+`"}`); n < 2 {
+		t.Errorf("%s: %d up{job=%q} selectors, want both instance-down alerts to use one", deployAlertsFile, n, job)
+	}
+	for where, expr := range deployDashboardExprs(t) {
+		if !strings.Contains(expr, `job="`+job+`"`) {
+			t.Errorf("dashboard %s does not select job=%q: %s", where, job, expr)
 		}
 	}
 }
