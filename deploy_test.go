@@ -35,9 +35,10 @@ const (
 )
 
 // deployMetricNameRE finds the project's metric names in PromQL and prose:
-// the taskman_ families and the standard process_ and go_ ones. The word
-// boundary keeps it from matching inside a longer identifier.
-var deployMetricNameRE = regexp.MustCompile(`\b(?:taskman|process|go)_[A-Za-z0-9_]*[A-Za-z0-9]`)
+// the taskman_ families, the OpenTelemetry MCP convention's mcp_server_
+// ones and the standard process_ and go_ ones. The word boundary keeps it
+// from matching inside a longer identifier.
+var deployMetricNameRE = regexp.MustCompile(`\b(?:taskman|mcp_server|process|go)_[A-Za-z0-9_]*[A-Za-z0-9]`)
 
 // deployDashboardVarRE matches a Grafana variable reference in a query.
 var deployDashboardVarRE = regexp.MustCompile(`\$\{?\w+\}?`)
@@ -218,7 +219,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 	for where, expr := range deployDashboardExprs(t) {
 		names := deployMetricNameRE.FindAllString(expr, -1)
 		if len(names) == 0 && !strings.HasPrefix(where, "variable") {
-			t.Errorf("%s: no taskman_, process_ or go_ metric in %q", where, expr)
+			t.Errorf("%s: no taskman_, mcp_server_, process_ or go_ metric in %q", where, expr)
 		}
 		if unknown := deployUnknownMetrics(families, names); len(unknown) > 0 {
 			t.Errorf("%s queries metrics the server does not export: %s\n\texpr: %s", where, strings.Join(unknown, ", "), expr)
@@ -226,8 +227,9 @@ func TestDashboardMetricsExist(t *testing.T) {
 	}
 }
 
-// TestDashboardCoversTaskmanMetrics fails when a taskman_ family has no
-// panel, so a metric added to metrics.go gets charted in the same change.
+// TestDashboardCoversTaskmanMetrics fails when a taskman_ or mcp_server_
+// family has no panel, so a metric added to metrics.go gets charted in the
+// same change.
 func TestDashboardCoversTaskmanMetrics(t *testing.T) {
 	used := make(map[string]bool)
 	for _, expr := range deployDashboardExprs(t) {
@@ -239,7 +241,7 @@ func TestDashboardCoversTaskmanMetrics(t *testing.T) {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(deployFamilies(t))) {
-		if strings.HasPrefix(name, "taskman_") && !used[name] {
+		if (strings.HasPrefix(name, "taskman_") || strings.HasPrefix(name, "mcp_server_")) && !used[name] {
 			t.Errorf("%s has no panel in %s", name, deployDashboardFile)
 		}
 	}

@@ -393,6 +393,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, msg *message,
 		}
 		ok := resp == nil || resp.Error == nil
 		s.metrics.countMCPRequest(msg.Method, ok)
+		s.metrics.observeMCPOperation(s.cfg.Transport, sess, msg, p, ri, resp, time.Since(start))
 		if !ok {
 			s.metrics.countError(errorKind(resp.Error.Code))
 		}
