@@ -47,7 +47,8 @@
 //
 // Every route first checks the Host header (TASKMAN_ALLOWED_HOSTS) and any
 // Origin (TASKMAN_ALLOWED_ORIGINS), answering 403; /mcp requires
-// "Authorization: Bearer" when TASKMAN_AUTH_TOKEN is set (401). Under stdio,
+// "Authorization: Bearer" when TASKMAN_AUTH_TOKEN is set (401); serving a
+// non-loopback HOST without it logs a warning at start. Under stdio,
 // TASKMAN_OPS_ADDR serves /metrics and /health/* on a side listener.
 //
 // # Logs, metrics and traces
@@ -301,6 +302,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
+		warnUnauthenticatedBind(logger, cfg)
 		if h != nil {
 			h.markStarted()
 		}
@@ -323,6 +325,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		logger.Info("stopped", "err", err)
 		return err
 	}
+}
+
+// warnUnauthenticatedBind warns when HTTP is served on an address other
+// machines can reach and TASKMAN_AUTH_TOKEN is unset: every tool, the
+// destructive ones included, is then open to whoever reaches the port.
+// It is a warning, not an error, because a container (HOST=0.0.0.0) behind
+// an authenticating proxy or a private network is a legitimate setup.
+func warnUnauthenticatedBind(logger *slog.Logger, cfg *config) {
+	if cfg.AuthToken.reveal() != "" || isLoopbackHost(cfg.Host) {
+		return
+	}
+	logger.Warn("serving MCP over HTTP on a non-loopback address without TASKMAN_AUTH_TOKEN: anyone who can reach it can call every tool; "+
+		"set TASKMAN_AUTH_TOKEN (and TASKMAN_ALLOWED_HOSTS), or HOST=127.0.0.1 to serve this machine only",
+		"host", cfg.Host, "port", cfg.Port)
 }
 
 // serveOps serves /metrics and /health/* on addr for a stdio deployment
