@@ -48,7 +48,8 @@ ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=
 ARG SOURCE=
-# OCI image annotations (github.com/opencontainers/image-spec annotations.md).
+# OCI image annotations
+# (https://github.com/opencontainers/image-spec/blob/main/annotations.md).
 # CREATED is an RFC 3339 date, SOURCE the repository URL; both are left to
 # the build command (docker build --build-arg CREATED=$(date -u +%FT%TZ)).
 LABEL org.opencontainers.image.title="taskman-mcp" \

@@ -178,7 +178,7 @@ type configVar struct {
 	value   func(c *config) string // the effective value for --print-config, secrets redacted
 }
 
-// configVars lists every variable in the order of config.md's table. It is
+// configVars lists every variable in the order of docs/config.md's table. It is
 // a constant in spirit: nothing writes to it.
 var configVars = []configVar{
 	{name: "TASKMAN_MCP_TRANSPORT", group: configGroupServer, def: "stdio",

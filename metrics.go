@@ -108,7 +108,7 @@ var (
 	promHTTPMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
 
 	// promMCPMethods are the JSON-RPC methods the server knows or may grow
-	// (mcp.md "Methods"); a client can send any string, which folds into
+	// (docs/mcp.md "Methods"); a client can send any string, which folds into
 	// "other".
 	promMCPMethods = []string{
 		"completion/complete", "initialize", "logging/setLevel",
@@ -620,15 +620,15 @@ func (r *promRegistry) newFunc(name, help, typ string, value func(s *promScrape)
 // Bucket bounds of the project's histograms.
 var (
 	// promHTTPDurationBuckets span a cached answer (1 ms) to a slow tool
-	// call behind retries (10 s); observability.md fixes them.
+	// call behind retries (10 s); docs/observability.md fixes them.
 	promHTTPDurationBuckets = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 	// promToolDurationBuckets reach 30 s because a tool may wait for
-	// several backend retries with backoff; observability.md fixes them.
+	// several backend retries with backoff; docs/observability.md fixes them.
 	promToolDurationBuckets = []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 	// promBackendDurationBuckets cover one backend call up to its timeout;
-	// observability.md fixes them.
+	// docs/observability.md fixes them.
 	promBackendDurationBuckets = []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 	// promResponseSizeBuckets grow by 4 from 64 B (a ping or an error
@@ -662,7 +662,7 @@ type metricsOptions struct {
 	Breakers          []string // breaker names, e.g. "GET /tasks/{id}"; others fold into "other"
 }
 
-// metrics holds one field per recorded family of observability.md; the
+// metrics holds one field per recorded family of docs/observability.md; the
 // scrape-time families (process_*, go_*, memory, scheduler latency, build
 // info) live only in the registry. Every field is nil when metrics are
 // disabled, which turns each recording call into a no-op.

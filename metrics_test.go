@@ -473,7 +473,7 @@ func TestMetricsConcurrentScrape(t *testing.T) {
 	}
 }
 
-// promFamilyNames are every family of observability.md's table; the full
+// promFamilyNames are every family of docs/observability.md's table; the full
 // metric set must expose each of them.
 var promFamilyNames = []string{
 	"taskman_http_requests_total",
