@@ -477,3 +477,34 @@ func TestScrapeJobAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerfileBuildImagePinned checks that the Dockerfile's build image is
+// pinned by digest (a tag moves with every point release) and that its Go
+// release satisfies the go directive of go.mod.
+func TestDockerfileBuildImagePinned(t *testing.T) {
+	dockerfile, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ARG GO_IMAGE=golang:(\d+)\.(\d+)\.(\d+)@sha256:[0-9a-f]{64}$`).FindSubmatch(dockerfile)
+	if m == nil {
+		t.Fatal("Dockerfile: no ARG GO_IMAGE=golang:X.Y.Z@sha256:<64 hex digits>")
+	}
+	if !regexp.MustCompile(`(?m)^FROM --platform=\$BUILDPLATFORM \$\{GO_IMAGE\} AS build$`).Match(dockerfile) {
+		t.Error("Dockerfile: the build stage does not use ${GO_IMAGE}")
+	}
+	gomod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)(?:\.(\d+))?$`).FindSubmatch(gomod)
+	if g == nil {
+		t.Fatal("go.mod: no go directive")
+	}
+	num := func(b []byte) int { n, _ := strconv.Atoi(string(b)); return n }
+	image := []int{num(m[1]), num(m[2]), num(m[3])}
+	need := []int{num(g[1]), num(g[2]), num(g[3])}
+	if slices.Compare(image, need) < 0 {
+		t.Errorf("Dockerfile builds with Go %v, older than go.mod's go %v", image, need)
+	}
+}
