@@ -205,7 +205,7 @@ var configVars = []configVar{
 		help:    "when set, HTTP MCP requests need Authorization: Bearer <token>",
 		value:   func(c *config) string { return c.AuthToken.String() }},
 	{name: "TASKMAN_AUTH_METRICS", group: configGroupServer, def: "false",
-		help:  "true: /metrics and /health/* need the token too",
+		help:  "true: /metrics needs the token too (health probes stay open)",
 		value: func(c *config) string { return strconv.FormatBool(c.AuthMetrics) }},
 	{name: "TASKMAN_OPS_ADDR", group: configGroupServer,
 		help:  "stdio only: host:port of a side listener for /metrics and /health/*, e.g. 127.0.0.1:9464",

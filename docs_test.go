@@ -174,3 +174,19 @@ func TestDocsProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigDocsListEveryVariable fails when a variable of configVars (or
+// its alias) is missing from docs/config.md, the configuration reference.
+func TestConfigDocsListEveryVariable(t *testing.T) {
+	doc, err := os.ReadFile("docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range configVars {
+		for _, name := range []string{v.name, v.alias} {
+			if name != "" && !regexp.MustCompile(`\b`+name+`\b`).Match(doc) {
+				t.Errorf("docs/config.md does not mention %s", name)
+			}
+		}
+	}
+}
