@@ -1014,3 +1014,53 @@ func BenchmarkScrape(b *testing.B) {
 	b.ReportMetric(float64(bytes.Count(buf.Bytes(), []byte("\n"))-2*len(m.reg.families)-
 		bytes.Count(buf.Bytes(), []byte("_bucket{"))-bytes.Count(buf.Bytes(), []byte("_sum{"))), "series")
 }
+
+// TestMCPSessionDurationRecorded checks that a legacy session's duration,
+// from create to its end (DELETE, idle expiry, shutdown), lands in
+// mcp_server_session_duration_seconds with its negotiated version.
+func TestMCPSessionDurationRecorded(t *testing.T) {
+	m := newMetrics(promTestOptions)
+	clock := &fakeClock{t: time.Date(2026, 7, 28, 9, 0, 0, 0, time.UTC)}
+	st := newSessionStore(10, time.Minute, m)
+	st.now = clock.now
+	deleted, err := st.create(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted.version = version20251125
+	expired, err := st.create(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.release(deleted)
+	st.release(expired)
+	clock.advance(90 * time.Second)
+	st.remove(deleted.id) // DELETE after 90 s
+	clock.advance(time.Hour)
+	st.sweep() // idle expiry, never initialized
+	st.closeAll()
+
+	tests := []struct {
+		version string
+		le120   uint64 // observations at or below 120 s
+		count   uint64
+	}{
+		{version20251125, 1, 1},
+		{"", 0, 1}, // 3690 s: beyond the 300 s top bucket
+	}
+	for _, tt := range tests {
+		h := m.mcpSession.with("tcp", tt.version)
+		var le120, count uint64
+		for i := range h.counts {
+			n := h.counts[i].Load()
+			count += n
+			if i < len(h.upper) && h.upper[i] <= 120 {
+				le120 += n
+			}
+		}
+		if le120 != tt.le120 || count != tt.count {
+			t.Errorf("mcp_server_session_duration_seconds{mcp_protocol_version=%q}: %d at or below 120 s of %d, want %d of %d",
+				tt.version, le120, count, tt.le120, tt.count)
+		}
+	}
+}
