@@ -23,7 +23,7 @@
 //
 // Everything is set by environment variables; a .env file in the working
 // directory fills in what the environment leaves unset. --help prints the
-// table (also in README.md and .env.example); --print-config prints the
+// table (also in docs/config.md, README.md and .env.example); --print-config prints the
 // effective values with secrets redacted. Invalid values are all reported
 // at once, one line each, and the process exits with status 2.
 //
@@ -56,7 +56,10 @@
 // Logs go to stderr only (stdout belongs to the stdio transport), as JSON
 // or, with LOG_FORMAT=pretty, as text, at LOG_LEVEL. Every line logged while
 // serving a request carries its request_id (sent to the backend as
-// X-Request-ID) and, inside a traced span, trace_id and span_id. With
+// X-Request-ID) and, inside a traced span, trace_id and span_id. /metrics
+// serves the taskman_* families and the OpenTelemetry MCP convention's
+// mcp_server_operation_duration_seconds and
+// mcp_server_session_duration_seconds (docs/observability.md). With
 // TRACING_ENABLED, spans are exported over OTLP/HTTP to
 // OTEL_EXPORTER_OTLP_ENDPOINT: one trace per tool call, from the HTTP
 // request through the MCP method to each backend attempt.
