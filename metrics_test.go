@@ -1064,3 +1064,16 @@ func TestMCPSessionDurationRecorded(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkObserveMCPOperation measures what the OpenTelemetry operation
+// histogram adds to every MCP request.
+func BenchmarkObserveMCPOperation(b *testing.B) {
+	m := newMetrics(promTestOptions)
+	sess := newSession("s-1")
+	sess.version = version20251125
+	call, read := &message{Method: "tools/call"}, &requestInfo{tool: "task_read"}
+	ok := &response{Result: map[string]any{"isError": false}}
+	for b.Loop() {
+		m.observeMCPOperation("http", sess, call, requestParams{}, read, ok, time.Millisecond)
+	}
+}
