@@ -23,9 +23,9 @@
 //
 // Everything is set by environment variables; a .env file in the working
 // directory fills in what the environment leaves unset. --help prints the
-// table (also in docs/config.md, README.md and .env.example); --print-config prints the
-// effective values with secrets redacted. Invalid values are all reported
-// at once, one line each, and the process exits with status 2.
+// table (also in docs/config.md and .env.example); --print-config prints
+// the effective values with secrets redacted. Invalid values are all
+// reported at once, one line each, and the process exits with status 2.
 //
 // # Protocol
 //
@@ -39,8 +39,9 @@
 //
 //	/mcp                     MCP Streamable HTTP: POST, GET (legacy session stream), DELETE (end a session)
 //	/health/live, /livez     liveness
-//	/health/ready, /readyz   readiness: 503 while starting or shutting down; 200 "degraded" with
-//	                         the reason while the backend is unreachable (TASKMAN_READY_REQUIRES_BACKEND=true: 503)
+//	/health/ready, /readyz   readiness: 503 while starting or shutting down; 200
+//	                         "degraded" with the reason while the backend is
+//	                         unreachable (503 with TASKMAN_READY_REQUIRES_BACKEND=true)
 //	/health/startup          startup probe
 //	/health, /health/info    readiness with identity; version, uptime, memory, features
 //	/metrics                 Prometheus text format 0.0.4 (METRICS_ENABLED)
