@@ -15,17 +15,25 @@
 # Needs BuildKit (the default builder since Docker 23) for the cache mount
 # and the platform arguments.
 
-# GO_VERSION follows the go directive of go.mod.
-ARG GO_VERSION=1.26
+# The build image, pinned by digest so that a rebuild of the same commit
+# uses the same compiler and base layers (a tag such as golang:1.26 moves
+# with every point release). It must satisfy the go directive of go.mod.
+# The digest is the multi-platform index of golang:1.26 (Go 1.26.5), as
+# recorded by Docker's official-images record,
+# https://github.com/docker-library/repo-info/blob/master/repos/golang/remote/1.26.md;
+# it could not be checked against the registry where this file was written.
+# To move to a newer Go, take the current digest of the tag and review it:
+#   docker buildx imagetools inspect golang:1.26 --format '{{json .Manifest.Digest}}'
+ARG GO_IMAGE=golang:1.26.5@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647
 
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 WORKDIR /src
 
 # Modules first, in their own layer: it is rebuilt only when go.mod or
-# go.sum change, not on every source edit. (go.sum* because the module has
-# no go.sum while it has no third-party dependency; the COPY still has
-# go.mod to copy, so an unmatched pattern is not an error.)
-COPY go.mod go.sum* ./
+# go.sum change, not on every source edit. go.sum lists the OpenTelemetry
+# modules and what they bring (deps.txt); go mod verify checks the
+# downloaded modules against it.
+COPY go.mod go.sum ./
 RUN go mod download && go mod verify
 
 COPY . .
@@ -48,7 +56,8 @@ ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=
 ARG SOURCE=
-# OCI image annotations (github.com/opencontainers/image-spec annotations.md).
+# OCI image annotations
+# (https://github.com/opencontainers/image-spec/blob/main/annotations.md).
 # CREATED is an RFC 3339 date, SOURCE the repository URL; both are left to
 # the build command (docker build --build-arg CREATED=$(date -u +%FT%TZ)).
 LABEL org.opencontainers.image.title="taskman-mcp" \

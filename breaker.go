@@ -20,7 +20,7 @@ import (
 //	half-open ──(probe ignored)──▶ half-open, the next caller becomes the probe
 //
 // The old server's breaker called itself recursively and counted 4xx answers
-// as failures (tools.md, "Known defects"); here the breaker never calls
+// as failures (docs/tools.md, "Known defects"); here the breaker never calls
 // anything, and what counts as a failure is decided by the caller alone.
 
 // breakerBuckets is the number of time buckets the rolling window is cut
@@ -36,7 +36,7 @@ const breakerBuckets = 10
 var errBreakerOpen = errors.New("circuit open")
 
 // breakerState is a circuit's state. Its numeric values are the values of the
-// taskman_circuit_breaker_state gauge (observability.md), so they must not be
+// taskman_circuit_breaker_state gauge (docs/observability.md), so they must not be
 // renumbered.
 type breakerState int
 

@@ -100,7 +100,7 @@ func TestBreakerStateString(t *testing.T) {
 			t.Errorf("breakerState(%d).String() = %q, want %q", int(tt.s), got, tt.want)
 		}
 	}
-	// The numbers are the state gauge's values (observability.md).
+	// The numbers are the state gauge's values (docs/observability.md).
 	if breakerClosed != 0 || breakerOpen != 1 || breakerHalfOpen != 2 {
 		t.Errorf("state values = %d, %d, %d, want 0, 1, 2", breakerClosed, breakerOpen, breakerHalfOpen)
 	}

@@ -12,7 +12,7 @@ import (
 // knows nothing of HTTP or MCP; keys and values are opaque to it. The old
 // server kept "the last call's arguments" in one shared variable, cached
 // answers under other calls' keys and never invalidated on writes
-// (tools.md, "Known defects"); here the key travels with each call and
+// (docs/tools.md, "Known defects"); here the key travels with each call and
 // writes call invalidatePrefix.
 
 // cacheEntry is one cached value and when it was stored.

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// taskFields returns the task properties of tools.md; create requires
+// taskFields returns the task properties of docs/tools.md; create requires
 // title and project_id, update takes any of them.
 func taskFields() map[string]*schema {
 	return map[string]*schema{
@@ -42,7 +42,7 @@ func changesInput(desc string, fields map[string]*schema, open bool) *schema {
 	return &schema{typ: "object", desc: desc, props: nullableCopy(fields), open: open, minProps: 1}
 }
 
-// projectFields returns the project properties of tools.md.
+// projectFields returns the project properties of docs/tools.md.
 func projectFields() map[string]*schema {
 	return map[string]*schema{
 		"name":        str("Project name.", 1, maxTitle),
@@ -378,7 +378,7 @@ func projectTools() []*tool {
 	}}
 }
 
-// actionListFields returns the action-list properties of tools.md.
+// actionListFields returns the action-list properties of docs/tools.md.
 func actionListFields() map[string]*schema {
 	return map[string]*schema{
 		"title":       str("Title of the action list.", 1, maxTitle),

@@ -39,6 +39,7 @@ type config struct {
 	LogFormat          string        // LOG_FORMAT: json (default) or pretty
 	MetricsEnabled     bool          // METRICS_ENABLED (alias ENABLE_METRICS), default true
 	HealthEnabled      bool          // HEALTH_CHECK_ENABLED, default true
+	ReadyNeedsBackend  bool          // TASKMAN_READY_REQUIRES_BACKEND, default false
 	ShutdownTimeout    time.Duration // GRACEFUL_SHUTDOWN_TIMEOUT_MS, default 30s, >=1ms
 	OTel               otelConfig
 	Breaker            breakerConfig
@@ -177,7 +178,7 @@ type configVar struct {
 	value   func(c *config) string // the effective value for --print-config, secrets redacted
 }
 
-// configVars lists every variable in the order of config.md's table. It is
+// configVars lists every variable in the order of docs/config.md's table. It is
 // a constant in spirit: nothing writes to it.
 var configVars = []configVar{
 	{name: "TASKMAN_MCP_TRANSPORT", group: configGroupServer, def: "stdio",
@@ -204,7 +205,7 @@ var configVars = []configVar{
 		help:    "when set, HTTP MCP requests need Authorization: Bearer <token>",
 		value:   func(c *config) string { return c.AuthToken.String() }},
 	{name: "TASKMAN_AUTH_METRICS", group: configGroupServer, def: "false",
-		help:  "true: /metrics and /health/* need the token too",
+		help:  "true: /metrics needs the token too (health probes stay open)",
 		value: func(c *config) string { return strconv.FormatBool(c.AuthMetrics) }},
 	{name: "TASKMAN_OPS_ADDR", group: configGroupServer,
 		help:  "stdio only: host:port of a side listener for /metrics and /health/*, e.g. 127.0.0.1:9464",
@@ -335,6 +336,11 @@ var configVars = []configVar{
 	{name: "HEALTH_CHECK_ENABLED", group: configGroupHealth, def: "true",
 		help:  "serve /health/*",
 		value: func(c *config) string { return strconv.FormatBool(c.HealthEnabled) }},
+	// False: the backend is shared, so a readiness that fails on it takes
+	// every replica out of the Service at once (docs/observability.md).
+	{name: "TASKMAN_READY_REQUIRES_BACKEND", group: configGroupHealth, def: "false",
+		help:  "true: /health/ready answers 503 while the backend is unreachable (all replicas leave the Service at once)",
+		value: func(c *config) string { return strconv.FormatBool(c.ReadyNeedsBackend) }},
 	// 30 s: the old server's value and Kubernetes' default
 	// terminationGracePeriodSeconds, after which SIGKILL comes anyway; a
 	// longer drain needs that raised too.
@@ -426,6 +432,7 @@ func loadConfig(getenv func(string) string, dotenvPath string) (*config, error) 
 	c.LogFormat = p.choice("LOG_FORMAT", "json", "pretty")
 	c.MetricsEnabled = p.boolean("METRICS_ENABLED")
 	c.HealthEnabled = p.boolean("HEALTH_CHECK_ENABLED")
+	c.ReadyNeedsBackend = p.boolean("TASKMAN_READY_REQUIRES_BACKEND")
 	c.ShutdownTimeout = p.millis("GRACEFUL_SHUTDOWN_TIMEOUT_MS", 1)
 
 	o := &c.OTel

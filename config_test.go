@@ -173,6 +173,7 @@ var configTestEnvAll = map[string]string{
 	"FALLBACK_CACHE_MAX_SIZE":            "1",
 	"FALLBACK_CACHE_TTL_MS":              "1",
 	"HEALTH_CHECK_ENABLED":               "False",
+	"TASKMAN_READY_REQUIRES_BACKEND":     "true",
 	"GRACEFUL_SHUTDOWN_TIMEOUT_MS":       "1",
 }
 
@@ -199,6 +200,7 @@ func configTestAllWant() *config {
 		LogFormat:          "pretty",
 		MetricsEnabled:     false,
 		HealthEnabled:      false,
+		ReadyNeedsBackend:  true,
 		ShutdownTimeout:    time.Millisecond,
 		OTel: otelConfig{
 			Enabled:            true,

@@ -9,7 +9,7 @@ import (
 )
 
 // writeTo writes every setting as NAME=value, one per line in the order of
-// config.md's table, with the effective value (defaults applied, TASKMAN_DEBUG
+// docs/config.md's table, with the effective value (defaults applied, TASKMAN_DEBUG
 // folded into LOG_LEVEL, OTEL_SDK_DISABLED into TRACING_ENABLED) and secrets
 // as [redacted]. The output is a valid .env file; an unset list
 // (TASKMAN_ALLOWED_HOSTS) prints empty, meaning the built-in default.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,9 +35,10 @@ const (
 )
 
 // deployMetricNameRE finds the project's metric names in PromQL and prose:
-// the taskman_ families and the standard process_ and go_ ones. The word
-// boundary keeps it from matching inside a longer identifier.
-var deployMetricNameRE = regexp.MustCompile(`\b(?:taskman|process|go)_[A-Za-z0-9_]*[A-Za-z0-9]`)
+// the taskman_ families, the OpenTelemetry MCP convention's mcp_server_
+// ones and the standard process_ and go_ ones. The word boundary keeps it
+// from matching inside a longer identifier.
+var deployMetricNameRE = regexp.MustCompile(`\b(?:taskman|mcp_server|process|go)_[A-Za-z0-9_]*[A-Za-z0-9]`)
 
 // deployDashboardVarRE matches a Grafana variable reference in a query.
 var deployDashboardVarRE = regexp.MustCompile(`\$\{?\w+\}?`)
@@ -217,7 +219,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 	for where, expr := range deployDashboardExprs(t) {
 		names := deployMetricNameRE.FindAllString(expr, -1)
 		if len(names) == 0 && !strings.HasPrefix(where, "variable") {
-			t.Errorf("%s: no taskman_, process_ or go_ metric in %q", where, expr)
+			t.Errorf("%s: no taskman_, mcp_server_, process_ or go_ metric in %q", where, expr)
 		}
 		if unknown := deployUnknownMetrics(families, names); len(unknown) > 0 {
 			t.Errorf("%s queries metrics the server does not export: %s\n\texpr: %s", where, strings.Join(unknown, ", "), expr)
@@ -225,8 +227,9 @@ func TestDashboardMetricsExist(t *testing.T) {
 	}
 }
 
-// TestDashboardCoversTaskmanMetrics fails when a taskman_ family has no
-// panel, so a metric added to metrics.go gets charted in the same change.
+// TestDashboardCoversTaskmanMetrics fails when a taskman_ or mcp_server_
+// family has no panel, so a metric added to metrics.go gets charted in the
+// same change.
 func TestDashboardCoversTaskmanMetrics(t *testing.T) {
 	used := make(map[string]bool)
 	for _, expr := range deployDashboardExprs(t) {
@@ -238,7 +241,7 @@ func TestDashboardCoversTaskmanMetrics(t *testing.T) {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(deployFamilies(t))) {
-		if strings.HasPrefix(name, "taskman_") && !used[name] {
+		if (strings.HasPrefix(name, "taskman_") || strings.HasPrefix(name, "mcp_server_")) && !used[name] {
 			t.Errorf("%s has no panel in %s", name, deployDashboardFile)
 		}
 	}
@@ -378,5 +381,130 @@ func TestKubernetesShutdownBudget(t *testing.T) {
 				t.Errorf("%s: %s, want %s as the Dockerfile's USER", deployKubernetesFile, m[0], user[1])
 			}
 		}
+	}
+}
+
+// deployBackendFailureRE finds the status matcher of the backend error
+// rate alert.
+var deployBackendFailureRE = regexp.MustCompile(`taskman_backend_api_calls_total\{status=~"([^"]+)"\}`)
+
+// TestAlertMatchesBackendFailures checks that TaskmanBackendErrorRate
+// counts every value of the backend status label that the circuit breaker
+// counts as a failure (5xx, 429 and each transport outcome but the
+// caller's own cancellation) and no other, so a status added to the metric
+// cannot leave the alert blind to it, as connection_refused once did.
+func TestAlertMatchesBackendFailures(t *testing.T) {
+	data, err := os.ReadFile(deployAlertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := deployBackendFailureRE.FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("%s: no taskman_backend_api_calls_total{status=~...} matcher", deployAlertsFile)
+	}
+	re, err := regexp.Compile(`^(?:` + string(m[1]) + `)$`) // PromQL regexps are anchored RE2
+	if err != nil {
+		t.Fatalf("%s: status matcher %q: %v", deployAlertsFile, m[1], err)
+	}
+	for _, status := range promBackendOutcomes {
+		failure := status != "canceled"
+		if code, err := strconv.Atoi(status); err == nil {
+			failure = code >= 500 || code == http.StatusTooManyRequests
+		}
+		if got := re.MatchString(status); got != failure {
+			t.Errorf("TaskmanBackendErrorRate matches status=%q: %v, want %v", status, got, failure)
+		}
+	}
+}
+
+// Patterns of TestScrapeJobAgrees.
+var (
+	deployServiceNameRE = regexp.MustCompile(`(?m)^kind: Service\nmetadata:\n  name: ([\w.-]+)`)
+	deployJobMatcherRE  = regexp.MustCompile(`job\s*(=~|!=|!~|=)\s*\\?"([^"\\]*)\\?"`)
+	deployJobNameRE     = regexp.MustCompile(`job_name:\s*(\S+)`)
+)
+
+// TestScrapeJobAgrees checks that the manifests have one scrape path and
+// that the alerts, their unit tests, the dashboard and the README all
+// select the job it produces: the ServiceMonitor names the job after the
+// Service, and a pod-annotation scrape beside it would add a second job
+// (and, before this test, left TaskmanAllInstancesDown firing for ever).
+func TestScrapeJobAgrees(t *testing.T) {
+	read := func(path string) string {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	manifest := read(deployKubernetesFile)
+	if strings.Contains(manifest, "prometheus.io/scrape") {
+		t.Errorf("%s has prometheus.io/scrape annotations beside deploy/servicemonitor.yaml: two scrape paths, two job names", deployKubernetesFile)
+	}
+	monitor := read("deploy/servicemonitor.yaml")
+	if strings.Contains(monitor, "jobLabel:") {
+		t.Errorf("deploy/servicemonitor.yaml sets jobLabel: the job is no longer the Service's name")
+	}
+	if !strings.Contains(monitor, "app.kubernetes.io/name: taskman-mcp") {
+		t.Errorf("deploy/servicemonitor.yaml does not select app.kubernetes.io/name: taskman-mcp, the Service's label")
+	}
+	svc := deployServiceNameRE.FindStringSubmatch(manifest)
+	if svc == nil {
+		t.Fatalf("%s: no Service", deployKubernetesFile)
+	}
+	job := svc[1]
+
+	for _, path := range []string{deployAlertsFile, deployAlertsTestFile, deployDashboardFile, "README.md"} {
+		text := read(path)
+		for _, m := range deployJobMatcherRE.FindAllStringSubmatch(text, -1) {
+			if m[1] != "=" || m[2] != job {
+				t.Errorf("%s selects job%s%q, want job=%q (the Service deploy/servicemonitor.yaml scrapes)", path, m[1], m[2], job)
+			}
+		}
+		for _, m := range deployJobNameRE.FindAllStringSubmatch(text, -1) {
+			if m[1] != job {
+				t.Errorf("%s: job_name %s, want %s", path, m[1], job)
+			}
+		}
+	}
+	if n := strings.Count(read(deployAlertsFile), `up{job="`+job+`"}`); n < 2 {
+		t.Errorf("%s: %d up{job=%q} selectors, want both instance-down alerts to use one", deployAlertsFile, n, job)
+	}
+	for where, expr := range deployDashboardExprs(t) {
+		if !strings.Contains(expr, `job="`+job+`"`) {
+			t.Errorf("dashboard %s does not select job=%q: %s", where, job, expr)
+		}
+	}
+}
+
+// TestDockerfileBuildImagePinned checks that the Dockerfile's build image is
+// pinned by digest (a tag moves with every point release) and that its Go
+// release satisfies the go directive of go.mod.
+func TestDockerfileBuildImagePinned(t *testing.T) {
+	dockerfile, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ARG GO_IMAGE=golang:(\d+)\.(\d+)\.(\d+)@sha256:[0-9a-f]{64}$`).FindSubmatch(dockerfile)
+	if m == nil {
+		t.Fatal("Dockerfile: no ARG GO_IMAGE=golang:X.Y.Z@sha256:<64 hex digits>")
+	}
+	if !regexp.MustCompile(`(?m)^FROM --platform=\$BUILDPLATFORM \$\{GO_IMAGE\} AS build$`).Match(dockerfile) {
+		t.Error("Dockerfile: the build stage does not use ${GO_IMAGE}")
+	}
+	gomod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)(?:\.(\d+))?$`).FindSubmatch(gomod)
+	if g == nil {
+		t.Fatal("go.mod: no go directive")
+	}
+	num := func(b []byte) int { n, _ := strconv.Atoi(string(b)); return n }
+	image := []int{num(m[1]), num(m[2]), num(m[3])}
+	need := []int{num(g[1]), num(g[2]), num(g[3])}
+	if slices.Compare(image, need) < 0 {
+		t.Errorf("Dockerfile builds with Go %v, older than go.mod's go %v", image, need)
 	}
 }

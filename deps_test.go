@@ -33,7 +33,7 @@ const (
 	depsMainModule = "taskman-mcp"
 
 	// depsModuleFile is the only non-test file allowed to import a module
-	// outside the standard library (STYLE.md: OpenTelemetry, in tracing.go).
+	// outside the standard library (OpenTelemetry, for trace export only).
 	depsModuleFile = "tracing.go"
 )
 

@@ -62,7 +62,7 @@ type e2eSummary struct {
 }
 
 // TestTypeScriptSDKStdio runs e2e/stdio-client.mjs: the SDK client spawns
-// the server, checks the 39 tool names and a task, a project and an
+// the server, checks the tool names of docs/tools.md and a task, a project and an
 // action-list workflow.
 func TestTypeScriptSDKStdio(t *testing.T) {
 	node := e2eRequireInstall(t)

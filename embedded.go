@@ -3,7 +3,7 @@
 // TASK_MANAGER_API_ENDPOINT is unset so that `go run .` works on a fresh
 // machine.
 //
-// Contract, beyond backend-api.md:
+// Contract, beyond docs/backend-api.md:
 //
 //   - Records are JSON objects with id, created_at and updated_at (RFC 3339,
 //     UTC, millisecond precision). Ids are a prefix plus 8 lowercase hex
@@ -175,7 +175,7 @@ func (e *embedded) describe() string {
 // error (an *embProblem for anything the client should see).
 type embHandler func(tx *embTx, r *http.Request, body []byte) (int, any, error)
 
-// routes registers every endpoint of backend-api.md. ServeMux precedence
+// routes registers every endpoint of docs/backend-api.md. ServeMux precedence
 // sends /tasks/tasks-search, /tasks/bulk/..., /action-lists/search and
 // /action-lists/bulk/... to their own handlers rather than to /{id}.
 func (e *embedded) routes() *http.ServeMux {

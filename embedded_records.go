@@ -19,7 +19,7 @@ import (
 	"unicode/utf8"
 )
 
-// The enumerations of tools.md.
+// The enumerations of docs/tools.md.
 var (
 	embTaskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled"}
 	embWorkTypes          = []string{"task", "epic", "story", "bug", "feature", "spike"}
@@ -335,10 +335,10 @@ func embItemsField(v any) (any, error) {
 	return out, nil
 }
 
-// The field specs of every kind, from tools.md. Lengths are in characters.
+// The field specs of every kind, from docs/tools.md. Lengths are in characters.
 // Ids that others send (project_id, sprint_id, ...) are 1..50 like the
 // tools' project_id; names of people are ≤ 100; lists of people are capped
-// at 100 and comment tags at 10 (tools.md); a comment message at 10,000
+// at 100 and comment tags at 10 (docs/tools.md); a comment message at 10,000
 // characters (pages of prose) and an item's text at 1,000 (one line of a
 // checklist).
 var (

@@ -1,8 +1,9 @@
 // Health: the Kubernetes-style probe endpoints of the HTTP transport
-// (observability.md "Health" and "Shutdown").
+// (docs/observability.md "Health" and "Shutdown").
 //
 //	/health/live, /livez     the process is serving: always 200 while it answers
-//	/health/ready, /readyz   can take traffic: 200 ok or degraded, 503 down
+//	/health/ready, /readyz   this process can take traffic: 200 ok or degraded,
+//	                         503 down only while starting or shutting down
 //	/health/startup          initialisation complete: 200, else 503
 //	/health                  the readiness answer plus ok, service and version
 //	/health/info             version, Go version, uptime, memory, transport,
@@ -15,6 +16,15 @@
 // Cache-Control: no-store (a cached probe answer is a wrong one), and every
 // readiness-style answer sets taskman_health_check_status{check} for each
 // check it computed.
+//
+// Readiness answers for this process only. A backend that is unreachable,
+// or every circuit open, makes it "degraded" (200, with the reason), not
+// "down": the backend is shared by every replica, so failing readiness on
+// it would take all of them out of the Service at once, exactly when the
+// fallback cache could still serve reads and every other call could still
+// get a fast, clear error. TASKMAN_READY_REQUIRES_BACKEND=true restores the
+// strict answer (503 while the backend check or the circuits fail) for a
+// deployment that would rather have no replica than a degraded one.
 
 package main
 
@@ -133,6 +143,9 @@ type healthOptions struct {
 	Transport   string          // "stdio" or "http"
 	BackendMode string          // "embedded backend" or "remote backend at http://..."; URL credentials are removed
 	Features    map[string]bool // metrics, tracing, circuit_breaker, fallback_cache, auth, ...
+	// RequireBackend (TASKMAN_READY_REQUIRES_BACKEND) makes a failing
+	// backend or circuits check turn readiness down instead of degraded.
+	RequireBackend bool
 	// CheckBackend probes the backend (GET /health through the normal
 	// client); nil error = reachable. nil: no backend check is reported.
 	CheckBackend func(ctx context.Context) error
@@ -149,12 +162,13 @@ type health struct {
 	version, goVersion, transport, backendMode string
 	features                                   map[string]bool // a private copy, never written after newHealth
 
-	checkBackend func(ctx context.Context) error
-	circuits     func() (open, total int)
-	metrics      *metrics
-	now          func() time.Time
-	logger       *slog.Logger
-	start        time.Time // when newHealth ran; uptime counts from it
+	checkBackend   func(ctx context.Context) error
+	circuits       func() (open, total int)
+	requireBackend bool // a failing backend or circuits check makes readiness down
+	metrics        *metrics
+	now            func() time.Time
+	logger         *slog.Logger
+	start          time.Time // when newHealth ran; uptime counts from it
 
 	// memWarn and memFail are the heap-in-use thresholds in bytes, fixed at
 	// construction (see healthMemWarnDefault and healthMemWarnPercent).
@@ -250,18 +264,19 @@ type healthRuntime struct {
 // markStarted.
 func newHealth(opts healthOptions) *health {
 	h := &health{
-		version:      opts.Version,
-		goVersion:    opts.GoVersion,
-		transport:    opts.Transport,
-		backendMode:  healthUserinfo.ReplaceAllString(opts.BackendMode, "//"),
-		features:     maps.Clone(opts.Features),
-		checkBackend: opts.CheckBackend,
-		circuits:     opts.Circuits,
-		metrics:      opts.Metrics,
-		now:          opts.Now,
-		logger:       opts.Logger,
-		memWarn:      healthMemWarnDefault,
-		memFail:      healthMemFailDefault,
+		version:        opts.Version,
+		goVersion:      opts.GoVersion,
+		transport:      opts.Transport,
+		backendMode:    healthUserinfo.ReplaceAllString(opts.BackendMode, "//"),
+		features:       maps.Clone(opts.Features),
+		checkBackend:   opts.CheckBackend,
+		circuits:       opts.Circuits,
+		requireBackend: opts.RequireBackend,
+		metrics:        opts.Metrics,
+		now:            opts.Now,
+		logger:         opts.Logger,
+		memWarn:        healthMemWarnDefault,
+		memFail:        healthMemFailDefault,
 	}
 	if h.features == nil {
 		h.features = map[string]bool{}
@@ -383,13 +398,13 @@ func (h *health) handleInfo(w http.ResponseWriter, r *http.Request) {
 	h.write(w, r, http.StatusOK, info)
 }
 
-// ready computes the readiness report: down when not started, shutting
-// down, the backend check failing or every circuit open; degraded when any
-// check warns, or when the memory or scheduler check fails. Memory and
-// scheduler never make it down: a hot heap or a starved CPU still serves,
-// and taking every replica out of rotation during a fleet-wide spike would
-// turn slowness into an outage; their fail still shows in the check and its
-// metric for alerting.
+// ready computes the readiness report: down while starting or shutting
+// down (and, with requireBackend, while the backend or circuits check
+// fails); degraded when any other check warns or fails; ok otherwise.
+// Memory and scheduler never make it down either: a hot heap or a starved
+// CPU still serves, and taking every replica out of rotation during a
+// fleet-wide spike would turn slowness into an outage; every fail still
+// shows in its check and its metric for alerting.
 func (h *health) ready(ctx context.Context) healthReport {
 	now := h.now()
 	checks := make(map[string]healthCheck, 5) // five checks at most
@@ -418,11 +433,9 @@ func (h *health) ready(ctx context.Context) healthReport {
 	for _, name := range slices.Sorted(maps.Keys(checks)) {
 		c := checks[name]
 		switch {
-		case c.Status == healthFail && (name == healthNameMemory || name == healthNameScheduler):
-			degraded = append(degraded, name+": "+c.Output)
-		case c.Status == healthFail:
+		case c.Status == healthFail && h.failMakesDown(name):
 			down = append(down, name+": "+c.Output)
-		case c.Status == healthWarn:
+		case c.Status == healthFail || c.Status == healthWarn:
 			degraded = append(degraded, name+": "+c.Output)
 		}
 	}
@@ -438,6 +451,19 @@ func (h *health) ready(ctx context.Context) healthReport {
 		h.logChange(rep)
 	}
 	return rep
+}
+
+// failMakesDown reports whether a failing check of that name means this
+// process cannot serve: the lifecycle always, the backend and circuits only
+// with requireBackend.
+func (h *health) failMakesDown(name string) bool {
+	switch name {
+	case healthNameLifecycle:
+		return true
+	case healthNameBackend, healthNameCircuits:
+		return h.requireBackend
+	}
+	return false
 }
 
 // backendCheck returns the backend check, reusing a result younger than

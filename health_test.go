@@ -179,19 +179,19 @@ func TestHealthReadyStates(t *testing.T) {
 		{"ok", func(*healthFixture) {}, 200, healthOK, healthNameBackend, healthPass, "reachable"},
 		{"backend failing", func(f *healthFixture) {
 			f.set(func(f *healthFixture) { f.err = errors.New("dial tcp 10.0.0.1:80: connection refused") })
-		}, 503, healthDown, healthNameBackend, healthFail, "connection refused"},
+		}, 200, healthDegraded, healthNameBackend, healthFail, "connection refused"},
 		{"backend slow", func(f *healthFixture) {
 			f.set(func(f *healthFixture) { f.delay = 2 * time.Second })
 		}, 200, healthDegraded, healthNameBackend, healthWarn, "slow"},
 		{"backend too slow", func(f *healthFixture) {
 			f.set(func(f *healthFixture) { f.delay = 6 * time.Second })
-		}, 503, healthDown, healthNameBackend, healthFail, "over the 5s limit"},
+		}, 200, healthDegraded, healthNameBackend, healthFail, "over the 5s limit"},
 		{"one circuit open", func(f *healthFixture) {
 			f.set(func(f *healthFixture) { f.open = 1 })
 		}, 200, healthDegraded, healthNameCircuits, healthWarn, "1 of 3 circuits open"},
 		{"all circuits open", func(f *healthFixture) {
 			f.set(func(f *healthFixture) { f.open = 3 })
-		}, 503, healthDown, healthNameCircuits, healthFail, "all 3 circuits open"},
+		}, 200, healthDegraded, healthNameCircuits, healthFail, "all 3 circuits open"},
 		{"breakers off", func(f *healthFixture) {
 			f.set(func(f *healthFixture) { f.total = 0 })
 		}, 200, healthOK, healthNameCircuits, healthPass, "disabled"},
@@ -227,18 +227,79 @@ func TestHealthReadyStates(t *testing.T) {
 	}
 }
 
+// TestHealthReadinessDoesNotCascade checks that readiness answers for this
+// process: a shared backend that is down (or every circuit open) keeps the
+// replica in the Service as degraded, with the reason, while starting and
+// shutting down take it out; TASKMAN_READY_REQUIRES_BACKEND (RequireBackend)
+// brings back the strict answer.
+func TestHealthReadinessDoesNotCascade(t *testing.T) {
+	backendDown := func(f *healthFixture) {
+		f.set(func(f *healthFixture) { f.err = errors.New("dial tcp 10.0.0.1:3001: connect: connection refused") })
+	}
+	allOpen := func(f *healthFixture) { f.set(func(f *healthFixture) { f.open = f.total }) }
+	tests := []struct {
+		name       string
+		strict     bool
+		started    bool
+		shutdown   bool
+		fault      func(f *healthFixture)
+		wantCode   int
+		wantStatus string
+		wantOutput string // substring of the answer's output
+	}{
+		{"backend down", false, true, false, backendDown, 200, healthDegraded, "backend: backend unreachable"},
+		{"all circuits open", false, true, false, allOpen, 200, healthDegraded, "circuits: all 3 circuits open"},
+		{"backend down and all circuits open", false, true, false, func(f *healthFixture) { backendDown(f); allOpen(f) }, 200, healthDegraded, "connection refused"},
+		{"starting", false, false, false, nil, 503, healthDown, "lifecycle: starting"},
+		{"shutting down", false, true, true, nil, 503, healthDown, "lifecycle: shutting down"},
+		{"shutting down with the backend down", false, true, true, backendDown, 503, healthDown, "lifecycle: shutting down"},
+		{"strict: backend down", true, true, false, backendDown, 503, healthDown, "backend: backend unreachable"},
+		{"strict: all circuits open", true, true, false, allOpen, 503, healthDown, "circuits: all 3 circuits open"},
+		{"strict: one circuit open", true, true, false, func(f *healthFixture) { f.set(func(f *healthFixture) { f.open = 1 }) }, 200, healthDegraded, "1 of 3 circuits open"},
+		{"strict: memory critical", true, true, false, func(f *healthFixture) {
+			f.h.sample = func() healthRuntime { return healthRuntime{heapInUse: 2 << 30, schedP99: -1} }
+		}, 200, healthDegraded, "memory: heap in use"},
+		{"strict: backend up", true, true, false, nil, 200, healthOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := healthNewFixture(t, func(_ *healthFixture, o *healthOptions) { o.RequireBackend = tt.strict })
+			if tt.started {
+				f.h.markStarted()
+			}
+			if tt.shutdown {
+				f.h.markShuttingDown()
+			}
+			if tt.fault != nil {
+				tt.fault(f)
+			}
+			for _, path := range []string{"/health/ready", "/readyz"} {
+				a := healthDo(t, f, "GET", path)
+				healthWant(t, a, path, tt.wantCode, tt.wantStatus)
+				if out, _ := a.body["output"].(string); !strings.Contains(out, tt.wantOutput) {
+					t.Errorf("GET %s output = %q, want it to contain %q", path, out, tt.wantOutput)
+				}
+			}
+			if a := healthDo(t, f, "GET", "/health"); a.code != tt.wantCode || a.body["ok"] != (tt.wantCode == 200) {
+				t.Errorf("GET /health = %d ok %v, want %d ok %v", a.code, a.body["ok"], tt.wantCode, tt.wantCode == 200)
+			}
+			healthWant(t, healthDo(t, f, "GET", "/health/live"), "/health/live", 200, healthOK)
+		})
+	}
+}
+
 // TestHealthBackendRecovers checks that a failing backend result is cached
 // for healthBackendTTL and readiness recovers once it expires.
 func TestHealthBackendRecovers(t *testing.T) {
 	f := healthNewFixture(t, nil)
 	f.h.markStarted()
 	f.set(func(f *healthFixture) { f.err = errors.New("connection refused") })
-	healthWant(t, healthDo(t, f, "GET", "/health/ready"), "/health/ready", 503, healthDown)
+	healthWant(t, healthDo(t, f, "GET", "/health/ready"), "/health/ready", 200, healthDegraded)
 	healthWant(t, healthDo(t, f, "GET", "/livez"), "/livez", 200, healthOK)
 
 	f.set(func(f *healthFixture) { f.err = nil })
 	f.clock.advance(healthBackendTTL - time.Second)
-	healthWant(t, healthDo(t, f, "GET", "/health/ready"), "/health/ready (cached)", 503, healthDown)
+	healthWant(t, healthDo(t, f, "GET", "/health/ready"), "/health/ready (cached)", 200, healthDegraded)
 
 	f.clock.advance(2 * time.Second)
 	healthWant(t, healthDo(t, f, "GET", "/health/ready"), "/health/ready (expired)", 200, healthOK)

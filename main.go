@@ -23,11 +23,12 @@
 //
 // Everything is set by environment variables; a .env file in the working
 // directory fills in what the environment leaves unset. --help prints the
-// table (also in README.md and .env.example); --print-config prints the
-// effective values with secrets redacted. Invalid values are all reported
-// at once, one line each, and the process exits with status 2. Unless GOGC
-// or GOMEMLIMIT is set, the garbage collector runs at GOGC=400 with a soft
-// memory limit of 90% of the container's (README.md, "Garbage collector").
+// table (also in docs/config.md and .env.example); --print-config prints
+// the effective values with secrets redacted. Invalid values are all
+// reported at once, one line each, and the process exits with status 2.
+// Unless GOGC or GOMEMLIMIT is set, the garbage collector runs at GOGC=400
+// with a soft memory limit of 90% of the container's (README.md, "Garbage
+// collector").
 //
 // # Protocol
 //
@@ -41,14 +42,17 @@
 //
 //	/mcp                     MCP Streamable HTTP: POST, GET (legacy session stream), DELETE (end a session)
 //	/health/live, /livez     liveness
-//	/health/ready, /readyz   readiness: 503 while starting, shutting down, or the backend is down
+//	/health/ready, /readyz   readiness: 503 while starting or shutting down; 200
+//	                         "degraded" with the reason while the backend is
+//	                         unreachable (503 with TASKMAN_READY_REQUIRES_BACKEND=true)
 //	/health/startup          startup probe
 //	/health, /health/info    readiness with identity; version, uptime, memory, features
 //	/metrics                 Prometheus text format 0.0.4 (METRICS_ENABLED)
 //
 // Every route first checks the Host header (TASKMAN_ALLOWED_HOSTS) and any
 // Origin (TASKMAN_ALLOWED_ORIGINS), answering 403; /mcp requires
-// "Authorization: Bearer" when TASKMAN_AUTH_TOKEN is set (401). Under stdio,
+// "Authorization: Bearer" when TASKMAN_AUTH_TOKEN is set (401); serving a
+// non-loopback HOST without it logs a warning at start. Under stdio,
 // TASKMAN_OPS_ADDR serves /metrics and /health/* on a side listener.
 //
 // # Logs, metrics and traces
@@ -56,7 +60,10 @@
 // Logs go to stderr only (stdout belongs to the stdio transport), as JSON
 // or, with LOG_FORMAT=pretty, as text, at LOG_LEVEL. Every line logged while
 // serving a request carries its request_id (sent to the backend as
-// X-Request-ID) and, inside a traced span, trace_id and span_id. With
+// X-Request-ID) and, inside a traced span, trace_id and span_id. /metrics
+// serves the taskman_* families and the OpenTelemetry MCP convention's
+// mcp_server_operation_duration_seconds and
+// mcp_server_session_duration_seconds (docs/observability.md). With
 // TRACING_ENABLED, spans are exported over OTLP/HTTP to
 // OTEL_EXPORTER_OTLP_ENDPOINT: one trace per tool call, from the HTTP
 // request through the MCP method to each backend attempt.
@@ -281,9 +288,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				_, err := backend.do(ctx, request{op: opHealth})
 				return err
 			},
-			Circuits: srv.circuits,
-			Metrics:  m,
-			Logger:   logger,
+			Circuits:       srv.circuits,
+			RequireBackend: cfg.ReadyNeedsBackend,
+			Metrics:        m,
+			Logger:         logger,
 		})
 	}
 
@@ -305,6 +313,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
+		warnUnauthenticatedBind(logger, cfg)
 		if h != nil {
 			h.markStarted()
 		}
@@ -327,6 +336,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		logger.Info("stopped", "err", err)
 		return err
 	}
+}
+
+// warnUnauthenticatedBind warns when HTTP is served on an address other
+// machines can reach and TASKMAN_AUTH_TOKEN is unset: every tool, the
+// destructive ones included, is then open to whoever reaches the port.
+// It is a warning, not an error, because a container (HOST=0.0.0.0) behind
+// an authenticating proxy or a private network is a legitimate setup.
+func warnUnauthenticatedBind(logger *slog.Logger, cfg *config) {
+	if cfg.AuthToken.reveal() != "" || isLoopbackHost(cfg.Host) {
+		return
+	}
+	logger.Warn("serving MCP over HTTP on a non-loopback address without TASKMAN_AUTH_TOKEN: anyone who can reach it can call every tool; "+
+		"set TASKMAN_AUTH_TOKEN (and TASKMAN_ALLOWED_HOSTS), or HOST=127.0.0.1 to serve this machine only",
+		"host", cfg.Host, "port", cfg.Port)
 }
 
 // serveOps serves /metrics and /health/* on addr for a stdio deployment

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"runtime/debug"
 	"strings"
@@ -106,6 +107,35 @@ func TestParseCgroupMemoryLimit(t *testing.T) {
 		got, ok := parseCgroupMemoryLimit(tt.in)
 		if got != tt.want || ok != tt.wantOK {
 			t.Errorf("parseCgroupMemoryLimit(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+// TestWarnUnauthenticatedBind checks that HTTP on a non-loopback address
+// without a token warns at start, and that nothing else does. (It judges
+// the configuration only: tests never listen beyond 127.0.0.1.)
+func TestWarnUnauthenticatedBind(t *testing.T) {
+	tests := []struct {
+		host, token string
+		warn        bool
+	}{
+		{"0.0.0.0", "", true},
+		{"10.0.0.5", "", true},
+		{"::", "", true},
+		{"mcp.internal", "", true},
+		{"0.0.0.0", "tok", false},
+		{"127.0.0.1", "", false},
+		{"127.0.0.2", "", false},
+		{"::1", "", false},
+		{"localhost", "", false},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&buf, nil))
+		warnUnauthenticatedBind(logger, &config{Host: tt.host, Port: 3000, AuthToken: secret(tt.token)})
+		got := buf.String()
+		if warned := strings.Contains(got, "level=WARN") && strings.Contains(got, "TASKMAN_AUTH_TOKEN"); warned != tt.warn {
+			t.Errorf("warnUnauthenticatedBind(HOST=%q, token set %v) logged %q, want a warning: %v", tt.host, tt.token != "", got, tt.warn)
 		}
 	}
 }

@@ -42,7 +42,9 @@ const (
 	metaServerInfo         = "io.modelcontextprotocol/serverInfo"
 )
 
-// JSON-RPC and MCP error codes (mcp-spec-notes.md 1.7).
+// JSON-RPC and MCP error codes: the JSON-RPC 2.0 specification's, and the
+// MCP transport's for a header that contradicts the body and an unsupported
+// version (docs/mcp.md).
 const (
 	codeParseError         = -32700
 	codeInvalidRequest     = -32600
@@ -134,8 +136,8 @@ type server struct {
 	toolsJSON map[string][]json.RawMessage
 }
 
-// defaultToolsPageSize is one page for the whole catalog (39 tools): some
-// clients do not follow nextCursor.
+// defaultToolsPageSize is one page for the whole catalog, with room to
+// grow: some clients do not follow nextCursor.
 const defaultToolsPageSize = 100
 
 // serverDeps are what a server is built from. Config, Logger and Backend
@@ -393,6 +395,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, msg *message,
 		}
 		ok := resp == nil || resp.Error == nil
 		s.metrics.countMCPRequest(msg.Method, ok)
+		s.metrics.observeMCPOperation(s.cfg.Transport, sess, msg, p, ri, resp, time.Since(start))
 		if !ok {
 			s.metrics.countError(errorKind(resp.Error.Code))
 		}

@@ -1,7 +1,10 @@
 // Metrics: a small hand-written Prometheus instrumentation library (counter,
 // gauge, histogram, summary, their labelled vectors and the text exposition
 // format 0.0.4) and the project's metric set, as listed in
-// docs/observability.md.
+// docs/observability.md: the taskman_* families, and beside them the two
+// histograms of the OpenTelemetry semantic conventions for MCP under the
+// names other MCP servers export (mcp_server_operation_duration_seconds,
+// mcp_server_session_duration_seconds), so generic MCP dashboards work.
 //
 // Contracts the rest of the server relies on:
 //
@@ -42,9 +45,10 @@ const (
 	promContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 	// promMaxLabels is the most labels a vector can have; the widest family
-	// of the project has three (method, route, status), and a fixed-size key
+	// of the project is mcp_server_operation_duration_seconds, whose five
+	// labels the OpenTelemetry MCP conventions fix, and a fixed-size key
 	// lets a lookup build its map key on the stack.
-	promMaxLabels = 4
+	promMaxLabels = 5
 
 	// promMaxSeries caps the series of one vector. The largest honest family
 	// (8 methods × ~20 routes × a handful of statuses) stays well below it,
@@ -104,7 +108,7 @@ var (
 	promHTTPMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
 
 	// promMCPMethods are the JSON-RPC methods the server knows or may grow
-	// (mcp.md "Methods"); a client can send any string, which folds into
+	// (docs/mcp.md "Methods"); a client can send any string, which folds into
 	// "other".
 	promMCPMethods = []string{
 		"completion/complete", "initialize", "logging/setLevel",
@@ -130,6 +134,25 @@ var (
 	// promBreakerStates are the states a breaker moves to; the gauge value
 	// of each is its index (0 closed, 1 open, 2 half-open).
 	promBreakerStates = []string{"closed", "open", "half-open"}
+
+	// promNetworkTransports are the network_transport values of the MCP
+	// convention families: pipe for stdio, tcp for Streamable HTTP.
+	promNetworkTransports = []string{"pipe", "tcp"}
+
+	// promMCPErrorTypes are the error_type values of
+	// mcp_server_operation_duration_seconds: "" for success, the JSON-RPC
+	// error code of an error answer (the codes of mcp.go, keyed here so
+	// that labelling one never formats), tool_error for a tool result with
+	// isError, and the convention's _OTHER for any other code.
+	promMCPErrorTypes = map[int]string{
+		codeParseError:         "-32700",
+		codeInvalidRequest:     "-32600",
+		codeMethodNotFound:     "-32601",
+		codeInvalidParams:      "-32602",
+		codeInternalError:      "-32603",
+		codeHeaderMismatch:     "-32020",
+		codeUnsupportedVersion: "-32022",
+	}
 
 	// promBackendOutcomes are the values of the backend status and retry
 	// reason labels: an HTTP status code (statusLabel) or one of the
@@ -597,15 +620,15 @@ func (r *promRegistry) newFunc(name, help, typ string, value func(s *promScrape)
 // Bucket bounds of the project's histograms.
 var (
 	// promHTTPDurationBuckets span a cached answer (1 ms) to a slow tool
-	// call behind retries (10 s); observability.md fixes them.
+	// call behind retries (10 s); docs/observability.md fixes them.
 	promHTTPDurationBuckets = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 	// promToolDurationBuckets reach 30 s because a tool may wait for
-	// several backend retries with backoff; observability.md fixes them.
+	// several backend retries with backoff; docs/observability.md fixes them.
 	promToolDurationBuckets = []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 	// promBackendDurationBuckets cover one backend call up to its timeout;
-	// observability.md fixes them.
+	// docs/observability.md fixes them.
 	promBackendDurationBuckets = []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 	// promResponseSizeBuckets grow by 4 from 64 B (a ping or an error
@@ -616,6 +639,13 @@ var (
 
 	// promSchedulerRanks are the quantiles of the scheduler-latency summary.
 	promSchedulerRanks = []float64{0.5, 0.9, 0.99}
+
+	// promMCPDurationBuckets are the ExplicitBucketBoundaries the
+	// OpenTelemetry MCP conventions give both mcp.server.operation.duration
+	// and mcp.server.session.duration, from a ping (10 ms) to a long tool
+	// call or a short session (5 min); the same bounds as other servers'
+	// make the histograms aggregate with theirs.
+	promMCPDurationBuckets = []float64{.01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30, 60, 120, 300}
 
 	// promGCRanks are the quantiles of go_gc_duration_seconds, as the Go
 	// client reports them (min, quartiles, max).
@@ -632,7 +662,7 @@ type metricsOptions struct {
 	Breakers          []string // breaker names, e.g. "GET /tasks/{id}"; others fold into "other"
 }
 
-// metrics holds one field per recorded family of observability.md; the
+// metrics holds one field per recorded family of docs/observability.md; the
 // scrape-time families (process_*, go_*, memory, scheduler latency, build
 // info) live only in the registry. Every field is nil when metrics are
 // disabled, which turns each recording call into a no-op.
@@ -661,6 +691,8 @@ type metrics struct {
 	cacheEvictions     *counter      // taskman_cache_evictions_total
 	cacheStaleServed   *counter      // taskman_cache_stale_served_total
 	healthCheckStatus  *gaugeVec     // taskman_health_check_status{check}: 1 pass, 0.5 warn, 0 fail
+	mcpOperation       *histogramVec // mcp_server_operation_duration_seconds{mcp_method_name,gen_ai_tool_name,error_type,network_transport,mcp_protocol_version}
+	mcpSession         *histogramVec // mcp_server_session_duration_seconds{network_transport,mcp_protocol_version}
 }
 
 // newMetrics returns the project's metric set. Disabled, it returns a value
@@ -744,6 +776,23 @@ func metricsBuild(opts metricsOptions) *metrics {
 		"Result of the last health check: 1 pass, 0.5 warn, 0 fail.",
 		promLabel{name: "check"})
 
+	// The OpenTelemetry MCP conventions' families: "" is the value of a
+	// label that does not apply (no tool, no error, no version known).
+	transport := promLabel{"network_transport", promNetworkTransports}
+	version := promLabel{"mcp_protocol_version", append(slices.Clone(supportedVersions), "")}
+	errorTypes := []string{"", "tool_error", "_OTHER"}
+	for _, t := range promMCPErrorTypes {
+		errorTypes = append(errorTypes, t)
+	}
+	m.mcpOperation = r.newHistogramVec("mcp_server_operation_duration_seconds",
+		"MCP request duration as observed on the server, from receipt until the result is sent (OpenTelemetry mcp.server.operation.duration).",
+		promMCPDurationBuckets,
+		promLabel{"mcp_method_name", promMCPMethods}, promLabel{"gen_ai_tool_name", append(slices.Clone(tool.allow), "")},
+		promLabel{"error_type", errorTypes}, transport, version)
+	m.mcpSession = r.newHistogramVec("mcp_server_session_duration_seconds",
+		"Duration of the MCP sessions that ended, as observed on the server (OpenTelemetry mcp.server.session.duration).",
+		promMCPDurationBuckets, transport, version)
+
 	// Series that must read 0 before anything happens, so rate() and
 	// alerts see them from the first scrape.
 	for _, k := range promErrorKinds {
@@ -808,6 +857,69 @@ func (m *metrics) countMCPRequest(method string, ok bool) {
 		status = "error"
 	}
 	m.mcpRequests.with(method, status).inc()
+}
+
+// observeMCPOperation records one MCP request that took d in
+// mcp_server_operation_duration_seconds. transport is the configured one
+// ("stdio" or "http"); the protocol version is the request's own
+// (2026-07-28 _meta) or its session's; the tool is the one tools/call ran;
+// error_type is the JSON-RPC code of an error answer, tool_error for an
+// isError result, "" for success or a cancelled request (resp nil), as the
+// request's span records it. It is a no-op on nil or disabled metrics.
+func (m *metrics) observeMCPOperation(transport string, sess *session, msg *message, p requestParams, ri *requestInfo, resp *response, d time.Duration) {
+	if m == nil || m.mcpOperation == nil {
+		return
+	}
+	version := sess.negotiated()
+	if pv, ok := p.Meta[metaProtocolVersion]; ok {
+		version = promMetaVersion(pv)
+	}
+	errorType := ""
+	switch {
+	case resp == nil:
+	case resp.Error != nil:
+		errorType = promMCPErrorTypes[resp.Error.Code]
+		if errorType == "" {
+			errorType = "_OTHER"
+		}
+	default:
+		if res, ok := resp.Result.(map[string]any); ok && res["isError"] == true {
+			errorType = "tool_error"
+		}
+	}
+	m.mcpOperation.with(msg.Method, ri.tool, errorType, promTransport(transport), version).observeDuration(d)
+}
+
+// observeMCPSession records, in mcp_server_session_duration_seconds, an MCP
+// session of the given transport ("stdio" or "http") and negotiated version
+// that ended after d. It is a no-op on nil or disabled metrics.
+func (m *metrics) observeMCPSession(transport, version string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.mcpSession.with(promTransport(transport), version).observeDuration(d)
+}
+
+// promMetaVersion returns the supported protocol version that raw, a JSON
+// string from a request's _meta, names, or "other", without decoding it (and
+// so without allocating): a version with escapes in it is no version we
+// speak.
+func promMetaVersion(raw []byte) string {
+	for _, v := range supportedVersions {
+		if len(raw) == len(v)+2 && raw[0] == '"' && raw[len(raw)-1] == '"' && string(raw[1:len(raw)-1]) == v {
+			return v
+		}
+	}
+	return promOther
+}
+
+// promTransport is the network_transport value of a configured transport:
+// the conventions call stdio "pipe" and HTTP "tcp".
+func promTransport(transport string) string {
+	if transport == "http" {
+		return "tcp"
+	}
+	return "pipe"
 }
 
 // countRetry counts one backend retry. It is a no-op on nil or disabled

@@ -20,7 +20,7 @@ import (
 // session over HTTP against a backend the test can break, then one scrape
 // of /metrics whose counts must match what the script did.
 
-// mxFamilies is the metric table of observability.md ("Metrics"): every
+// mxFamilies is the metric table of docs/observability.md ("Metrics"): every
 // family a scrape must declare, with its # TYPE.
 var mxFamilies = []struct{ name, typ string }{
 	{"taskman_http_requests_total", promTypeCounter},
@@ -47,6 +47,8 @@ var mxFamilies = []struct{ name, typ string }{
 	{"taskman_memory_usage_bytes", promTypeGauge},
 	{"taskman_scheduler_latency_seconds", promTypeSummary},
 	{"taskman_build_info", promTypeGauge},
+	{"mcp_server_operation_duration_seconds", promTypeHistogram},
+	{"mcp_server_session_duration_seconds", promTypeHistogram},
 	{"process_cpu_seconds_total", promTypeCounter},
 	{"process_resident_memory_bytes", promTypeGauge},
 	{"process_open_fds", promTypeGauge},
@@ -339,7 +341,7 @@ func mxRunScript(t *testing.T) (*httpServer, *mxBackend, *mxClient) {
 }
 
 // TestMetricsAfterScriptedSession runs the scripted session, then checks
-// that one scrape declares every family of observability.md and that its
+// that one scrape declares every family of docs/observability.md and that its
 // counts match what the script did and what the backend saw.
 func TestMetricsAfterScriptedSession(t *testing.T) {
 	s, b, c := mxRunScript(t)
@@ -415,6 +417,12 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 		{"taskman_health_check_status", mxL("check", "backend"), 1},
 		{"taskman_health_check_status", mxL("check", "lifecycle"), 1},
 		{"taskman_health_check_status", mxL("check", "circuits"), 0.5}, // warn: one circuit open
+		// The OpenTelemetry convention's view of the same calls: the
+		// script's tools/call requests are 2026-07-28 ones over HTTP, and
+		// an isError result is error_type tool_error.
+		{"mcp_server_operation_duration_seconds_count", mxL("mcp_method_name", "tools/call", "gen_ai_tool_name", read, "error_type", "", "network_transport", "tcp", "mcp_protocol_version", versionModern), 4},
+		{"mcp_server_operation_duration_seconds_count", mxL("mcp_method_name", "tools/call", "gen_ai_tool_name", read, "error_type", "tool_error", "network_transport", "tcp", "mcp_protocol_version", versionModern), 3},
+		{"mcp_server_operation_duration_seconds_count", mxL("mcp_method_name", "initialize", "gen_ai_tool_name", "", "error_type", "", "network_transport", "tcp", "mcp_protocol_version", version20251125), 1},
 		{"taskman_build_info", mxL("version", cmp.Or(buildVersion(), "unknown"), "goversion", runtime.Version(), "revision", cmp.Or(buildRevision(), "unknown")), 1},
 	}
 	for _, tt := range tests {

@@ -132,6 +132,25 @@ func promRecordFixture(m *metrics) {
 	m.cacheStaleServed.inc()
 	m.healthCheckStatus.with("backend").set(0.5)
 	m.healthCheckStatus.with("memory").set(1)
+
+	legacy := newSession("s-1")
+	legacy.version = version20251125
+	modern := requestParams{Meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + versionModern + `"`)}}
+	call := &message{Method: "tools/call"}
+	read := &requestInfo{tool: "task_read"}
+	ok := &response{Result: map[string]any{"isError": false}}
+	m.observeMCPOperation("http", legacy, call, requestParams{}, read, ok, 40*time.Millisecond)
+	m.observeMCPOperation("http", legacy, call, requestParams{}, read, &response{Result: map[string]any{"isError": true}}, 3*time.Second)
+	m.observeMCPOperation("stdio", newSession(""), &message{Method: "tools/list"}, modern, &requestInfo{}, ok, 3*time.Millisecond)
+	m.observeMCPOperation("http", legacy, &message{Method: "no/such/method"}, requestParams{}, &requestInfo{},
+		&response{Error: &rpcError{Code: codeMethodNotFound}}, time.Millisecond) // unknown method folds into "other"
+	m.observeMCPOperation("http", legacy, call, requestParams{}, &requestInfo{tool: "made_up"},
+		&response{Error: &rpcError{Code: -1}}, 15*time.Millisecond) // unknown tool into "other", unknown code into "_OTHER"
+	m.observeMCPOperation("http", legacy, call, requestParams{}, read, nil, 400*time.Second) // cancelled: no error_type
+	m.observeMCPOperation("http", newSession(""), &message{Method: "ping"},
+		requestParams{Meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"1999-01-01"`)}}, &requestInfo{}, ok, 0) // unknown version folds into "other"
+	m.observeMCPSession("http", version20251125, 90*time.Second)
+	m.observeMCPSession("http", "", 2*time.Second) // ended before initialize
 }
 
 // TestMetricsGolden compares deterministic expositions with the files in
@@ -454,7 +473,7 @@ func TestMetricsConcurrentScrape(t *testing.T) {
 	}
 }
 
-// promFamilyNames are every family of observability.md's table; the full
+// promFamilyNames are every family of docs/observability.md's table; the full
 // metric set must expose each of them.
 var promFamilyNames = []string{
 	"taskman_http_requests_total",
@@ -481,6 +500,8 @@ var promFamilyNames = []string{
 	"taskman_memory_usage_bytes",
 	"taskman_scheduler_latency_seconds",
 	"taskman_build_info",
+	"mcp_server_operation_duration_seconds",
+	"mcp_server_session_duration_seconds",
 	"go_goroutines",
 	"go_threads",
 	"go_gc_duration_seconds",
@@ -524,6 +545,8 @@ func TestMetricsFamilies(t *testing.T) {
 		"go_gc_duration_seconds":                promTypeSummary,
 		"taskman_circuit_breaker_state":         promTypeGauge,
 		"taskman_errors_total":                  promTypeCounter,
+		"mcp_server_operation_duration_seconds": promTypeHistogram,
+		"mcp_server_session_duration_seconds":   promTypeHistogram,
 	}
 	for name, typ := range types {
 		if f := fams[name]; f != nil && f.typ != typ {
@@ -774,6 +797,12 @@ func TestMetricsRecordingDoesNotAllocate(t *testing.T) {
 	m := newMetrics(promTestOptions)
 	promRecordFixture(m)
 	h := m.httpDuration.with("POST", "/mcp")
+	legacy := newSession("s-1")
+	legacy.version = version20251125
+	modern := requestParams{Meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + versionModern + `"`)}}
+	call, read := &message{Method: "tools/call"}, &requestInfo{tool: "task_read"}
+	ok := &response{Result: map[string]any{"isError": false}}
+	failed := &response{Error: &rpcError{Code: codeInvalidParams}}
 	tests := []struct {
 		name string
 		fn   func()
@@ -785,6 +814,11 @@ func TestMetricsRecordingDoesNotAllocate(t *testing.T) {
 		{"vec with", func() { m.httpRequests.with("POST", "/mcp", statusLabel(200)).inc() }},
 		{"vec with folded", func() { m.toolExecutions.with("no_such_tool", "success").inc() }},
 		{"observeHTTPRequest", func() { m.observeHTTPRequest("POST", "/mcp", 200, time.Millisecond, 100) }},
+		{"observeMCPOperation", func() { m.observeMCPOperation("http", legacy, call, modern, read, ok, time.Millisecond) }},
+		{"observeMCPOperation error", func() {
+			m.observeMCPOperation("stdio", legacy, call, requestParams{}, read, failed, time.Millisecond)
+		}},
+		{"observeMCPSession", func() { m.observeMCPSession("http", version20251125, time.Minute) }},
 		{"disabled", func() { (*metrics)(nil).observeToolExecution("task_read", "success", time.Second) }},
 	}
 	for _, tt := range tests {
@@ -979,4 +1013,67 @@ func BenchmarkScrape(b *testing.B) {
 	b.ReportMetric(float64(bytes.Count(buf.Bytes(), []byte("\n"))-2*len(m.reg.families)), "samples")
 	b.ReportMetric(float64(bytes.Count(buf.Bytes(), []byte("\n"))-2*len(m.reg.families)-
 		bytes.Count(buf.Bytes(), []byte("_bucket{"))-bytes.Count(buf.Bytes(), []byte("_sum{"))), "series")
+}
+
+// TestMCPSessionDurationRecorded checks that a legacy session's duration,
+// from create to its end (DELETE, idle expiry, shutdown), lands in
+// mcp_server_session_duration_seconds with its negotiated version.
+func TestMCPSessionDurationRecorded(t *testing.T) {
+	m := newMetrics(promTestOptions)
+	clock := &fakeClock{t: time.Date(2026, 7, 28, 9, 0, 0, 0, time.UTC)}
+	st := newSessionStore(10, time.Minute, m)
+	st.now = clock.now
+	deleted, err := st.create(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted.version = version20251125
+	expired, err := st.create(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.release(deleted)
+	st.release(expired)
+	clock.advance(90 * time.Second)
+	st.remove(deleted.id) // DELETE after 90 s
+	clock.advance(time.Hour)
+	st.sweep() // idle expiry, never initialized
+	st.closeAll()
+
+	tests := []struct {
+		version string
+		le120   uint64 // observations at or below 120 s
+		count   uint64
+	}{
+		{version20251125, 1, 1},
+		{"", 0, 1}, // 3690 s: beyond the 300 s top bucket
+	}
+	for _, tt := range tests {
+		h := m.mcpSession.with("tcp", tt.version)
+		var le120, count uint64
+		for i := range h.counts {
+			n := h.counts[i].Load()
+			count += n
+			if i < len(h.upper) && h.upper[i] <= 120 {
+				le120 += n
+			}
+		}
+		if le120 != tt.le120 || count != tt.count {
+			t.Errorf("mcp_server_session_duration_seconds{mcp_protocol_version=%q}: %d at or below 120 s of %d, want %d of %d",
+				tt.version, le120, count, tt.le120, tt.count)
+		}
+	}
+}
+
+// BenchmarkObserveMCPOperation measures what the OpenTelemetry operation
+// histogram adds to every MCP request.
+func BenchmarkObserveMCPOperation(b *testing.B) {
+	m := newMetrics(promTestOptions)
+	sess := newSession("s-1")
+	sess.version = version20251125
+	call, read := &message{Method: "tools/call"}, &requestInfo{tool: "task_read"}
+	ok := &response{Result: map[string]any{"isError": false}}
+	for b.Loop() {
+		m.observeMCPOperation("http", sess, call, requestParams{}, read, ok, time.Millisecond)
+	}
 }

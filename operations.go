@@ -12,7 +12,7 @@ import (
 // indexed by opID, created once.
 type opID int
 
-// The backend operations of backend-api.md.
+// The backend operations of docs/backend-api.md.
 const (
 	opHealth opID = iota
 	opListTasks

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -200,7 +202,9 @@ func (p *mxPromProcess) query(q string) (v float64, ok bool, err error) {
 
 // TestPrometheusScrapes has a real Prometheus scrape the running server
 // and checks, through its query API, that the target is up and that the
-// tool-call counter it stored equals the calls made.
+// tool-call counter and the OpenTelemetry MCP convention histograms it
+// stored count what the test did: the tool calls, and one legacy session
+// opened and ended with DELETE.
 func TestPrometheusScrapes(t *testing.T) {
 	bin := mxRequireBinary(t, "prometheus")
 	s := startHTTP(t, nil) // embedded backend
@@ -214,31 +218,52 @@ func TestPrometheusScrapes(t *testing.T) {
 			t.Fatalf("task_create %d = %v, want success", i, res)
 		}
 	}
+	sid := s.initSession(t, nil)
+	req, err := http.NewRequest(http.MethodDelete, s.base+"/mcp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("MCP-Protocol-Version", version20251125)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("DELETE /mcp: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE /mcp = %d, want 200 or 204", resp.StatusCode)
+	}
 
-	const (
-		upQuery    = `up{job="taskman"}`
-		countQuery = `taskman_mcp_tool_executions_total{job="taskman",tool_name="task_create",status="success"}`
-	)
+	queries := []struct {
+		q    string
+		want float64
+	}{
+		{`up{job="taskman"}`, 1},
+		{`taskman_mcp_tool_executions_total{job="taskman",tool_name="task_create",status="success"}`, creates},
+		{`sum(mcp_server_operation_duration_seconds_count{job="taskman",mcp_method_name="tools/call",gen_ai_tool_name="task_create",error_type="",network_transport="tcp",mcp_protocol_version="2026-07-28"})`, creates},
+		{`sum(mcp_server_operation_duration_seconds_bucket{job="taskman",mcp_method_name="initialize",network_transport="tcp",mcp_protocol_version="2025-11-25",le="+Inf"})`, 1},
+		{`mcp_server_session_duration_seconds_count{job="taskman",network_transport="tcp",mcp_protocol_version="2025-11-25"}`, 1},
+	}
 	deadline := time.Now().Add(mxPromWait)
-	var up, count float64
-	var upOK, countOK bool
 	for {
 		if done, err := p.exited(); done {
 			t.Fatalf("prometheus exited early: %v", err)
 		}
-		var err error
-		if up, upOK, err = p.query(upQuery); err != nil {
-			t.Fatal(err)
+		var wrong []string
+		for _, q := range queries {
+			v, ok, err := p.query(q.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok || v != q.want {
+				wrong = append(wrong, fmt.Sprintf("%s = %v (present %v), want %v", q.q, v, ok, q.want))
+			}
 		}
-		if count, countOK, err = p.query(countQuery); err != nil {
-			t.Fatal(err)
-		}
-		if upOK && up == 1 && countOK && count == creates {
+		if len(wrong) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s = %v (present %v), %s = %v (present %v); want 1 and %d",
-				mxPromWait, upQuery, up, upOK, countQuery, count, countOK, creates)
+			t.Fatalf("after %s:\n%s", mxPromWait, strings.Join(wrong, "\n"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

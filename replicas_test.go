@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // rxProxy is a reverse proxy over a fixed set of replicas that records
@@ -255,4 +256,64 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 		}
 		want(t, "replicas served", p.history(), served)
 	})
+}
+
+// TestTwoReplicasSurviveBackendOutage kills the shared backend under two
+// replicas: both stay ready (200 "degraded", so the Service keeps them),
+// both serve the reads they cached as stale copies, and both record the
+// failures as connection_refused, the status TaskmanBackendErrorRate counts
+// (TestAlertMatchesBackendFailures, testdata/alerts.test.yaml).
+func TestTwoReplicasSurviveBackendOutage(t *testing.T) {
+	f := newFaultBackend(t)
+	env := map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://" + f.addr, "BACKEND_TIMEOUT_MS": "300", "BACKEND_MAX_RETRIES": "0"}
+	replicas := []*httpServer{startHTTP(t, env), startHTTP(t, env)}
+
+	status, msg := rxClient{replicas[0].base}.modernTool(t, 1, "task_create", map[string]any{"task": map[string]any{"title": "survives the outage", "project_id": "P-out"}})
+	task, _ := rxCheckTool(t, "task_create", status, msg)["task"].(map[string]any)
+	id, _ := task["id"].(string)
+	read := map[string]any{"taskId": id}
+	for i, r := range replicas {
+		status, msg := rxClient{r.base}.modernTool(t, 2, "task_read", read)
+		rxCheckTool(t, fmt.Sprintf("replica %d: task_read before the outage", i), status, msg)
+	}
+
+	f.set(faultRefused)
+	for i, r := range replicas {
+		// The backend check is cached for healthBackendTTL: poll, bounded.
+		var code int
+		var body map[string]any
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			resp, err := http.Get(r.base + "/health/ready")
+			if err != nil {
+				t.Fatalf("replica %d: GET /health/ready: %v", i, err)
+			}
+			code, body = resp.StatusCode, nil
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if body["status"] != healthOK || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if code != http.StatusOK || body["status"] != healthDegraded || !strings.Contains(fmt.Sprint(body["output"]), "connection refused") {
+			t.Errorf("replica %d: /health/ready with the backend down = %d %v, want 200 degraded naming the refused connection", i, code, body)
+		}
+
+		status, msg := rxClient{r.base}.modernTool(t, 3, "task_read", read)
+		rxCheckTool(t, fmt.Sprintf("replica %d: task_read during the outage", i), status, msg)
+		if mxStale(get(msg, "result").(map[string]any)) == nil {
+			t.Errorf(`replica %d: task_read during the outage has no _meta["io.taskman/stale"]: %v`, i, msg)
+		}
+
+		sc, _ := mxScrapeMetrics(t, r)
+		var refused float64
+		for _, s := range sc.samples {
+			if s.name == "taskman_backend_api_calls_total" && s.labels["status"] == "connection_refused" {
+				refused += s.value
+			}
+		}
+		if refused == 0 {
+			t.Errorf("replica %d: no taskman_backend_api_calls_total{status=\"connection_refused\"} during the outage", i)
+		}
+	}
 }

@@ -104,6 +104,7 @@ type httpSession struct {
 	done   chan struct{} // closed when the session ends
 	stream atomic.Bool   // a GET stream is open
 
+	created  time.Time // when create made it; read-only afterwards
 	lastUsed time.Time // guarded by sessionStore.mu
 	active   int       // requests in progress; guarded by sessionStore.mu
 }
@@ -140,7 +141,8 @@ func (st *sessionStore) create(owner []byte) (*httpSession, error) {
 	if len(st.byID) >= st.max {
 		return nil, fmt.Errorf("%w: all %d sessions (TASKMAN_MAX_SESSIONS) are in use; close unused sessions or try again later", errTooManySessions, st.max)
 	}
-	hs.lastUsed = st.now()
+	hs.created = st.now()
+	hs.lastUsed = hs.created
 	hs.active = 1
 	st.byID[hs.id] = hs
 	if st.metrics != nil {
@@ -201,6 +203,7 @@ func (st *sessionStore) removeLocked(id string) {
 	delete(st.byID, id)
 	hs.cancelAll()
 	close(hs.done)
+	st.metrics.observeMCPSession("http", hs.negotiated(), st.now().Sub(hs.created))
 	if st.metrics != nil {
 		st.metrics.sessionsActive.set(float64(len(st.byID)))
 	}

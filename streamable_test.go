@@ -747,40 +747,69 @@ func driveHTTPLoad(b *testing.B, url string, body []byte, clients, n int) httpLo
 	return st
 }
 
+// TestReadinessFollowsBackend checks readiness end to end against a backend
+// that goes away and comes back: by default the replica stays ready
+// (200 "degraded", the reason in the answer) so a shared backend's outage
+// does not empty the Service; with TASKMAN_READY_REQUIRES_BACKEND=true it
+// answers 503 until the backend is back. Liveness holds throughout.
 func TestReadinessFollowsBackend(t *testing.T) {
-	f := newFaultBackend(t)
-	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://" + f.addr, "BACKEND_TIMEOUT_MS": "300", "BACKEND_MAX_RETRIES": "0"})
-	status := func(path string) int {
-		resp, err := http.Get(s.base + path)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	// waitFor polls readiness until it answers code; the backend check is
-	// cached for a few seconds, so this can take that long.
-	waitFor := func(code int) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for status("/health/ready") != code {
-			if time.Now().After(deadline) {
-				t.Fatalf("readiness never became %d", code)
+	for _, tt := range []struct {
+		strict             string
+		wantCode           int
+		wantStatus, reason string
+	}{
+		{"false", http.StatusOK, healthDegraded, "connection refused"},
+		{"true", http.StatusServiceUnavailable, healthDown, "connection refused"},
+	} {
+		t.Run("TASKMAN_READY_REQUIRES_BACKEND="+tt.strict, func(t *testing.T) {
+			f := newFaultBackend(t)
+			s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://" + f.addr, "BACKEND_TIMEOUT_MS": "300",
+				"BACKEND_MAX_RETRIES": "0", "TASKMAN_READY_REQUIRES_BACKEND": tt.strict})
+			ready := func(path string) (int, map[string]any) {
+				resp, err := http.Get(s.base + path)
+				if err != nil {
+					t.Fatalf("GET %s: %v", path, err)
+				}
+				defer resp.Body.Close()
+				var body map[string]any
+				json.NewDecoder(resp.Body).Decode(&body)
+				return resp.StatusCode, body
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			// waitFor polls readiness until it reports status; the backend
+			// check is cached for a few seconds, so this can take that long.
+			waitFor := func(status string) int {
+				t.Helper()
+				deadline := time.Now().Add(20 * time.Second)
+				for {
+					code, body := ready("/health/ready")
+					if body["status"] == status {
+						return code
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("readiness never became %q; last answer %d %v", status, code, body)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			if code := waitFor(healthOK); code != http.StatusOK {
+				t.Errorf("readiness ok = %d, want 200", code)
+			}
+			f.set(faultRefused)
+			if code := waitFor(tt.wantStatus); code != tt.wantCode {
+				t.Errorf("readiness %s while the backend is down = %d, want %d", tt.wantStatus, code, tt.wantCode)
+			}
+			if code, body := ready("/readyz"); code != tt.wantCode || !strings.Contains(fmt.Sprint(body["output"]), tt.reason) {
+				t.Errorf("/readyz = %d %v, want %d like /health/ready, with the reason %q", code, body["output"], tt.wantCode, tt.reason)
+			}
+			if code, _ := ready("/health/live"); code != http.StatusOK {
+				t.Errorf("liveness = %d while the backend is down, want 200", code)
+			}
+			f.set(faultNone)
+			if code := waitFor(healthOK); code != http.StatusOK {
+				t.Errorf("readiness after recovery = %d, want 200", code)
+			}
+		})
 	}
-	waitFor(http.StatusOK)
-	f.set(faultRefused)
-	waitFor(http.StatusServiceUnavailable)
-	if got := status("/health/live"); got != http.StatusOK {
-		t.Errorf("liveness = %d while the backend is down, want 200", got)
-	}
-	if got := status("/readyz"); got != http.StatusServiceUnavailable {
-		t.Errorf("/readyz = %d, want 503 like /health/ready", got)
-	}
-	f.set(faultNone)
-	waitFor(http.StatusOK)
 }
 
 func TestOpsListenerUnderStdio(t *testing.T) {

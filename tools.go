@@ -91,7 +91,7 @@ func (tc *toolCall) list(ctx context.Context, req request, keys ...string) (list
 	return asList(req.op, v, keys...)
 }
 
-// Enums shared by the schemas, from tools.md.
+// Enums shared by the schemas, from docs/tools.md.
 var (
 	taskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled"}
 	workTypes          = []string{"task", "epic", "story", "bug", "feature", "spike"}
@@ -103,7 +103,7 @@ var (
 )
 
 // Limits the schemas share. Lengths follow the backend's own limits
-// (backend-api.md), so a request that passes here is not refused there.
+// (docs/backend-api.md), so a request that passes here is not refused there.
 const (
 	maxTitle    = 255
 	maxRefID    = 50  // project_id, sprint_id, parent_task_id
@@ -258,7 +258,7 @@ func searchResult(op opID, v any, query, key string) (map[string]any, error) {
 	return res, nil
 }
 
-// newToolTable returns the tool catalog of tools.md, in the order tools/list
+// newToolTable returns the tool catalog of docs/tools.md, in the order tools/list
 // publishes it.
 func newToolTable() []*tool {
 	var t []*tool

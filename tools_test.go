@@ -297,7 +297,7 @@ func TestWorkflowCoversEveryTool(t *testing.T) {
 		}
 	}
 	if n := len(newToolTable()); n != 39 {
-		t.Errorf("the table has %d tools, want the 39 of tools.md", n)
+		t.Errorf("the table has %d tools, want the 39 of docs/tools.md", n)
 	}
 }
 

@@ -6,12 +6,12 @@
 
 import assert from "node:assert/strict";
 
-// EXPECTED_TOOLS is the catalog of docs/tools.md: 10 task, 12 project,
-// 12 action-list and 5 server tools. It is typed by hand on purpose so that
-// a tool added to or dropped from the server without updating the design
-// document fails here.
+// EXPECTED_TOOLS is the catalog of docs/tools.md: the task, project,
+// action-list and server tools. It is typed by hand on purpose so that a
+// tool added to or dropped from the server without updating docs/tools.md
+// fails here.
 export const EXPECTED_TOOLS = [
-  // Tasks (10)
+  // Tasks
   "task_create",
   "task_read",
   "task_update",
@@ -22,7 +22,7 @@ export const EXPECTED_TOOLS = [
   "task_bulk_update",
   "task_bulk_assign_sprint",
   "task_search",
-  // Projects (12)
+  // Projects
   "project_create",
   "project_read",
   "project_update",
@@ -35,7 +35,7 @@ export const EXPECTED_TOOLS = [
   "project_add_blocker",
   "project_get_comments",
   "project_get_metrics",
-  // Action lists (12)
+  // Action lists
   "action_list_create",
   "action_list_read",
   "action_list_list",
@@ -48,7 +48,7 @@ export const EXPECTED_TOOLS = [
   "action_list_bulk_delete",
   "action_list_bulk_update",
   "action_list_search",
-  // Server and helpers (5)
+  // Server and helpers
   "activate_taskman_server",
   "activate_task_tools",
   "activate_project_tools",
@@ -56,8 +56,9 @@ export const EXPECTED_TOOLS = [
   "ai_parse_task",
 ];
 
-// MAX_TOOL_PAGES bounds the tools/list pagination loop: 39 tools fit in one
-// page, so a server that keeps returning a cursor is looping, not paging.
+// MAX_TOOL_PAGES bounds the tools/list pagination loop: the whole catalog
+// fits in one page, so a server that keeps returning a cursor is looping,
+// not paging.
 const MAX_TOOL_PAGES = 50;
 
 // SCRIPT_TIMEOUT_MS stops a hung script on its own, well inside the 2-minute
