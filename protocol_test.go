@@ -229,7 +229,7 @@ func TestModernRequests(t *testing.T) {
 	s := newTestServer(t)
 	sess := newSession("") // never initialized: modern requests need no handshake
 
-	disc := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"server/discover"}`)
+	disc := call(t, s, sess, modern(1, "server/discover", nil, nil))
 	want(t, "discover resultType", get(disc, "result", "resultType"), "complete")
 	want(t, "discover versions", get(disc, "result", "supportedVersions"), supportedVersions)
 	want(t, "discover serverInfo", get(disc, "result", "_meta", metaServerInfo, "name"), "taskman-mcp")
