@@ -102,11 +102,20 @@ func transcriptServer(t *testing.T) *server {
 	return s
 }
 
-// stdioTranscript runs the script through the stdio transport, one message
-// at a time, and returns each answer line ("" when there is none).
+// stdioTranscript runs the script through the stdio transport.
 func stdioTranscript(t *testing.T, steps []transcriptStep) []string {
 	t.Helper()
-	s := transcriptServer(t)
+	lines := make([]string, len(steps))
+	for i, st := range steps {
+		lines[i] = st.body
+	}
+	return stdioAnswers(t, transcriptServer(t), lines)
+}
+
+// stdioAnswers runs the lines through s's stdio transport, one message at
+// a time, and returns each answer line ("" when there is none).
+func stdioAnswers(t *testing.T, s *server, script []string) []string {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
@@ -124,11 +133,11 @@ func stdioTranscript(t *testing.T, steps []transcriptStep) []string {
 		close(lines)
 	}()
 	var out []string
-	for _, st := range steps {
-		if _, err := io.WriteString(inW, st.body+"\n"); err != nil {
+	for _, line := range script {
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
 			t.Fatalf("write stdin: %v", err)
 		}
-		if !expectsAnswer(st.body) {
+		if !expectsAnswer(line) {
 			out = append(out, "")
 			continue
 		}
@@ -136,7 +145,7 @@ func stdioTranscript(t *testing.T, steps []transcriptStep) []string {
 		case l := <-lines:
 			out = append(out, l)
 		case <-time.After(transcriptWait):
-			t.Fatalf("%s: no stdio answer", st.name)
+			t.Fatalf("no stdio answer to %s", line)
 		}
 	}
 	inW.Close()
