@@ -477,6 +477,9 @@ func FuzzHandleMessage(f *testing.F) {
 		`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"x"}]`,
 		`{"jsonrpc":"2.0","id":null}`, `{"id":"x","result":{}}`, `[]`, `{`, `"str"`,
 		modern(3, "tools/list", nil, nil),
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"ping\"}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"task_bulk_update\",\"_meta\":{\"progressToken\":\"\xfe\"}}}",
+		`{"jsonrpc":"2.0","id":1,"method":"ping","Method":"server/discover"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -485,12 +488,17 @@ func FuzzHandleMessage(f *testing.F) {
 		sess := newSession("")
 		s.handle(context.Background(), sess, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-03-26"}}`), func(*notification) {})
 		out := s.handle(context.Background(), sess, data, func(n *notification) {
-			if _, err := json.Marshal(n); err != nil {
+			b, err := json.Marshal(n)
+			if err != nil {
 				t.Fatalf("notification does not encode: %v", err)
 			}
+			if !utf8.Valid(b) {
+				t.Fatalf("notification is not valid UTF-8: %q", b)
+			}
 		})
-		if out != nil && !json.Valid(out) {
-			t.Fatalf("answer is not JSON: %q", out)
+		// json.Valid accepts invalid UTF-8 inside strings, so both checks.
+		if out != nil && (!json.Valid(out) || !utf8.Valid(out)) {
+			t.Fatalf("answer is not valid UTF-8 JSON: %q", out)
 		}
 	})
 }
@@ -735,4 +743,42 @@ func TestModernStreamCarriesOnlyItsOwnMessages(t *testing.T) {
 	if len(notes) != 0 {
 		t.Fatalf("notifications = %v, want none", notes)
 	}
+}
+
+// FuzzParseMessage checks the message parser against the JSON decoder:
+// it refuses exactly the texts that are not JSON, and a message it
+// accepts has the method the decoder reads, a valid UTF-8 id, and params
+// that are an object.
+func FuzzParseMessage(f *testing.F) {
+	for _, seed := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"ping"}`, `{"jsonrpc":"2.0","method":"x","params":{"_meta":{"a":1}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}`, `{"id":"x","result":{}}`, `[1]`, `42`, `{`, `{} {}`,
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"ping\"}", `{"jsonrpc":"2.0","id":1,"method":"m","params":[]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		m := parseMessage(text)
+		if (m == nil) != !json.Valid(text) {
+			t.Fatalf("parseMessage(%q) = %v, json.Valid = %v", text, m, json.Valid(text))
+		}
+		if m == nil || m.invalid != nil || m.response {
+			return
+		}
+		if !utf8.Valid(m.id) {
+			t.Fatalf("parseMessage(%q): id %q is not valid UTF-8", text, m.id)
+		}
+		var generic map[string]any
+		if json.Unmarshal(text, &generic) != nil {
+			t.Fatalf("parseMessage(%q) accepted a message the decoder refuses", text)
+		}
+		if got, _ := generic["method"].(string); got != m.method {
+			t.Fatalf("parseMessage(%q): method %q, the decoder reads %q", text, m.method, got)
+		}
+		if m.paramsErr == nil && generic["params"] != nil {
+			if _, ok := generic["params"].(map[string]any); !ok {
+				t.Fatalf("parseMessage(%q): params %v accepted, not an object", text, generic["params"])
+			}
+		}
+	})
 }
