@@ -782,3 +782,28 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestInvalidUTF8ProgressTokenEchoedValid: a string progressToken holding
+// invalid UTF-8 comes back in notifications/progress as valid UTF-8.
+func TestInvalidUTF8ProgressTokenEchoedValid(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, initLine(version20251125))
+	created := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"u","project_id":"P-1"}}}}`)
+	id := get(created, "result", "structuredContent", "task", "id").(string)
+	line := "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"task_bulk_update\",\"arguments\":{\"taskIds\":[\"" + id +
+		"\"],\"changes\":{\"priority\":\"low\"}},\"_meta\":{\"progressToken\":\"t\xff\"}}}"
+	var notes [][]byte
+	s.handle(context.Background(), sess, []byte(line), func(n *notification) {
+		b, _ := json.Marshal(n)
+		notes = append(notes, b)
+	})
+	if len(notes) == 0 {
+		t.Fatal("no progress notifications")
+	}
+	for _, b := range notes {
+		if !utf8.Valid(b) || !strings.Contains(string(b), "\"progressToken\":\"t\uFFFD\"") {
+			t.Errorf("notification %q: want valid UTF-8 with the token t\\uFFFD", b)
+		}
+	}
+}
