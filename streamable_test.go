@@ -880,9 +880,9 @@ func TestSSEPrimingEvent(t *testing.T) {
 		primed  bool
 	}{{version20251125, true}, {version20250618, false}} {
 		t.Run(tt.version, func(t *testing.T) {
-			resp, body := s.post(t, initLine(tt.version), nil)
+			resp, _ := s.post(t, initLine(tt.version), nil)
 			h := map[string]string{"Mcp-Session-Id": resp.Header.Get("Mcp-Session-Id"), "MCP-Protocol-Version": tt.version}
-			_, body = s.post(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"p","project_id":"P-1"}}}}`, h)
+			_, body := s.post(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"p","project_id":"P-1"}}}}`, h)
 			var created map[string]any
 			json.Unmarshal(body, &created)
 			id := get(created, "result", "structuredContent", "task", "id")
