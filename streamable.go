@@ -351,17 +351,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeRPCError writes a JSON-RPC error answer with an HTTP status.
+// writeRPCError writes a JSON-RPC error answer with an HTTP status, for
+// the transport's own refusals (before any message reaches the
+// dispatcher).
 func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
-	writeRPCErrorData(w, status, id, code, msg, nil)
-}
-
-// writeRPCErrorData is writeRPCError with error data.
-func writeRPCErrorData(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string, data any) {
-	if id == nil {
-		id = nullID
-	}
-	writeJSON(w, status, &response{JSONRPC: "2.0", ID: id, Error: &rpcError{Code: code, Message: msg, Data: data}})
+	writeJSON(w, status, errorResponse(id, code, msg))
 }
 
 // handleMCP is the MCP endpoint.
