@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -103,39 +102,35 @@ func parseMessage(text []byte) *message {
 // errNotObject is objectMembers' answer to JSON that is not an object.
 var errNotObject = errors.New("not a JSON object")
 
-// objectMembers returns the JSON-RPC members of the object in text, raw,
-// and the name of the first member that appears twice. Members with other
-// names are skipped (unknown fields are ignored). It fails when text is not
-// JSON, or with errNotObject when it is JSON of another type.
+// objectMembers returns the JSON-RPC members of the object in text, raw
+// (slices of text), and the name of the first member that appears twice.
+// Members with other names are skipped (unknown fields are ignored). It
+// fails when text is not JSON, or with errNotObject when it is JSON of
+// another type. One validity scan, then a walk over the top level that
+// builds no values: the members are decoded by whoever reads them.
 func objectMembers(text []byte) (map[string]json.RawMessage, string, error) {
-	dec := json.NewDecoder(bytes.NewReader(text))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, "", err
+	if !json.Valid(text) {
+		return nil, "", errors.New("invalid JSON")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		if d == '[' {
-			if !json.Valid(text) {
-				return nil, "", errors.New("invalid JSON array")
-			}
-			return nil, "", errNotObject
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, "", errors.New("trailing data after a JSON value")
-		}
+	i := skipSpace(text, 0)
+	if text[i] != '{' {
 		return nil, "", errNotObject
 	}
 	members := make(map[string]json.RawMessage, len(jsonrpcMembers))
 	dup := ""
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, "", err
+	for i = skipSpace(text, i+1); text[i] != '}'; i = skipSpace(text, i) {
+		if text[i] == ',' {
+			i = skipSpace(text, i+1)
 		}
-		name, _ := tok.(string)
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return nil, "", err
+		keyEnd := stringEnd(text, i)
+		key := text[i:keyEnd]
+		i = skipSpace(text, skipSpace(text, keyEnd)+1) // past the colon
+		valueEnd := jsonValueEnd(text, i)
+		value := text[i:valueEnd]
+		i = valueEnd
+		name := string(key[1 : len(key)-1])
+		if bytes.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal(key, &name)
 		}
 		if !isJSONRPCMember(name) {
 			continue
@@ -145,13 +140,66 @@ func objectMembers(text []byte) (map[string]json.RawMessage, string, error) {
 		}
 		members[name] = value
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, "", err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, "", errors.New("trailing data after the message")
-	}
 	return members, dup, nil
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(text []byte, i int) int {
+	for i < len(text) && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string that starts at i,
+// in text already known to be valid JSON.
+func stringEnd(text []byte, i int) int {
+	for j := i + 1; ; j++ {
+		switch text[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+}
+
+// jsonValueEnd returns the index just past the JSON value that starts at
+// i, in text already known to be valid JSON.
+func jsonValueEnd(text []byte, i int) int {
+	switch text[i] {
+	case '"':
+		return stringEnd(text, i)
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch text[j] {
+			case '"':
+				j = stringEnd(text, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+	}
+	j := i // a number, true, false or null: up to the next delimiter
+	for j < len(text) && !isDelimiter(text[j]) {
+		j++
+	}
+	return j
+}
+
+// isDelimiter reports whether c ends a JSON number or literal.
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }
 
 // isJSONRPCMember reports whether name is one of jsonrpcMembers.
