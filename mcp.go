@@ -294,12 +294,8 @@ func (s *server) serveBatch(ctx context.Context, sess *session, raw []byte, noti
 	}
 	out := &answer{status: http.StatusOK}
 	for _, item := range items {
-		req := parseMessage(item)
-		if req == nil {
-			out.batch = append(out.batch, s.reject(nil, &rpcError{Code: codeParseError, Message: "parse error: the message is not valid JSON"}))
-			continue
-		}
-		if a := s.serveOne(ctx, sess, req, nil, notify); a != nil {
+		// Each item is valid JSON (it was decoded above), so it parses.
+		if a := s.serveOne(ctx, sess, parseMessage(item), nil, notify); a != nil {
 			out.batch = append(out.batch, a)
 		}
 	}

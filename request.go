@@ -33,6 +33,8 @@ type message struct {
 	// paramsErr is why params could not be read (not an object); the
 	// request is answered with it once it has a span and metrics.
 	paramsErr *rpcError
+	// era is decided once, by modern.
+	era era
 }
 
 // jsonrpcMembers are the members a JSON-RPC 2.0 message may have, matched
@@ -214,27 +216,27 @@ func isJSONRPCMember(name string) bool {
 
 // readParams reads params and params._meta: present params must be an
 // object, and so must a present _meta.
-func (r *message) readParams(raw json.RawMessage) {
+func (m *message) readParams(raw json.RawMessage) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return
 	}
-	if raw[0] != '{' || json.Unmarshal(raw, &r.params) != nil {
-		r.params = nil
-		r.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params must be an object"}
+	if raw[0] != '{' || json.Unmarshal(raw, &m.params) != nil {
+		m.params = nil
+		m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params must be an object"}
 		return
 	}
-	if m, ok := r.params["_meta"]; ok && string(m) != "null" {
-		if m[0] != '{' || json.Unmarshal(m, &r.meta) != nil {
-			r.meta = nil
-			r.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params._meta must be an object"}
+	if meta, ok := m.params["_meta"]; ok && string(meta) != "null" {
+		if meta[0] != '{' || json.Unmarshal(meta, &m.meta) != nil {
+			m.meta = nil
+			m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params._meta must be an object"}
 		}
 	}
 }
 
 // param decodes the params member name into v; an absent member leaves v
 // as it is.
-func (r *message) param(name string, v any) error {
-	raw, ok := r.params[name]
+func (m *message) param(name string, v any) error {
+	raw, ok := m.params[name]
 	if !ok {
 		return nil
 	}
@@ -256,20 +258,41 @@ func wireSafe(raw json.RawMessage) json.RawMessage {
 	return b
 }
 
-// modern reports whether the request is a 2026-07-28 one, the era decided
-// once from the request: it carries _meta[protocolVersion], it is
-// server/discover, its HTTP headers claim 2026-07-28, or (stdio, before any
-// initialize) its _meta carries the modern clientCapabilities key. Every
-// other request is legacy: it belongs to a session negotiated with
-// initialize.
-func (r *message) modern(h http.Header, initialized bool) bool {
-	if _, ok := r.meta[metaProtocolVersion]; ok || r.method == "server/discover" {
+// era is the protocol era of a message: legacy (a session negotiated with
+// initialize) or modern (stateless 2026-07-28).
+type era uint8
+
+const (
+	eraUndecided era = iota
+	eraLegacy
+	eraModern
+)
+
+// modern reports whether the message is a 2026-07-28 one: it carries
+// _meta[protocolVersion], it is server/discover, its HTTP headers claim
+// 2026-07-28, or (stdio, before any initialize) its _meta carries the
+// modern clientCapabilities key. Every other message is legacy. The era is
+// decided on the first call, from the message, and kept: the transport
+// that routes the message and the dispatcher that serves it see the same.
+func (m *message) modern(h http.Header, initialized bool) bool {
+	if m.era == eraUndecided {
+		m.era = eraLegacy
+		if m.claimsModern(h, initialized) {
+			m.era = eraModern
+		}
+	}
+	return m.era == eraModern
+}
+
+// claimsModern is modern's decision.
+func (m *message) claimsModern(h http.Header, initialized bool) bool {
+	if _, ok := m.meta[metaProtocolVersion]; ok || m.method == "server/discover" {
 		return true
 	}
 	if h != nil {
 		return h.Get(headerProtocolVersion) == versionModern
 	}
-	_, caps := r.meta[metaClientCapabilities]
+	_, caps := m.meta[metaClientCapabilities]
 	return caps && !initialized
 }
 
@@ -282,20 +305,20 @@ func (r *message) modern(h http.Header, initialized bool) bool {
 // fields that version requires must be there (-32602). Each error carries
 // its HTTP status: 400 for all of them. Notifications are held to the
 // header rules only.
-func (r *message) checkModern(h http.Header) *rpcError {
-	pv, hasVersion := r.meta[metaProtocolVersion]
-	notification := r.id == nil
+func (m *message) checkModern(h http.Header) *rpcError {
+	pv, hasVersion := m.meta[metaProtocolVersion]
+	notification := m.id == nil
 	if !hasVersion && !notification {
 		what := "_meta"
-		if r.meta != nil {
+		if m.meta != nil {
 			what = "_meta[\"" + metaProtocolVersion + "\"]"
 		}
 		return &rpcError{Code: codeInvalidParams, status: http.StatusBadRequest,
-			Message: "invalid params: " + r.method + " needs params." + what + " (" + versionModern + " requests carry their protocol version)"}
+			Message: "invalid params: " + m.method + " needs params." + what + " (" + versionModern + " requests carry their protocol version)"}
 	}
 	version := rawString(pv)
 	if h != nil {
-		if err := r.checkHeaders(h, version, hasVersion); err != nil {
+		if err := m.checkHeaders(h, version, hasVersion); err != nil {
 			return err
 		}
 	}
@@ -303,7 +326,7 @@ func (r *message) checkModern(h http.Header) *rpcError {
 		return &rpcError{Code: codeUnsupportedVersion, status: http.StatusBadRequest, Message: "Unsupported protocol version",
 			Data: map[string]any{"supported": []string{versionModern}, "requested": version}}
 	}
-	if _, ok := r.meta[metaClientCapabilities]; !ok && !notification {
+	if _, ok := m.meta[metaClientCapabilities]; !ok && !notification {
 		return &rpcError{Code: codeInvalidParams, status: http.StatusBadRequest,
 			Message: "invalid params: _meta[\"" + metaClientCapabilities + "\"] is required"}
 	}
@@ -313,7 +336,7 @@ func (r *message) checkModern(h http.Header) *rpcError {
 // checkHeaders checks the Streamable HTTP headers that mirror the body:
 // MCP-Protocol-Version, Mcp-Method and, for tools/call, Mcp-Name (decoded
 // from its base64 form first).
-func (r *message) checkHeaders(h http.Header, version string, hasVersion bool) *rpcError {
+func (m *message) checkHeaders(h http.Header, version string, hasVersion bool) *rpcError {
 	mismatch := func(format string, args ...any) *rpcError {
 		return &rpcError{Code: codeHeaderMismatch, status: http.StatusBadRequest, Message: "Bad Request: header mismatch: " + fmt.Sprintf(format, args...)}
 	}
@@ -323,12 +346,12 @@ func (r *message) checkHeaders(h http.Header, version string, hasVersion bool) *
 		}
 		return mismatch("%s is %q, the request's _meta says %q", headerProtocolVersion, got, version)
 	}
-	if got := h.Get(headerMethod); got != r.method {
-		return mismatch("%s is %q, the body's method is %q", headerMethod, got, r.method)
+	if got := h.Get(headerMethod); got != m.method {
+		return mismatch("%s is %q, the body's method is %q", headerMethod, got, m.method)
 	}
-	if r.method == "tools/call" {
+	if m.method == "tools/call" {
 		var name string
-		r.param("name", &name)
+		m.param("name", &name)
 		got, err := decodeHeaderValue(h.Get(headerName))
 		if err != nil {
 			return mismatch("%s: %v", headerName, err)
