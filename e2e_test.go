@@ -108,7 +108,7 @@ func e2eRequireInstall(t *testing.T) string {
 		t.Fatalf("e2e: filepath.Abs(%q): %v", e2eDir, err)
 	}
 	node := filepath.Join(dir, filepath.FromSlash(e2eNodeRel))
-	for _, p := range []string{filepath.Join(dir, "node_modules"), node} {
+	for _, p := range []string{filepath.Join(dir, "node_modules"), filepath.Join(dir, "conformance", "node_modules"), node} {
 		if _, err := os.Stat(p); err != nil {
 			msg := "e2e: " + p + " is missing: run e2e/install.sh"
 			if required {

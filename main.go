@@ -34,7 +34,8 @@
 //
 // MCP versions 2024-11-05, 2025-03-26, 2025-06-18 and 2025-11-25 are
 // negotiated by initialize; 2026-07-28 requests (per-request _meta, no
-// handshake) are served statelessly. Methods: initialize, ping,
+// handshake) are served statelessly, held to the _meta and header rules in
+// docs/mcp.md. Methods: initialize, ping,
 // server/discover, tools/list, tools/call, logging/setLevel, and the
 // notifications cancelled, initialized and (sent) progress and message.
 //

@@ -8,8 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -52,6 +56,7 @@ const (
 	codeInvalidParams      = -32602
 	codeInternalError      = -32603
 	codeHeaderMismatch     = -32020
+	codeMissingCapability  = -32021
 	codeUnsupportedVersion = -32022
 )
 
@@ -60,53 +65,6 @@ const (
 func hasAnnotations(v string) bool     { return v >= version20250326 }
 func hasStructured(v string) bool      { return v >= version20250618 }
 func argErrorsAsResults(v string) bool { return v >= version20251125 }
-
-// message is any incoming JSON-RPC message. ID is kept raw so it is echoed
-// byte for byte; a nil ID means the member was absent (a notification).
-type message struct {
-	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"`
-	Method  string          `json:"method"`
-	Params  json.RawMessage `json:"params"`
-	Result  json.RawMessage `json:"result"`
-	Error   json.RawMessage `json:"error"`
-}
-
-// response is an outgoing JSON-RPC response.
-type response struct {
-	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"`
-	Result  any             `json:"result,omitempty"`
-	Error   *rpcError       `json:"error,omitempty"`
-}
-
-// notification is an outgoing JSON-RPC notification.
-type notification struct {
-	JSONRPC string `json:"jsonrpc"`
-	Method  string `json:"method"`
-	Params  any    `json:"params,omitempty"`
-}
-
-// rpcError is a JSON-RPC error object; it is also a Go error, so handlers
-// return it like any other.
-type rpcError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	Data    any    `json:"data,omitempty"`
-}
-
-func (e *rpcError) Error() string { return fmt.Sprintf("%s (%d)", e.Message, e.Code) }
-
-// nullID is the id of a response to a message whose id could not be read.
-var nullID = json.RawMessage("null")
-
-// errorResponse returns a response carrying err for the request with id.
-func errorResponse(id json.RawMessage, code int, msg string) *response {
-	if id == nil {
-		id = nullID
-	}
-	return &response{JSONRPC: "2.0", ID: id, Error: &rpcError{Code: code, Message: msg}}
-}
 
 // notifier sends a notification related to the request being served:
 // progress and log messages. Under stdio it writes a line; over HTTP it
@@ -127,6 +85,9 @@ type server struct {
 	tracing  *tracing // nil or off: a no-op tracer
 	tools    []*tool
 	byName   map[string]*tool
+	// methods is the method table; a copy of methodTable, so that tests
+	// can add a row.
+	methods map[string]*method
 
 	// toolsPageSize is how many tools one tools/list page holds. It is
 	// larger than the catalog, so clients that ignore nextCursor still see
@@ -167,6 +128,7 @@ func newServer(d serverDeps) (*server, error) {
 		tracing:       d.Tracing,
 		tools:         newToolTable(),
 		byName:        make(map[string]*tool),
+		methods:       maps.Clone(methodTable),
 		toolsPageSize: defaultToolsPageSize,
 		toolsJSON:     make(map[string][]json.RawMessage),
 	}
@@ -214,11 +176,11 @@ func (t *tool) describe(v string) map[string]any {
 	return d
 }
 
-// serverInfo is our Implementation object.
-func (s *server) serverInfo(v string) map[string]any {
-	info := map[string]any{"name": "taskman-mcp", "version": s.version}
+// serverInfo is our Implementation object in protocol version v.
+func (s *server) serverInfo(v string) *implementation {
+	info := &implementation{Name: "taskman-mcp", Version: s.version}
 	if hasStructured(v) {
-		info["title"] = "TaskMan MCP"
+		info.Title = "TaskMan MCP"
 	}
 	return info
 }
@@ -228,147 +190,172 @@ const instructions = "Tools for a Task Manager: task_* for tasks, project_* for 
 	"action_list_* for checklists. Call activate_taskman_server first to check the backend. " +
 	"Ids are opaque strings such as T-1a2b3c4d; list and search tools return them."
 
+// method is a row of the method table: the eras that serve the method,
+// the server capability it belongs to, the client capabilities it needs,
+// and its handler. Legacy and modern dispatch read the same row; adding a
+// method is adding a row.
+type method struct {
+	legacy bool // served in sessions negotiated with initialize
+	modern bool // served statelessly in 2026-07-28
+	// beforeInit lets a legacy session call the method before initialize.
+	beforeInit bool
+	// capability is the server capability that declares the method; ""
+	// for the lifecycle methods every server has.
+	capability string
+	// clientCapabilities are the client capabilities the method relies
+	// on; a 2026-07-28 request that does not declare one gets -32021.
+	clientCapabilities []string
+	// clientLog lets log lines about the request reach the client as
+	// notifications/message, at the level it asked for.
+	clientLog bool
+	handle    func(s *server, ctx context.Context, c *invocation) (any, error)
+}
+
+// methodTable holds every MCP method the server answers (docs/mcp.md,
+// "Methods").
+var methodTable = map[string]*method{
+	"initialize":       {legacy: true, beforeInit: true, handle: (*server).initialize},
+	"ping":             {legacy: true, beforeInit: true, handle: ping},
+	"server/discover":  {modern: true, handle: (*server).discover},
+	"tools/list":       {legacy: true, modern: true, capability: capabilityTools, handle: (*server).toolsList},
+	"tools/call":       {legacy: true, modern: true, capability: capabilityTools, clientLog: true, handle: (*server).toolsCall},
+	"logging/setLevel": {legacy: true, capability: capabilityLogging, handle: setLevel},
+}
+
+// invocation is one request on its way through its method's handler.
+type invocation struct {
+	req     *message
+	sess    *session
+	ri      *requestInfo
+	version string // the negotiated legacy version, or versionModern
+	notify  notifier
+}
+
 // handle processes one incoming JSON text (a message or, in 2025-03-26, a
-// batch) and returns the JSON to answer with, or nil when there is nothing
-// to answer (notifications, responses, cancelled requests).
+// batch) under stdio and returns the JSON to answer with, or nil when there
+// is nothing to answer (notifications, responses, cancelled requests).
 func (s *server) handle(ctx context.Context, sess *session, raw []byte, notify notifier) []byte {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) > 0 && raw[0] == '[' {
-		return s.handleBatch(ctx, sess, raw, notify)
-	}
-	resp := s.handleOne(ctx, sess, raw, notify)
-	if resp == nil {
+	a := s.serve(ctx, sess, parseIncoming(raw), nil, notify)
+	if a == nil {
 		return nil
 	}
-	return s.marshalResponse(resp)
+	return s.encode(a)
 }
 
-// invalid returns an error response for a message that never reached a
-// method, and counts it.
-func (s *server) invalid(id json.RawMessage, code int, msg string) *response {
-	s.metrics.countError(errorKind(code))
-	return errorResponse(id, code, msg)
+// incoming is a parsed line or POST body: one message, or the raw text of
+// a batch (its items are parsed only once the session allows batches).
+type incoming struct {
+	single  *message // nil for a batch or for text that is not JSON
+	batch   []byte
+	invalid bool // the text is not JSON
 }
 
-// marshalResponse encodes resp; a result that cannot be encoded becomes an
-// internal error rather than a broken line.
-func (s *server) marshalResponse(resp *response) []byte {
-	b, err := json.Marshal(resp)
-	if err != nil {
-		s.logger.Error("encode response", "err", err)
-		b, _ = json.Marshal(errorResponse(resp.ID, codeInternalError, "internal error: the result could not be encoded"))
+// parseIncoming parses a line or body once.
+func parseIncoming(raw []byte) *incoming {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '[' {
+		return &incoming{batch: raw}
 	}
-	return b
+	req := parseMessage(raw)
+	return &incoming{single: req, invalid: req == nil}
 }
 
-// handleBatch processes a JSON-RPC batch, which only 2025-03-26 allows.
-func (s *server) handleBatch(ctx context.Context, sess *session, raw []byte, notify notifier) []byte {
+// serve answers a parsed message or batch. h holds the HTTP request's
+// headers (nil under stdio), which 2026-07-28 requests must agree with.
+func (s *server) serve(ctx context.Context, sess *session, in *incoming, h http.Header, notify notifier) *answer {
+	switch {
+	case in.invalid:
+		return s.reject(nil, &rpcError{Code: codeParseError, Message: "parse error: the message is not valid JSON"})
+	case in.batch != nil:
+		return s.serveBatch(ctx, sess, in.batch, notify)
+	}
+	return s.serveOne(ctx, sess, in.single, h, notify)
+}
+
+// reject answers a message that never reached a method, and counts it.
+func (s *server) reject(id json.RawMessage, err *rpcError) *answer {
+	s.metrics.countError(errorKind(err.Code))
+	return errorAnswer(id, err)
+}
+
+// serveBatch answers a JSON-RPC batch, which only 2025-03-26 allows.
+func (s *server) serveBatch(ctx context.Context, sess *session, raw []byte, notify notifier) *answer {
 	if v := sess.negotiated(); v != version20250326 {
 		if v == "" {
 			v = "none (not initialized)"
 		}
-		return s.marshalResponse(s.invalid(nil, codeInvalidRequest,
-			"JSON-RPC batches are only accepted in protocol version 2025-03-26; this session uses "+v))
+		return s.reject(nil, &rpcError{Code: codeInvalidRequest,
+			Message: "JSON-RPC batches are only accepted in protocol version 2025-03-26; this session uses " + v})
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return s.marshalResponse(s.invalid(nil, codeParseError, "parse error: "+err.Error()))
+		return s.reject(nil, &rpcError{Code: codeParseError, Message: "parse error: " + err.Error()})
 	}
 	if len(items) == 0 {
-		return s.marshalResponse(s.invalid(nil, codeInvalidRequest, "invalid request: empty batch"))
+		return s.reject(nil, &rpcError{Code: codeInvalidRequest, Message: "invalid request: empty batch"})
 	}
-	var out []*response
+	out := &answer{status: http.StatusOK}
 	for _, item := range items {
-		if resp := s.handleOne(ctx, sess, item, notify); resp != nil {
-			out = append(out, resp)
+		// Each item is valid JSON (it was decoded above), so it parses.
+		if a := s.serveOne(ctx, sess, parseMessage(item), nil, notify); a != nil {
+			out.batch = append(out.batch, a)
 		}
 	}
-	if len(out) == 0 {
+	if len(out.batch) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return s.marshalResponse(s.invalid(nil, codeInternalError, "internal error: the batch result could not be encoded"))
-	}
-	return b
+	return out
 }
 
-// handleOne processes one JSON-RPC message.
-func (s *server) handleOne(ctx context.Context, sess *session, raw []byte, notify notifier) *response {
-	var msg message
-	if err := json.Unmarshal(raw, &msg); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || !json.Valid(raw) {
-			return s.invalid(nil, codeParseError, "parse error: the message is not valid JSON")
+// serveOne answers one parsed message; nil means no answer.
+func (s *server) serveOne(ctx context.Context, sess *session, req *message, h http.Header, notify notifier) *answer {
+	if req.invalid != nil {
+		a := s.reject(req.id, req.invalid)
+		if h != nil && req.modern(h, true) {
+			a.status = http.StatusBadRequest // a modern client's malformed request
 		}
-		return s.invalid(validID(msg.ID), codeInvalidRequest, "invalid request: "+err.Error())
+		return a
 	}
-	if msg.JSONRPC != "2.0" {
-		return s.invalid(validID(msg.ID), codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
+	if req.response {
+		return nil // a response to a request we never send; ignore it
 	}
-	if msg.ID == nil {
-		if msg.Method == "" {
-			return s.invalid(nil, codeInvalidRequest, `invalid request: a message needs "method" or "id"`)
+	if req.id == nil {
+		if req.modern(h, sess.negotiated() != "") {
+			if err := req.checkModern(h); err != nil {
+				return s.reject(nil, err)
+			}
 		}
-		s.handleNotification(ctx, sess, &msg)
+		s.handleNotification(ctx, sess, req)
 		return nil
 	}
-	if validID(msg.ID) == nil {
-		return s.invalid(nil, codeInvalidRequest, "invalid request: id must be a string or an integer, not "+string(msg.ID))
-	}
-	if msg.Method == "" {
-		if msg.Result != nil || msg.Error != nil {
-			return nil // a response to a request we never send; ignore it
-		}
-		return s.invalid(msg.ID, codeInvalidRequest, `invalid request: "method" is required`)
-	}
-	return s.handleRequest(ctx, sess, &msg, notify)
-}
-
-// validID returns id when it is a valid request id (a string or a number),
-// else nil.
-func validID(id json.RawMessage) json.RawMessage {
-	if len(id) == 0 {
-		return nil
-	}
-	switch c := id[0]; {
-	case c == '"', c == '-', '0' <= c && c <= '9':
-		return id
-	}
-	return nil
+	return s.handleRequest(ctx, sess, req, h, notify)
 }
 
 // handleNotification processes a notification; none is answered.
-func (s *server) handleNotification(ctx context.Context, sess *session, msg *message) {
-	switch msg.Method {
+func (s *server) handleNotification(ctx context.Context, sess *session, req *message) {
+	switch req.method {
 	case "notifications/cancelled":
-		var p struct {
-			RequestID json.RawMessage `json:"requestId"`
-			Reason    string          `json:"reason"`
-		}
-		if json.Unmarshal(msg.Params, &p) != nil || p.RequestID == nil {
+		var id json.RawMessage
+		var reason string
+		if req.paramsErr != nil || req.param("requestId", &id) != nil || id == nil || req.param("reason", &reason) != nil {
 			s.logger.DebugContext(ctx, "ignoring malformed cancellation")
 			return
 		}
-		if sess.cancelRequest(p.RequestID) {
-			s.logger.InfoContext(ctx, "request cancelled by client", "id", string(p.RequestID), "reason", p.Reason)
+		if sess.cancelRequest(wireSafe(id)) {
+			s.logger.InfoContext(ctx, "request cancelled by client", "id", string(id), "reason", reason)
 		}
 	case "notifications/initialized":
 		s.logger.DebugContext(ctx, "client initialized")
 	default:
-		s.logger.DebugContext(ctx, "ignoring notification", "method", msg.Method)
+		s.logger.DebugContext(ctx, "ignoring notification", "method", req.method)
 	}
-}
-
-// requestParams is what every request's params may carry.
-type requestParams struct {
-	Meta map[string]json.RawMessage `json:"_meta"`
 }
 
 // handleRequest runs one request: it gives it a request id and a span,
 // tracks it for cancellation, recovers a panic into -32603, and suppresses
-// the answer to a request the client cancelled.
-func (s *server) handleRequest(ctx context.Context, sess *session, msg *message, notify notifier) (resp *response) {
+// the answer to a request the client cancelled. Its deferred function is
+// the one place where a request's outcome is recorded (metrics, span, log).
+func (s *server) handleRequest(ctx context.Context, sess *session, req *message, h http.Header, notify notifier) (a *answer) {
 	// Over HTTP the request already has an id (from X-Request-ID or made
 	// for it); under stdio each JSON-RPC request gets a fresh one.
 	ri := &requestInfo{id: requestIDFrom(ctx), session: sess.id}
@@ -376,190 +363,237 @@ func (s *server) handleRequest(ctx context.Context, sess *session, msg *message,
 		ri.id = newRequestID()
 	}
 	ctx = withRequestInfo(ctx, ri)
-	var p requestParams
-	paramsErr := decodeParams(msg.Params, &p)
-	ctx, span := s.startSpan(ctx, msg, p)
+	ctx, span := s.startSpan(ctx, req)
 	defer span.End()
-	ctx, f, done := sess.track(ctx, msg.ID)
+	ctx, f, done := sess.track(ctx, req.id)
 	defer done()
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			s.metrics.countError("panic")
-			s.logger.ErrorContext(ctx, "panic while handling request", "method", msg.Method,
+			s.logger.ErrorContext(ctx, "panic while handling request", "method", req.method,
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			resp = errorResponse(msg.ID, codeInternalError, "internal error while handling "+msg.Method)
+			a = errorAnswer(req.id, &rpcError{Code: codeInternalError, Message: "internal error while handling " + req.method})
 		}
 		if f.cancelled.Load() {
-			resp = nil // the client cancelled it: no response (spec, cancellation)
+			a = nil // the client cancelled it: no response (spec, cancellation)
 		}
-		ok := resp == nil || resp.Error == nil
-		s.metrics.countMCPRequest(msg.Method, ok)
-		s.metrics.observeMCPOperation(s.cfg.Transport, sess, msg, p, ri, resp, time.Since(start))
+		ok := a == nil || a.err == nil
+		s.metrics.countMCPRequest(req.method, ok)
+		s.metrics.observeMCPOperation(s.cfg.Transport, sess, req, ri, a, time.Since(start))
 		if !ok {
-			s.metrics.countError(errorKind(resp.Error.Code))
+			s.metrics.countError(errorKind(a.err.Code))
 		}
-		endSpan(span, sess, msg, p, ri, resp)
+		endSpan(span, sess, req, ri, a)
 		level := slog.LevelDebug
 		if !ok {
 			level = slog.LevelInfo
 		}
-		s.logger.Log(ctx, level, "request done", "method", msg.Method, "duration_ms", time.Since(start).Milliseconds(), "ok", ok)
+		s.logger.Log(ctx, level, "request done", "method", req.method, "duration_ms", time.Since(start).Milliseconds(), "ok", ok)
 	}()
-	if paramsErr != nil {
-		return &response{JSONRPC: "2.0", ID: msg.ID, Error: paramsErr}
-	}
-	result, err := s.dispatch(ctx, sess, ri, msg, p, notify)
+	result, err := s.dispatch(ctx, &invocation{req: req, sess: sess, ri: ri, notify: notify}, h)
 	if err != nil {
 		var rerr *rpcError
 		if !errors.As(err, &rerr) {
-			s.logger.ErrorContext(ctx, "request failed", "method", msg.Method, "err", err)
+			s.logger.ErrorContext(ctx, "request failed", "method", req.method, "err", err)
 			rerr = &rpcError{Code: codeInternalError, Message: "internal error: " + err.Error()}
 		}
-		return &response{JSONRPC: "2.0", ID: msg.ID, Error: rerr}
+		return errorAnswer(req.id, rerr)
 	}
-	return &response{JSONRPC: "2.0", ID: msg.ID, Result: result}
-}
-
-// decodeParams reads the _meta of a request's params; params that are
-// present must be an object.
-func decodeParams(raw json.RawMessage, p *requestParams) *rpcError {
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil
-	}
-	if json.Unmarshal(raw, p) != nil {
-		return &rpcError{Code: codeInvalidParams, Message: "invalid params: params must be an object"}
-	}
-	return nil
+	return resultAnswer(req.id, result)
 }
 
 // startSpan starts the MCP span of a request: a child of the HTTP span
 // (kind internal) or, under stdio, a server span; a traceparent in
 // params._meta makes it a child of the client's trace.
-func (s *server) startSpan(ctx context.Context, msg *message, p requestParams) (context.Context, trace.Span) {
+func (s *server) startSpan(ctx context.Context, req *message) (context.Context, trace.Span) {
 	kind := spanKindServer
 	if trace.SpanFromContext(ctx).SpanContext().IsValid() {
 		kind = spanKindInternal
 	}
-	if tp, ok := p.Meta["traceparent"]; ok {
+	if tp, ok := req.meta["traceparent"]; ok {
 		carrier := map[string]any{"traceparent": rawString(tp)}
 		for _, k := range []string{"tracestate", "baggage"} {
-			if v, ok := p.Meta[k]; ok {
+			if v, ok := req.meta[k]; ok {
 				carrier[k] = rawString(v)
 			}
 		}
 		ctx = s.tracing.extractMeta(ctx, carrier)
 	}
-	return s.tracing.tracer().Start(ctx, msg.Method, kind...)
+	return s.tracing.tracer().Start(ctx, req.method, kind...)
 }
 
 // endSpan names the MCP span after the tool called, sets its attributes and
 // records how the request ended: error.type tool_error for an isError
 // result, the JSON-RPC code for an error.
-func endSpan(span trace.Span, sess *session, msg *message, p requestParams, ri *requestInfo, resp *response) {
+func endSpan(span trace.Span, sess *session, req *message, ri *requestInfo, a *answer) {
 	if !span.IsRecording() {
 		return
 	}
-	a := newSpanAttrs()
-	a.add(
-		attribute.String("mcp.method.name", msg.Method),
-		attribute.String("jsonrpc.request.id", rawString(msg.ID)),
+	attrs := newSpanAttrs()
+	attrs.add(
+		attribute.String("mcp.method.name", req.method),
+		attribute.String("jsonrpc.request.id", rawString(req.id)),
 		attribute.String("request_id", ri.id),
 	)
 	v := sess.negotiated()
-	if pv, ok := p.Meta[metaProtocolVersion]; ok {
+	if pv, ok := req.meta[metaProtocolVersion]; ok {
 		v = rawString(pv)
 	}
 	if v != "" {
-		a.add(attribute.String("mcp.protocol.version", v))
+		attrs.add(attribute.String("mcp.protocol.version", v))
 	}
 	if sess.id != "" {
-		a.add(attribute.String("mcp.session.id", sess.id))
+		attrs.add(attribute.String("mcp.session.id", sess.id))
 	}
 	if ri.tool != "" {
-		span.SetName(msg.Method + " " + ri.tool)
-		a.add(attribute.String("gen_ai.tool.name", ri.tool), attribute.String("gen_ai.operation.name", "execute_tool"))
+		span.SetName(req.method + " " + ri.tool)
+		attrs.add(attribute.String("gen_ai.tool.name", ri.tool), attribute.String("gen_ai.operation.name", "execute_tool"))
 	}
 	switch {
-	case resp == nil:
-		a.add(attribute.Bool("mcp.request.cancelled", true))
-	case resp.Error != nil:
-		a.add(attribute.String("error.type", strconv.Itoa(resp.Error.Code)))
-		span.SetStatus(codes.Error, resp.Error.Message)
+	case a == nil:
+		attrs.add(attribute.Bool("mcp.request.cancelled", true))
+	case a.err != nil:
+		attrs.add(attribute.String("error.type", strconv.Itoa(a.err.Code)))
+		span.SetStatus(codes.Error, a.err.Message)
 	default:
-		if res, ok := resp.Result.(map[string]any); ok && res["isError"] == true {
-			a.add(attribute.String("error.type", "tool_error"))
+		if res, ok := a.result.(*toolResult); ok && res.IsError {
+			attrs.add(attribute.String("error.type", "tool_error"))
 			span.SetStatus(codes.Error, "tool returned an error result")
 		}
 	}
-	a.setOn(span)
+	attrs.setOn(span)
 }
 
-// dispatch routes a request to its method, in the era the request selects.
-func (s *server) dispatch(ctx context.Context, sess *session, ri *requestInfo, msg *message, p requestParams, notify notifier) (any, error) {
-	if pv, ok := p.Meta[metaProtocolVersion]; ok || msg.Method == "server/discover" {
-		return s.dispatchModern(ctx, ri, msg, p, pv, notify)
+// dispatch routes a request to its method table row, in the era the
+// request selects: a 2026-07-28 request after every _meta and header rule,
+// a legacy one within its negotiated session.
+func (s *server) dispatch(ctx context.Context, c *invocation, h http.Header) (any, error) {
+	req := c.req
+	if req.paramsErr != nil {
+		return nil, req.paramsErr
 	}
-	return s.dispatchLegacy(ctx, sess, ri, msg, notify)
+	m := s.methods[req.method]
+	if !req.modern(h, c.sess.negotiated() != "") {
+		return s.dispatchLegacy(ctx, m, c)
+	}
+	if err := req.checkModern(h); err != nil {
+		return nil, err
+	}
+	if raw, ok := req.meta[metaLogLevel]; ok {
+		var name string
+		_ = json.Unmarshal(raw, &name)
+		level, ok := mcpLogLevels[name]
+		if !ok {
+			return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("invalid params: unknown log level %q", name)}
+		}
+		if m != nil && m.clientLog {
+			c.ri.clientLevel = level
+			c.ri.clientLog = s.clientLogger(versionModern, c.notify)
+		}
+	}
+	if m == nil || !m.modern {
+		return nil, &rpcError{Code: codeMethodNotFound, status: http.StatusNotFound,
+			Message: "method not found: " + req.method + " (not part of " + versionModern + ")"}
+	}
+	if missing := missingCapabilities(req.meta[metaClientCapabilities], m.clientCapabilities); missing != nil {
+		return nil, &rpcError{Code: codeMissingCapability, status: http.StatusBadRequest,
+			Message: "missing required client capability: " + req.method + " needs " + strings.Join(slices.Sorted(maps.Keys(missing)), ", "),
+			Data:    map[string]any{"requiredCapabilities": missing}}
+	}
+	c.version = versionModern
+	res, err := m.handle(s, ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	mr, ok := res.(modernResult)
+	if !ok {
+		return nil, fmt.Errorf("%s returned a %T, which cannot carry the %s result fields", req.method, res, versionModern)
+	}
+	mr.stamp(s.serverInfo(versionModern))
+	return res, nil
 }
 
 // dispatchLegacy serves a request of a session negotiated with initialize.
-func (s *server) dispatchLegacy(ctx context.Context, sess *session, ri *requestInfo, msg *message, notify notifier) (any, error) {
-	switch msg.Method {
-	case "initialize":
-		return s.initialize(sess, msg.Params)
-	case "ping":
-		return map[string]any{}, nil
-	}
-	v := sess.negotiated()
-	if v == "" {
+func (s *server) dispatchLegacy(ctx context.Context, m *method, c *invocation) (any, error) {
+	v := c.sess.negotiated()
+	if v == "" && (m == nil || !m.beforeInit) {
 		return nil, &rpcError{Code: codeInvalidRequest, Message: "invalid request: the session is not initialized; send initialize first " +
 			"(or send " + versionModern + " requests carrying _meta[\"" + metaProtocolVersion + "\"])"}
 	}
-	switch msg.Method {
-	case "tools/list":
-		return s.toolsList(v, msg.Params)
-	case "tools/call":
-		sess.mu.Lock()
-		if sess.logLevel != nil {
-			ri.clientLevel = *sess.logLevel
-			ri.clientLog = s.clientLogger(v, notify)
-		}
-		sess.mu.Unlock()
-		return s.toolsCall(ctx, v, ri, msg.Params, notify)
-	case "logging/setLevel":
-		var lp struct {
-			Level string `json:"level"`
-		}
-		_ = json.Unmarshal(msg.Params, &lp)
-		level, ok := mcpLogLevels[lp.Level]
-		if !ok {
-			return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("invalid params: unknown log level %q", lp.Level)}
-		}
-		sess.mu.Lock()
-		sess.logLevel = &level
-		sess.mu.Unlock()
-		return map[string]any{}, nil
+	if m == nil || !m.legacy {
+		return nil, &rpcError{Code: codeMethodNotFound, Message: "method not found: " + c.req.method}
 	}
-	return nil, &rpcError{Code: codeMethodNotFound, Message: "method not found: " + msg.Method}
+	c.version = v
+	if m.clientLog {
+		c.sess.mu.Lock()
+		if c.sess.logLevel != nil {
+			c.ri.clientLevel = *c.sess.logLevel
+			c.ri.clientLog = s.clientLogger(v, c.notify)
+		}
+		c.sess.mu.Unlock()
+	}
+	return m.handle(s, ctx, c)
+}
+
+// missingCapabilities returns the capabilities of need that the client's
+// declared capabilities (raw JSON object) lack, as a ClientCapabilities
+// object ({"sampling": {}}); nil when none is missing.
+func missingCapabilities(declared json.RawMessage, need []string) map[string]any {
+	if len(need) == 0 {
+		return nil
+	}
+	var have map[string]json.RawMessage
+	_ = json.Unmarshal(declared, &have)
+	var missing map[string]any
+	for _, c := range need {
+		if _, ok := have[c]; !ok {
+			if missing == nil {
+				missing = map[string]any{}
+			}
+			missing[c] = map[string]any{}
+		}
+	}
+	return missing
+}
+
+// ping answers ping.
+func ping(*server, context.Context, *invocation) (any, error) { return emptyResult{}, nil }
+
+// setLevel sets the minimum level of the log lines a legacy session's
+// tool calls send it as notifications/message.
+func setLevel(_ *server, _ context.Context, c *invocation) (any, error) {
+	var name string
+	_ = c.req.param("level", &name)
+	level, ok := mcpLogLevels[name]
+	if !ok {
+		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("invalid params: unknown log level %q", name)}
+	}
+	c.sess.mu.Lock()
+	c.sess.logLevel = &level
+	c.sess.mu.Unlock()
+	return emptyResult{}, nil
 }
 
 // initialize negotiates the protocol version of a legacy session: the
 // client's version when we support it, else our newest legacy version.
-func (s *server) initialize(sess *session, params json.RawMessage) (any, error) {
-	var p struct {
-		ProtocolVersion string         `json:"protocolVersion"`
-		ClientInfo      map[string]any `json:"clientInfo"`
+func (s *server) initialize(_ context.Context, c *invocation) (any, error) {
+	var requested string
+	var client struct {
+		Name    any `json:"name"`
+		Version any `json:"version"`
 	}
-	if err := json.Unmarshal(params, &p); err != nil || p.ProtocolVersion == "" {
+	if c.req.param("protocolVersion", &requested) != nil || requested == "" {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: initialize needs params.protocolVersion"}
 	}
+	_ = c.req.param("clientInfo", &client)
 	v := legacyVersions[0]
 	for _, lv := range legacyVersions {
-		if p.ProtocolVersion == lv {
+		if requested == lv {
 			v = lv
 		}
 	}
+	sess := c.sess
 	sess.mu.Lock()
 	if sess.version != "" {
 		sess.mu.Unlock()
@@ -568,81 +602,22 @@ func (s *server) initialize(sess *session, params json.RawMessage) (any, error) 
 	sess.version = v
 	sess.mu.Unlock()
 	s.logger.Info("session initialized", "session_id", sess.id, "protocol_version", v,
-		"requested_version", p.ProtocolVersion, "client", p.ClientInfo["name"], "client_version", p.ClientInfo["version"])
-	res := map[string]any{
-		"protocolVersion": v,
-		"capabilities":    s.capabilities(),
-		"serverInfo":      s.serverInfo(v),
-	}
+		"requested_version", requested, "client", client.Name, "client_version", client.Version)
+	res := &initializeResult{ProtocolVersion: v, ServerInfo: s.serverInfo(v)}
 	if v >= version20250326 {
-		res["instructions"] = instructions
+		res.Instructions = instructions
 	}
 	return res, nil
 }
 
-// capabilities declares what is implemented, and nothing else.
-func (s *server) capabilities() map[string]any {
-	return map[string]any{
-		"tools":   map[string]any{"listChanged": false},
-		"logging": map[string]any{},
-	}
-}
-
-// dispatchModern serves a stateless 2026-07-28 request.
-func (s *server) dispatchModern(ctx context.Context, ri *requestInfo, msg *message, p requestParams, pv json.RawMessage, notify notifier) (any, error) {
-	if msg.Method != "server/discover" || pv != nil {
-		var v string
-		if json.Unmarshal(pv, &v) != nil || v != versionModern {
-			return nil, &rpcError{Code: codeUnsupportedVersion, Message: "unsupported protocol version",
-				Data: map[string]any{"supported": []string{versionModern}, "requested": rawString(pv)}}
-		}
-		if _, ok := p.Meta[metaClientCapabilities]; !ok {
-			return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: _meta[\"" + metaClientCapabilities + "\"] is required"}
-		}
-	}
-	if raw, ok := p.Meta[metaLogLevel]; ok {
-		var name string
-		_ = json.Unmarshal(raw, &name)
-		level, ok := mcpLogLevels[name]
-		if !ok {
-			return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("invalid params: unknown log level %q", name)}
-		}
-		ri.clientLevel = level
-		ri.clientLog = s.clientLogger(versionModern, notify)
-	}
-	var res map[string]any
-	var err error
-	switch msg.Method {
-	case "server/discover":
-		res = map[string]any{
-			"supportedVersions": supportedVersions,
-			"capabilities":      s.capabilities(),
-			"instructions":      instructions,
-			"ttlMs":             3_600_000, // the catalog changes only with a new release
-			"cacheScope":        "public",
-		}
-	case "tools/list":
-		res, err = s.toolsList(versionModern, msg.Params)
-		if res != nil {
-			res["ttlMs"] = 300_000 // five minutes: a restart with a new release is picked up soon
-			res["cacheScope"] = "public"
-		}
-	case "tools/call":
-		res, err = s.toolsCall(ctx, versionModern, ri, msg.Params, notify)
-	default:
-		return nil, &rpcError{Code: codeMethodNotFound, Message: "method not found: " + msg.Method + " (not part of " + versionModern + ")"}
-	}
-	if err != nil {
-		return nil, err
-	}
-	res["resultType"] = "complete"
-	meta, _ := res["_meta"].(map[string]any) // a stale marker may be there
-	if meta == nil {
-		meta = map[string]any{}
-		res["_meta"] = meta
-	}
-	meta[metaServerInfo] = s.serverInfo(versionModern)
-	return res, nil
+// discover answers server/discover.
+func (s *server) discover(context.Context, *invocation) (any, error) {
+	return &discoverResult{
+		SupportedVersions: supportedVersions,
+		Instructions:      instructions,
+		TTLMS:             3_600_000, // the catalog changes only with a new release
+		CacheScope:        "public",
+	}, nil
 }
 
 // rawString returns the string in raw, or raw itself when it is not one
@@ -671,24 +646,25 @@ func plainJSONString(b []byte) bool {
 
 // toolsList returns one page of the catalog. The cursor is opaque to the
 // client: base64 of the offset.
-func (s *server) toolsList(v string, params json.RawMessage) (map[string]any, error) {
-	var p struct {
-		Cursor *string `json:"cursor"`
-	}
-	_ = json.Unmarshal(params, &p)
+func (s *server) toolsList(_ context.Context, c *invocation) (any, error) {
+	var cursor *string
+	_ = c.req.param("cursor", &cursor)
 	start := 0
-	if p.Cursor != nil {
-		n, err := decodeCursor(*p.Cursor)
+	if cursor != nil {
+		n, err := decodeCursor(*cursor)
 		if err != nil || n > len(s.tools) {
-			return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("invalid params: unknown cursor %q", *p.Cursor)}
+			return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("invalid params: unknown cursor %q", *cursor)}
 		}
 		start = n
 	}
 	end := min(start+s.toolsPageSize, len(s.tools))
-	page := s.toolsJSON[v][start:end]
-	res := map[string]any{"tools": page}
+	res := &toolsListResult{Tools: s.toolsJSON[c.version][start:end]}
 	if end < len(s.tools) {
-		res["nextCursor"] = encodeCursor(end)
+		res.NextCursor = encodeCursor(end)
+	}
+	if c.version == versionModern {
+		res.TTLMS = 300_000 // five minutes: a restart with a new release is picked up soon
+		res.CacheScope = "public"
 	}
 	return res, nil
 }
@@ -715,30 +691,23 @@ func decodeCursor(c string) (int, error) {
 	return n, nil
 }
 
-// callParams are the params of tools/call.
-type callParams struct {
-	Name      *string         `json:"name"`
-	Arguments json.RawMessage `json:"arguments"`
-	Meta      struct {
-		ProgressToken json.RawMessage `json:"progressToken"`
-	} `json:"_meta"`
-}
-
-// toolsCall runs a tool and shapes its result for protocol version v.
-func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, params json.RawMessage, notify notifier) (map[string]any, error) {
-	var p callParams
-	if err := json.Unmarshal(params, &p); err != nil {
+// toolsCall runs a tool and shapes its result for the call's protocol
+// version.
+func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
+	v, ri := c.version, c.ri
+	var name *string
+	if err := c.req.param("name", &name); err != nil {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: " + err.Error()}
 	}
-	if p.Name == nil {
+	if name == nil {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: tools/call needs params.name"}
 	}
-	t := s.byName[*p.Name]
+	t := s.byName[*name]
 	if t == nil {
-		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", *p.Name)}
+		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", *name)}
 	}
 	ri.tool = t.name
-	args, err := decodeArguments(p.Arguments)
+	args, err := decodeArguments(c.req.params["arguments"])
 	if err == nil {
 		err = t.input.validate("", args)
 	}
@@ -747,8 +716,8 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 		return s.argumentError(v, t, err)
 	}
 	tc := &toolCall{srv: s, progress: func(float64, float64, string) {}}
-	if p.Meta.ProgressToken != nil && validID(p.Meta.ProgressToken) != nil {
-		tc.progress = progressReporter(v, p.Meta.ProgressToken, notify)
+	if tok := c.req.meta["progressToken"]; tok != nil && validID(tok) != nil {
+		tc.progress = progressReporter(v, wireSafe(tok), c.notify)
 	}
 	start := time.Now()
 	payload, err := t.call(ctx, tc, args.(map[string]any))
@@ -767,9 +736,9 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 			level = slog.LevelInfo // the caller's mistake, not the operator's problem
 		}
 		s.logger.Log(ctx, level, "tool call failed", "duration_ms", elapsed.Milliseconds(), "err", err)
-		return toolResult(v, nil, t.name+": "+err.Error(), true), nil
+		return errorToolResult(t.name + ": " + err.Error()), nil
 	}
-	res := toolResult(v, payload, "", false)
+	res := newToolResult(v, payload)
 	if tc.stale != nil {
 		s.metrics.observeToolExecution(t.name, "stale", elapsed)
 		markStale(res, tc.stale)
@@ -779,20 +748,6 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 	s.metrics.observeToolExecution(t.name, "success", elapsed)
 	s.logger.DebugContext(ctx, "tool call done", "duration_ms", elapsed.Milliseconds())
 	return res, nil
-}
-
-// markStale tells the client that a result came from the fallback cache:
-// _meta["io.taskman/stale"] for programs, a second text block for people.
-// The payload itself is unchanged.
-func markStale(res map[string]any, st *staleness) {
-	res["_meta"] = map[string]any{"io.taskman/stale": map[string]any{
-		"age_ms": st.age.Milliseconds(),
-		"reason": st.cause.Error(),
-	}}
-	res["content"] = append(res["content"].([]any), map[string]any{
-		"type": "text",
-		"text": fmt.Sprintf("Stale: the backend is unavailable (%s); this copy is %s old.", st.cause, st.age.Round(time.Second)),
-	})
 }
 
 // toolErrorKind classifies a failed tool call for taskman_errors_total:
@@ -824,36 +779,13 @@ func decodeArguments(raw json.RawMessage) (any, error) {
 
 // argumentError reports invalid arguments: as a tool result with isError
 // from 2025-11-25 on (so the model can correct itself), as -32602 before.
-func (s *server) argumentError(v string, t *tool, err error) (map[string]any, error) {
+func (s *server) argumentError(v string, t *tool, err error) (any, error) {
 	msg := "invalid arguments for " + t.name + ": " + err.Error()
 	if argErrorsAsResults(v) {
 		s.metrics.countError("invalid_params")
-		return toolResult(v, nil, msg, true), nil
+		return errorToolResult(msg), nil
 	}
 	return nil, &rpcError{Code: codeInvalidParams, Message: msg}
-}
-
-// toolResult shapes a tools/call result: content always; structuredContent
-// from 2025-06-18 on. An error result carries its text only.
-func toolResult(v string, payload map[string]any, errText string, isError bool) map[string]any {
-	if isError {
-		return map[string]any{
-			"content": []any{map[string]any{"type": "text", "text": errText}},
-			"isError": true,
-		}
-	}
-	text, err := json.Marshal(payload)
-	if err != nil {
-		return toolResult(v, nil, "the result could not be encoded: "+err.Error(), true)
-	}
-	res := map[string]any{
-		"content": []any{map[string]any{"type": "text", "text": string(text)}},
-		"isError": false,
-	}
-	if hasStructured(v) {
-		res["structuredContent"] = json.RawMessage(text)
-	}
-	return res
 }
 
 // progressReporter returns a function that sends notifications/progress
@@ -886,4 +818,10 @@ func (s *server) clientLogger(v string, notify notifier) func(slog.Level, string
 			"level": mcpLevelName(level), "logger": "taskman-mcp", "data": data,
 		}})
 	}
+}
+
+// isRequest reports whether the text is one request, which must be
+// answered (or was cancelled).
+func (in *incoming) isRequest() bool {
+	return in.single != nil && in.single.id != nil && !in.single.response
 }

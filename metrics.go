@@ -864,30 +864,30 @@ func (m *metrics) countMCPRequest(method string, ok bool) {
 // ("stdio" or "http"); the protocol version is the request's own
 // (2026-07-28 _meta) or its session's; the tool is the one tools/call ran;
 // error_type is the JSON-RPC code of an error answer, tool_error for an
-// isError result, "" for success or a cancelled request (resp nil), as the
+// isError result, "" for success or a cancelled request (a nil), as the
 // request's span records it. It is a no-op on nil or disabled metrics.
-func (m *metrics) observeMCPOperation(transport string, sess *session, msg *message, p requestParams, ri *requestInfo, resp *response, d time.Duration) {
+func (m *metrics) observeMCPOperation(transport string, sess *session, req *message, ri *requestInfo, a *answer, d time.Duration) {
 	if m == nil || m.mcpOperation == nil {
 		return
 	}
 	version := sess.negotiated()
-	if pv, ok := p.Meta[metaProtocolVersion]; ok {
+	if pv, ok := req.meta[metaProtocolVersion]; ok {
 		version = promMetaVersion(pv)
 	}
 	errorType := ""
 	switch {
-	case resp == nil:
-	case resp.Error != nil:
-		errorType = promMCPErrorTypes[resp.Error.Code]
+	case a == nil:
+	case a.err != nil:
+		errorType = promMCPErrorTypes[a.err.Code]
 		if errorType == "" {
 			errorType = "_OTHER"
 		}
 	default:
-		if res, ok := resp.Result.(map[string]any); ok && res["isError"] == true {
+		if res, ok := a.result.(*toolResult); ok && res.IsError {
 			errorType = "tool_error"
 		}
 	}
-	m.mcpOperation.with(msg.Method, ri.tool, errorType, promTransport(transport), version).observeDuration(d)
+	m.mcpOperation.with(req.method, ri.tool, errorType, promTransport(transport), version).observeDuration(d)
 }
 
 // observeMCPSession records, in mcp_server_session_duration_seconds, an MCP

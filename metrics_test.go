@@ -135,20 +135,19 @@ func promRecordFixture(m *metrics) {
 
 	legacy := newSession("s-1")
 	legacy.version = version20251125
-	modern := requestParams{Meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + versionModern + `"`)}}
-	call := &message{Method: "tools/call"}
+	modern := map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + versionModern + `"`)}
+	call := &message{method: "tools/call"}
 	read := &requestInfo{tool: "task_read"}
-	ok := &response{Result: map[string]any{"isError": false}}
-	m.observeMCPOperation("http", legacy, call, requestParams{}, read, ok, 40*time.Millisecond)
-	m.observeMCPOperation("http", legacy, call, requestParams{}, read, &response{Result: map[string]any{"isError": true}}, 3*time.Second)
-	m.observeMCPOperation("stdio", newSession(""), &message{Method: "tools/list"}, modern, &requestInfo{}, ok, 3*time.Millisecond)
-	m.observeMCPOperation("http", legacy, &message{Method: "no/such/method"}, requestParams{}, &requestInfo{},
-		&response{Error: &rpcError{Code: codeMethodNotFound}}, time.Millisecond) // unknown method folds into "other"
-	m.observeMCPOperation("http", legacy, call, requestParams{}, &requestInfo{tool: "made_up"},
-		&response{Error: &rpcError{Code: -1}}, 15*time.Millisecond) // unknown tool into "other", unknown code into "_OTHER"
-	m.observeMCPOperation("http", legacy, call, requestParams{}, read, nil, 400*time.Second) // cancelled: no error_type
-	m.observeMCPOperation("http", newSession(""), &message{Method: "ping"},
-		requestParams{Meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"1999-01-01"`)}}, &requestInfo{}, ok, 0) // unknown version folds into "other"
+	ok := &answer{result: &toolResult{}}
+	m.observeMCPOperation("http", legacy, call, read, ok, 40*time.Millisecond)
+	m.observeMCPOperation("http", legacy, call, read, &answer{result: &toolResult{IsError: true}}, 3*time.Second)
+	m.observeMCPOperation("stdio", newSession(""), &message{method: "tools/list", meta: modern}, &requestInfo{}, ok, 3*time.Millisecond)
+	m.observeMCPOperation("http", legacy, &message{method: "no/such/method"}, &requestInfo{},
+		&answer{err: &rpcError{Code: codeMethodNotFound}}, time.Millisecond) // unknown method folds into "other"
+	m.observeMCPOperation("http", legacy, call, &requestInfo{tool: "made_up"},
+		&answer{err: &rpcError{Code: -1}}, 15*time.Millisecond) // unknown tool into "other", unknown code into "_OTHER"
+	m.observeMCPOperation("http", legacy, call, read, nil, 400*time.Second)                                                                                                                // cancelled: no error_type
+	m.observeMCPOperation("http", newSession(""), &message{method: "ping", meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"1999-01-01"`)}}, &requestInfo{}, ok, 0) // unknown version folds into "other"
 	m.observeMCPSession("http", version20251125, 90*time.Second)
 	m.observeMCPSession("http", "", 2*time.Second) // ended before initialize
 }
@@ -799,10 +798,10 @@ func TestMetricsRecordingDoesNotAllocate(t *testing.T) {
 	h := m.httpDuration.with("POST", "/mcp")
 	legacy := newSession("s-1")
 	legacy.version = version20251125
-	modern := requestParams{Meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + versionModern + `"`)}}
-	call, read := &message{Method: "tools/call"}, &requestInfo{tool: "task_read"}
-	ok := &response{Result: map[string]any{"isError": false}}
-	failed := &response{Error: &rpcError{Code: codeInvalidParams}}
+	modernCall := &message{method: "tools/call", meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + versionModern + `"`)}}
+	call, read := &message{method: "tools/call"}, &requestInfo{tool: "task_read"}
+	ok := &answer{result: &toolResult{}}
+	failed := &answer{err: &rpcError{Code: codeInvalidParams}}
 	tests := []struct {
 		name string
 		fn   func()
@@ -814,9 +813,11 @@ func TestMetricsRecordingDoesNotAllocate(t *testing.T) {
 		{"vec with", func() { m.httpRequests.with("POST", "/mcp", statusLabel(200)).inc() }},
 		{"vec with folded", func() { m.toolExecutions.with("no_such_tool", "success").inc() }},
 		{"observeHTTPRequest", func() { m.observeHTTPRequest("POST", "/mcp", 200, time.Millisecond, 100) }},
-		{"observeMCPOperation", func() { m.observeMCPOperation("http", legacy, call, modern, read, ok, time.Millisecond) }},
+		{"observeMCPOperation", func() {
+			m.observeMCPOperation("http", legacy, modernCall, read, ok, time.Millisecond)
+		}},
 		{"observeMCPOperation error", func() {
-			m.observeMCPOperation("stdio", legacy, call, requestParams{}, read, failed, time.Millisecond)
+			m.observeMCPOperation("stdio", legacy, call, read, failed, time.Millisecond)
 		}},
 		{"observeMCPSession", func() { m.observeMCPSession("http", version20251125, time.Minute) }},
 		{"disabled", func() { (*metrics)(nil).observeToolExecution("task_read", "success", time.Second) }},
@@ -1071,9 +1072,9 @@ func BenchmarkObserveMCPOperation(b *testing.B) {
 	m := newMetrics(promTestOptions)
 	sess := newSession("s-1")
 	sess.version = version20251125
-	call, read := &message{Method: "tools/call"}, &requestInfo{tool: "task_read"}
-	ok := &response{Result: map[string]any{"isError": false}}
+	call, read := &message{method: "tools/call"}, &requestInfo{tool: "task_read"}
+	ok := &answer{result: &toolResult{}}
 	for b.Loop() {
-		m.observeMCPOperation("http", sess, call, requestParams{}, read, ok, time.Millisecond)
+		m.observeMCPOperation("http", sess, call, read, ok, time.Millisecond)
 	}
 }

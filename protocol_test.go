@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // newTestServer returns a server on the embedded backend, for driving the
@@ -229,7 +231,7 @@ func TestModernRequests(t *testing.T) {
 	s := newTestServer(t)
 	sess := newSession("") // never initialized: modern requests need no handshake
 
-	disc := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"server/discover"}`)
+	disc := call(t, s, sess, modern(1, "server/discover", nil, nil))
 	want(t, "discover resultType", get(disc, "result", "resultType"), "complete")
 	want(t, "discover versions", get(disc, "result", "supportedVersions"), supportedVersions)
 	want(t, "discover serverInfo", get(disc, "result", "_meta", metaServerInfo, "name"), "taskman-mcp")
@@ -475,6 +477,9 @@ func FuzzHandleMessage(f *testing.F) {
 		`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"x"}]`,
 		`{"jsonrpc":"2.0","id":null}`, `{"id":"x","result":{}}`, `[]`, `{`, `"str"`,
 		modern(3, "tools/list", nil, nil),
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"ping\"}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"task_bulk_update\",\"_meta\":{\"progressToken\":\"\xfe\"}}}",
+		`{"jsonrpc":"2.0","id":1,"method":"ping","Method":"server/discover"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -483,12 +488,17 @@ func FuzzHandleMessage(f *testing.F) {
 		sess := newSession("")
 		s.handle(context.Background(), sess, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-03-26"}}`), func(*notification) {})
 		out := s.handle(context.Background(), sess, data, func(n *notification) {
-			if _, err := json.Marshal(n); err != nil {
+			b, err := json.Marshal(n)
+			if err != nil {
 				t.Fatalf("notification does not encode: %v", err)
 			}
+			if !utf8.Valid(b) {
+				t.Fatalf("notification is not valid UTF-8: %q", b)
+			}
 		})
-		if out != nil && !json.Valid(out) {
-			t.Fatalf("answer is not JSON: %q", out)
+		// json.Valid accepts invalid UTF-8 inside strings, so both checks.
+		if out != nil && (!json.Valid(out) || !utf8.Valid(out)) {
+			t.Fatalf("answer is not valid UTF-8 JSON: %q", out)
 		}
 	})
 }
@@ -559,6 +569,241 @@ func BenchmarkToolCall(b *testing.B) {
 	for b.Loop() {
 		if out := s.handle(ctx, sess, msg, notify); out == nil {
 			b.Fatal("no answer")
+		}
+	}
+}
+
+// TestProtocolRules holds one case per rule of the protocol core (issue
+// 15 and docs/mcp.md), over stdio and over Streamable HTTP. Every answer
+// must also be valid UTF-8 JSON.
+func TestProtocolRules(t *testing.T) {
+	const na = -1 // the rule does not apply to this transport
+	discover := func(meta map[string]any) string {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": map[string]any{"_meta": meta}})
+		return string(b)
+	}
+	parse := modern(1, "tools/call", map[string]any{"name": "ai_parse_task", "arguments": map[string]any{"input": "x"}}, nil)
+	b64 := func(s string) string { return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(s)) + "?=" }
+	tests := []struct {
+		name string
+		// legacy: the message belongs to a session initialized at
+		// 2025-11-25 first; otherwise it is sent with the 2026-07-28
+		// headers mirrored from the body, then headers applied.
+		legacy     bool
+		body       string
+		headers    map[string]string // HTTP only; "" removes one
+		stdioCode  int               // JSON-RPC error code, 0 for a result, na
+		httpStatus int               // na: HTTP does not apply
+		httpCode   int
+		want       string // in the answer, both transports
+	}{
+		{"server/discover without _meta", false, `{"jsonrpc":"2.0","id":1,"method":"server/discover"}`,
+			map[string]string{"MCP-Protocol-Version": versionModern}, codeInvalidParams, 400, codeInvalidParams, "protocol version"},
+		{"server/discover without the protocol version", false, discover(map[string]any{metaClientCapabilities: map[string]any{}}),
+			map[string]string{"MCP-Protocol-Version": versionModern}, codeInvalidParams, 400, codeInvalidParams, metaProtocolVersion},
+		{"server/discover without clientCapabilities", false, discover(map[string]any{metaProtocolVersion: versionModern}),
+			nil, codeInvalidParams, 400, codeInvalidParams, metaClientCapabilities},
+		{"tools/list without the protocol version", false, modern(1, "tools/list", nil, map[string]any{metaProtocolVersion: nil}),
+			map[string]string{"MCP-Protocol-Version": versionModern}, codeInvalidParams, 400, codeInvalidParams, metaProtocolVersion},
+		{"version header differs from an older body version", false, modern(1, "tools/list", nil, map[string]any{metaProtocolVersion: version20251125}),
+			map[string]string{"MCP-Protocol-Version": versionModern}, codeUnsupportedVersion, 400, codeHeaderMismatch, ""},
+		{"version header differs from an unknown body version", false, modern(1, "tools/list", nil, map[string]any{metaProtocolVersion: "v999"}),
+			map[string]string{"MCP-Protocol-Version": versionModern}, codeUnsupportedVersion, 400, codeHeaderMismatch, ""},
+		{"Mcp-Name in base64 is decoded", false, parse, map[string]string{"Mcp-Name": b64("ai_parse_task")}, na, 200, 0, `"resultType":"complete"`},
+		{"Mcp-Name in base64 naming another tool", false, parse, map[string]string{"Mcp-Name": b64("task_read")}, na, 400, codeHeaderMismatch, "task_read"},
+		{"Mcp-Name not valid base64", false, parse, map[string]string{"Mcp-Name": "=?base64?***?="}, na, 400, codeHeaderMismatch, "base64"},
+		{"member names are exact", true, `{"jsonrpc":"2.0","id":1,"method":"ping","Method":"server/discover"}`, nil, 0, 200, 0, `"result":{}`},
+		{"duplicate members are refused", true, `{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/list"}`, nil, codeInvalidRequest, 200, codeInvalidRequest, "more than once"},
+		{"duplicate ids are refused", true, `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, nil, codeInvalidRequest, 200, codeInvalidRequest, `"id":null`},
+		{"an array that is not a batch is an invalid request", true, `[1]`, nil, codeInvalidRequest, 200, codeInvalidRequest, ""},
+		{"an invalid UTF-8 id is echoed as valid UTF-8", true, "{\"jsonrpc\":\"2.0\",\"id\":\"a\xffb\",\"method\":\"ping\"}", nil, 0, 200, 0, "\"id\":\"a\uFFFDb\""},
+	}
+	web := startHTTP(t, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.stdioCode != na {
+				var script []string
+				if tt.legacy {
+					script = append(script, initLine(version20251125))
+				}
+				answers := stdioAnswers(t, newTestServer(t), append(script, tt.body))
+				checkRuleAnswer(t, "stdio", []byte(answers[len(answers)-1]), tt.stdioCode, tt.want)
+			}
+			if tt.httpStatus == na {
+				return
+			}
+			headers := mirroredHeaders(tt.body)
+			if tt.legacy {
+				headers = map[string]string{"Mcp-Session-Id": web.initSession(t, nil), "MCP-Protocol-Version": version20251125}
+			}
+			for k, v := range tt.headers {
+				headers[k] = v
+			}
+			resp, body := web.post(t, tt.body, headers)
+			if resp.StatusCode != tt.httpStatus {
+				t.Errorf("HTTP status = %d, want %d (body %s)", resp.StatusCode, tt.httpStatus, body)
+			}
+			checkRuleAnswer(t, "HTTP", body, tt.httpCode, tt.want)
+		})
+	}
+}
+
+// checkRuleAnswer checks that an answer is valid UTF-8 JSON carrying the
+// JSON-RPC error code (0: a result) and the text want.
+func checkRuleAnswer(t *testing.T, transport string, answer []byte, code int, want string) {
+	t.Helper()
+	if !utf8.Valid(answer) || !json.Valid(answer) {
+		t.Fatalf("%s answer %q is not valid UTF-8 JSON", transport, answer)
+	}
+	var resp map[string]any
+	if json.Unmarshal(answer, &resp) != nil {
+		var batch []map[string]any
+		json.Unmarshal(answer, &batch)
+		if len(batch) != 1 {
+			t.Fatalf("%s answer %s: want one response", transport, answer)
+		}
+		resp = batch[0]
+	}
+	if got := errorCode(resp); got != code {
+		t.Errorf("%s answer %s: code %d, want %d", transport, answer, got, code)
+	}
+	if !strings.Contains(string(answer), want) {
+		t.Errorf("%s answer %s: want it to contain %s", transport, answer, want)
+	}
+}
+
+// TestMissingClientCapability: a 2026-07-28 request to a method that
+// relies on a client capability the request does not declare gets -32021
+// with data.requiredCapabilities as a ClientCapabilities object, and HTTP
+// 400; declaring it lets the request through.
+func TestMissingClientCapability(t *testing.T) {
+	s := newTestServer(t)
+	s.methods["test/sample"] = &method{modern: true, clientCapabilities: []string{"sampling"},
+		handle: func(*server, context.Context, *invocation) (any, error) { return &discoverResult{}, nil }}
+	tr := newHTTPTransport(s, s.cfg, nil, nil, context.Background())
+	hs := httptest.NewServer(tr.routes())
+	t.Cleanup(hs.Close)
+	for _, tt := range []struct {
+		caps   map[string]any
+		status int
+		code   int
+	}{
+		{map[string]any{"elicitation": map[string]any{}}, 400, codeMissingCapability},
+		{map[string]any{"sampling": map[string]any{}}, 200, 0},
+	} {
+		line := modern(1, "test/sample", nil, map[string]any{metaClientCapabilities: tt.caps})
+		got := call(t, s, newSession(""), line)
+		want(t, "stdio code", errorCode(got), tt.code)
+		if tt.code != 0 {
+			want(t, "requiredCapabilities", get(got, "error", "data", "requiredCapabilities"), map[string]any{"sampling": map[string]any{}})
+		}
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/mcp", strings.NewReader(line))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range mirroredHeaders(line) {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want(t, "HTTP status", resp.StatusCode, tt.status)
+	}
+}
+
+// TestMethodTable: every row names an era, and the capability it belongs
+// to is one the server declares in initialize and server/discover.
+func TestMethodTable(t *testing.T) {
+	s := newTestServer(t)
+	disc := call(t, s, newSession(""), modern(1, "server/discover", nil, nil))
+	declared := get(disc, "result", "capabilities").(map[string]any)
+	for name, m := range methodTable {
+		if !m.legacy && !m.modern {
+			t.Errorf("%s: served in no era", name)
+		}
+		if _, ok := declared[m.capability]; m.capability != "" && !ok {
+			t.Errorf("%s: capability %q is not declared (declared: %v)", name, m.capability, declared)
+		}
+	}
+}
+
+// TestModernStreamCarriesOnlyItsOwnMessages: without a logLevel in its
+// _meta, a 2026-07-28 request gets no notifications/message, even in a
+// process whose legacy session asked for every level; its answer is
+// plain JSON.
+func TestModernStreamCarriesOnlyItsOwnMessages(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, initLine(version20251125))
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":"debug"}}`)
+	var notes []*notification
+	line := modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-missing"}}, nil)
+	s.handle(context.Background(), sess, []byte(line), func(n *notification) { notes = append(notes, n) })
+	if len(notes) != 0 {
+		t.Fatalf("notifications = %v, want none", notes)
+	}
+}
+
+// FuzzParseMessage checks the message parser against the JSON decoder:
+// it refuses exactly the texts that are not JSON, and a message it
+// accepts has the method the decoder reads, a valid UTF-8 id, and params
+// that are an object.
+func FuzzParseMessage(f *testing.F) {
+	for _, seed := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"ping"}`, `{"jsonrpc":"2.0","method":"x","params":{"_meta":{"a":1}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}`, `{"id":"x","result":{}}`, `[1]`, `42`, `{`, `{} {}`,
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"ping\"}", `{"jsonrpc":"2.0","id":1,"method":"m","params":[]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		m := parseMessage(text)
+		if (m == nil) != !json.Valid(text) {
+			t.Fatalf("parseMessage(%q) = %v, json.Valid = %v", text, m, json.Valid(text))
+		}
+		if m == nil || m.invalid != nil || m.response {
+			return
+		}
+		if !utf8.Valid(m.id) {
+			t.Fatalf("parseMessage(%q): id %q is not valid UTF-8", text, m.id)
+		}
+		var generic map[string]any
+		if json.Unmarshal(text, &generic) != nil {
+			t.Fatalf("parseMessage(%q) accepted a message the decoder refuses", text)
+		}
+		if got, _ := generic["method"].(string); got != m.method {
+			t.Fatalf("parseMessage(%q): method %q, the decoder reads %q", text, m.method, got)
+		}
+		if m.paramsErr == nil && generic["params"] != nil {
+			if _, ok := generic["params"].(map[string]any); !ok {
+				t.Fatalf("parseMessage(%q): params %v accepted, not an object", text, generic["params"])
+			}
+		}
+	})
+}
+
+// TestInvalidUTF8ProgressTokenEchoedValid: a string progressToken holding
+// invalid UTF-8 comes back in notifications/progress as valid UTF-8.
+func TestInvalidUTF8ProgressTokenEchoedValid(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, initLine(version20251125))
+	created := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"u","project_id":"P-1"}}}}`)
+	id := get(created, "result", "structuredContent", "task", "id").(string)
+	line := "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"task_bulk_update\",\"arguments\":{\"taskIds\":[\"" + id +
+		"\"],\"changes\":{\"priority\":\"low\"}},\"_meta\":{\"progressToken\":\"t\xff\"}}}"
+	var notes [][]byte
+	s.handle(context.Background(), sess, []byte(line), func(n *notification) {
+		b, _ := json.Marshal(n)
+		notes = append(notes, b)
+	})
+	if len(notes) == 0 {
+		t.Fatal("no progress notifications")
+	}
+	for _, b := range notes {
+		if !utf8.Valid(b) || !strings.Contains(string(b), "\"progressToken\":\"t\uFFFD\"") {
+			t.Errorf("notification %q: want valid UTF-8 with the token t\\uFFFD", b)
 		}
 	}
 }

