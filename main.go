@@ -276,6 +276,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				"fallback_cache":  cfg.Cache.Enabled,
 				"auth":            cfg.AuthToken.reveal() != "",
 			},
+			Dialect: backend.dialectName,
 			CheckBackend: func(ctx context.Context) error {
 				_, err := backend.do(ctx, request{op: opHealth})
 				return err
