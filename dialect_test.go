@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -239,4 +241,54 @@ func TestAnswerErrorsSayWhatHappened(t *testing.T) {
 	if !errors.As(err, &serr) || countsAsFailure(err) || strings.Contains(err.Error(), "unreachable") || !strings.Contains(err.Error(), "TASKMAN_BACKEND_DIALECT") {
 		t.Errorf("HTML answer: %v; want a shape mismatch, not counted as unreachable, pointing at the dialect setting", err)
 	}
+}
+
+// FuzzV2Paging checks that any limit and cursor either turn into a page
+// and per_page within TaskMan-v2's bounds or are refused as an argument
+// error naming the field.
+func FuzzV2Paging(f *testing.F) {
+	f.Add("", "")
+	f.Add("5", "v2page:2")
+	f.Add("1000", "v2page:0")
+	f.Add("-1", "page:3")
+	f.Add("", "v2page:99999999999999999999")
+	f.Fuzz(func(t *testing.T, limit, cursor string) {
+		q := url.Values{}
+		if limit != "" {
+			q.Set("limit", limit)
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		out := url.Values{}
+		if err := v2Paging(q, out); err != nil {
+			var aerr *argError
+			if !errors.As(err, &aerr) || (aerr.path != "limit" && aerr.path != "cursor") {
+				t.Fatalf("v2Paging(%q, %q) error %v, want an argument error naming limit or cursor", limit, cursor, err)
+			}
+			return
+		}
+		page, err1 := strconv.Atoi(out.Get("page"))
+		per, err2 := strconv.Atoi(out.Get("per_page"))
+		if err1 != nil || err2 != nil || page < 1 || per < 1 || per > v2PerPageMax {
+			t.Fatalf("v2Paging(%q, %q) = page %q per_page %q, want page >= 1 and per_page 1..%d", limit, cursor, out.Get("page"), out.Get("per_page"), v2PerPageMax)
+		}
+	})
+}
+
+// FuzzOriginOf checks that the origin is always a prefix of the base and
+// never ends in /api.
+func FuzzOriginOf(f *testing.F) {
+	for _, s := range []string{"http://h:3001/api/v1", "http://h/api", "http://h", "http://h/x/api/v1/api", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, base string) {
+		o := originOf(base)
+		if !strings.HasPrefix(base, o) {
+			t.Fatalf("originOf(%q) = %q, not a prefix of the base", base, o)
+		}
+		if cut := strings.TrimPrefix(base, o); cut != "" && cut != "/api" && cut != "/api/v1" {
+			t.Fatalf("originOf(%q) = %q removed %q, want only /api or /api/v1", base, o, cut)
+		}
+	})
 }
