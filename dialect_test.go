@@ -292,3 +292,21 @@ func FuzzOriginOf(f *testing.F) {
 		}
 	})
 }
+
+// TestLegacyMapsTaskmanV2Values: values of the union enums that only
+// TaskMan-v2 uses reach a legacy backend in its own vocabulary.
+func TestLegacyMapsTaskmanV2Values(t *testing.T) {
+	wc, err := legacyMapped(request{op: opBulkUpdateTasks, query: url.Values{"status": {"ready"}, "q": {"done"}},
+		body: map[string]any{"task_ids": []any{"T-1"}, "updates": map[string]any{"status": "done", "priority": "p0", "title": "p1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, "query", wc.query, url.Values{"status": {"pending"}, "q": {"done"}})
+	want(t, "body", wc.body, map[string]any{"task_ids": []any{"T-1"}, "updates": map[string]any{"status": "completed", "priority": "critical", "title": "p1"}})
+	// Through the embedded backend: a value read from TaskMan-v2 is stored.
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	res := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"project_create","arguments":{"project":{"name":"p","status":"paused"}}}}`)
+	want(t, "project status", get(res, "result", "structuredContent", "project", "status"), "inactive")
+}
