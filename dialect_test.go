@@ -370,3 +370,17 @@ func TestTaskmanV2MetricsKeepLogicalOperations(t *testing.T) {
 		t.Errorf("metrics lack %s; backend call lines:\n%s", line, grepLines([]byte(b.String()), "taskman_backend_api_calls_total{"))
 	}
 }
+
+// TestTaskmanV2MapsEveryOperation: exactly the five operations that
+// backend has no endpoint for are unsupported; every other one has a
+// route.
+func TestTaskmanV2MapsEveryOperation(t *testing.T) {
+	a := newTaskmanV2Adapter("o")
+	want := map[opID]bool{opAddMetaTask: true, opListComments: true, opAddComment: true, opAddBlocker: true, opToggleItem: true}
+	for op := range numOps {
+		err := a.check(op)
+		if (err != nil) != want[op] {
+			t.Errorf("%s: check = %v, want unsupported %v", op, err, want[op])
+		}
+	}
+}
