@@ -146,6 +146,10 @@ type healthOptions struct {
 	// RequireBackend (TASKMAN_READY_REQUIRES_BACKEND) makes a failing
 	// backend or circuits check turn readiness down instead of degraded.
 	RequireBackend bool
+	// Dialect reports the backend's dialect (docs/dialects.md) for
+	// /health/info; it may change once, when auto detection decides. nil:
+	// not reported.
+	Dialect func() string
 	// CheckBackend probes the backend (GET /health through the normal
 	// client); nil error = reachable. nil: no backend check is reported.
 	CheckBackend func(ctx context.Context) error
@@ -169,6 +173,7 @@ type health struct {
 	now            func() time.Time
 	logger         *slog.Logger
 	start          time.Time // when newHealth ran; uptime counts from it
+	dialect        func() string
 
 	// memWarn and memFail are the heap-in-use thresholds in bytes, fixed at
 	// construction (see healthMemWarnDefault and healthMemWarnPercent).
@@ -241,6 +246,9 @@ type healthInfo struct {
 	Goroutines  int              `json:"goroutines"`
 	Started     bool             `json:"started"`
 	Shutdown    bool             `json:"shuttingDown"`
+
+	// BackendDialect is legacy, taskman-v2 or "auto (undecided)".
+	BackendDialect string `json:"backendDialect,omitempty"`
 }
 
 // healthMemoryInfo is the memory part of /health/info, in bytes.
@@ -269,6 +277,7 @@ func newHealth(opts healthOptions) *health {
 		transport:      opts.Transport,
 		backendMode:    healthUserinfo.ReplaceAllString(opts.BackendMode, "//"),
 		features:       maps.Clone(opts.Features),
+		dialect:        opts.Dialect,
 		checkBackend:   opts.CheckBackend,
 		circuits:       opts.Circuits,
 		requireBackend: opts.RequireBackend,
@@ -391,6 +400,9 @@ func (h *health) handleInfo(w http.ResponseWriter, r *http.Request) {
 		Goroutines:  runtime.NumGoroutine(),
 		Started:     h.started.Load(),
 		Shutdown:    h.shuttingDown.Load(),
+	}
+	if h.dialect != nil {
+		info.BackendDialect = h.dialect()
 	}
 	if limit := debug.SetMemoryLimit(-1); limit > 0 && limit < math.MaxInt64 { // MaxInt64: no GOMEMLIMIT
 		info.Memory.Limit = uint64(limit)

@@ -39,6 +39,7 @@ func tracingEnv(rcv *otlpReceiver, backend string) map[string]string {
 		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url(),
 		"OTEL_SAMPLE_RATE":            "1",
 		"TASK_MANAGER_API_ENDPOINT":   backend,
+		"TASKMAN_BACKEND_DIALECT":     "legacy", // detection probes are not traced calls
 		"LOG_LEVEL":                   "debug",
 	}
 }
@@ -88,6 +89,7 @@ func TestTraceOfOneHTTPToolCall(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		"http.request.method": "GET", "http.response.status_code": "404", "server.address": "127.0.0.1", "url.full": backend + "/tasks/T-missing",
+		"backend.operation": "GET /tasks/{id}",
 	} {
 		want(t, "backend span "+k, backendSpan.Attributes[k], v)
 	}
