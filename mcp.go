@@ -134,7 +134,7 @@ type server struct {
 	toolsJSON map[string][]json.RawMessage
 }
 
-// defaultToolsPageSize is one page for the whole catalog (39 tools): some
+// defaultToolsPageSize is one page for the whole catalog: some
 // clients do not follow nextCursor.
 const defaultToolsPageSize = 100
 

@@ -7,7 +7,7 @@
 // The script checks the tool catalog and a task create, read, update,
 // delete cycle, asserting on structuredContent and on content[0].text being
 // the same JSON, then ends its session. On success it prints
-// {"ok":true,"tools":39,"steps":N} and exits 0; on failure it prints the
+// {"ok":true,"tools":51,"steps":N} and exits 0; on failure it prints the
 // reason to stderr and exits 1.
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";

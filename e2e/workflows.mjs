@@ -6,12 +6,12 @@
 
 import assert from "node:assert/strict";
 
-// EXPECTED_TOOLS is the catalog of docs/tools.md: 10 task, 12 project,
-// 12 action-list and 5 server tools. It is typed by hand on purpose so that
+// EXPECTED_TOOLS is the catalog of docs/tools.md: 11 task, 12 project,
+// 15 action-list, 8 sprint and 5 server tools. It is typed by hand on purpose so that
 // a tool added to or dropped from the server without updating the design
 // document fails here.
 export const EXPECTED_TOOLS = [
-  // Tasks (10)
+  // Tasks (11)
   "task_create",
   "task_read",
   "task_update",
@@ -22,6 +22,7 @@ export const EXPECTED_TOOLS = [
   "task_bulk_update",
   "task_bulk_assign_sprint",
   "task_search",
+  "task_complete",
   // Projects (12)
   "project_create",
   "project_read",
@@ -35,7 +36,7 @@ export const EXPECTED_TOOLS = [
   "project_add_blocker",
   "project_get_comments",
   "project_get_metrics",
-  // Action lists (12)
+  // Action lists (15)
   "action_list_create",
   "action_list_read",
   "action_list_list",
@@ -48,6 +49,18 @@ export const EXPECTED_TOOLS = [
   "action_list_bulk_delete",
   "action_list_bulk_update",
   "action_list_search",
+  "action_list_link_task",
+  "action_list_unlink_task",
+  "action_list_tasks",
+  // Sprints (8)
+  "sprint_create",
+  "sprint_read",
+  "sprint_update",
+  "sprint_delete",
+  "sprint_list",
+  "sprint_progress",
+  "sprint_start",
+  "sprint_complete",
   // Server and helpers (5)
   "activate_taskman_server",
   "activate_task_tools",
@@ -56,8 +69,8 @@ export const EXPECTED_TOOLS = [
   "ai_parse_task",
 ];
 
-// MAX_TOOL_PAGES bounds the tools/list pagination loop: 39 tools fit in one
-// page, so a server that keeps returning a cursor is looping, not paging.
+// MAX_TOOL_PAGES bounds the tools/list pagination loop: the catalog fits in
+// one page, so a server that keeps returning a cursor is looping, not paging.
 const MAX_TOOL_PAGES = 50;
 
 // SCRIPT_TIMEOUT_MS stops a hung script on its own, well inside the 2-minute
