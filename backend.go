@@ -184,6 +184,17 @@ func (e *backendError) Error() string {
 	return s
 }
 
+// unsupportedError is an operation the backend has no endpoint for; it is
+// decided before anything is sent.
+type unsupportedError struct {
+	op     opID
+	reason string
+}
+
+func (e *unsupportedError) Error() string {
+	return "not supported by this backend: " + e.reason
+}
+
 // unreachableError is a failure to get any answer from the backend:
 // refused, reset, timed out, or a broken answer.
 type unreachableError struct {
@@ -222,6 +233,11 @@ type staleness struct {
 // exists, and the answer is marked stale. A successful write invalidates
 // every cached read it could have changed.
 func (c *backendClient) call(ctx context.Context, req request) (any, *staleness, error) {
+	if c.mode != "embedded" {
+		if why := legacyRemoteLacks(req.op); why != "" {
+			return nil, nil, &unsupportedError{op: req.op, reason: why}
+		}
+	}
 	var body []byte
 	if req.body != nil {
 		var err error

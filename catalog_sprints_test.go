@@ -1,7 +1,10 @@
 package main
 
 import (
+	"net/http"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -100,4 +103,53 @@ func TestSprintToolsSurviveRestart(t *testing.T) {
 	want(t, "linked tasks after restart", links["task_ids"], []any{tid})
 	project := structured(t, "project_read", c2.callTool("project_read", map[string]any{"projectId": pid}))
 	want(t, "project sprints after restart", get(project, "project", "sprints"), []any{sid})
+}
+
+// TestSprintToolsUnsupportedOnLegacyRemote calls each tool that needs the
+// sprint endpoints against a remote legacy backend: every one answers an
+// isError result saying it is not supported by this backend and why, and
+// the backend receives no request at all.
+func TestSprintToolsUnsupportedOnLegacyRemote(t *testing.T) {
+	var requests atomic.Int64
+	backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}`))
+	}))
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend + "/api/v1"})
+	c.initialize(version20251125)
+	calls := []struct {
+		tool string
+		args map[string]any
+		why  string
+	}{
+		{"sprint_create", map[string]any{"sprint": map[string]any{"name": "S", "project_id": "P-1"}}, "no /sprints endpoints"},
+		{"sprint_read", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"sprint_update", map[string]any{"sprintId": "S-1", "changes": map[string]any{"goal": "g"}}, "no /sprints endpoints"},
+		{"sprint_delete", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"sprint_list", map[string]any{}, "no /sprints endpoints"},
+		{"sprint_progress", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"sprint_start", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"sprint_complete", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"task_complete", map[string]any{"taskId": "T-1"}, "use task_set_status with status completed"},
+		{"action_list_link_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}, "no action-list task links"},
+		{"action_list_unlink_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}, "no action-list task links"},
+		{"action_list_tasks", map[string]any{"action_list_id": "AL-1"}, "no action-list task links"},
+	}
+	before := requests.Load()
+	for _, tt := range calls {
+		res := c.callTool(tt.tool, tt.args)
+		text := textOf(res)
+		if res["isError"] != true || !strings.HasPrefix(text, tt.tool+": not supported by this backend: ") || !strings.Contains(text, tt.why) {
+			t.Errorf("%s on a legacy remote backend = %q (isError %v), want an error result saying it is not supported by this backend because it has %q", tt.tool, text, res["isError"], tt.why)
+		}
+	}
+	if n := requests.Load() - before; n != 0 {
+		t.Errorf("the backend received %d requests for tools it does not support, want 0", n)
+	}
+	// The backend is still used for what it does support.
+	structured(t, "activate_taskman_server", c.callTool("activate_taskman_server", nil))
+	if requests.Load() == before {
+		t.Error("activate_taskman_server sent no request: the counting backend is not the one in use")
+	}
 }

@@ -62,6 +62,23 @@ const (
 	numOps
 )
 
+// legacyRemoteLacks says why a remote backend speaking the contract of
+// docs/backend-api.md cannot serve op, or "" when it can. The sprint,
+// task-completion and task-link endpoints came after that contract: the
+// embedded backend has them, a legacy remote one would answer 404, so the
+// call is refused before anything is sent.
+func legacyRemoteLacks(op opID) string {
+	switch op {
+	case opListSprints, opCreateSprint, opGetSprint, opUpdateSprint, opDeleteSprint, opSprintProgress, opStartSprint, opCompleteSprint:
+		return "the legacy Task Manager API has no /sprints endpoints (the embedded backend and TaskMan-v2 have them)"
+	case opCompleteTask:
+		return "the legacy Task Manager API has no POST /tasks/{id}/complete; use task_set_status with status completed"
+	case opListLinkedTasks, opLinkTask, opUnlinkTask:
+		return "the legacy Task Manager API has no action-list task links (the embedded backend and TaskMan-v2 have them)"
+	}
+	return ""
+}
+
 // operation is a backend endpoint: an HTTP method and a path template whose
 // {name} segments are filled from request.args in order.
 type operation struct {
