@@ -44,8 +44,9 @@ tools to manage tasks, projects and sprints in a Task Manager API. It speaks
 MCP over stdio (the default) or Streamable HTTP, and runs an embedded
 in-memory backend unless TASK_MANAGER_API_ENDPOINT names a remote one. It is
 configured only by environment variables; a .env file in the working
-directory is read too, and the environment wins. --print-config shows the effective settings
-with secrets redacted; a configuration problem exits with status 2.
+directory is read too, and the environment wins. --print-config shows the
+effective settings with secrets redacted; a configuration problem exits with
+status 2.
 
 `)
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
