@@ -170,7 +170,7 @@ func taskTools() []*tool {
 			ids, _ := a["taskIds"].([]any)
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("updating %d tasks", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkUpdateTasks, body: map[string]any{"task_ids": ids, "updates": stripNulls(argObject(a, "changes"))}})
+			v, err := tc.do(ctx, request{op: opBulkUpdateTasks, progress: tc.progress, body: map[string]any{"task_ids": ids, "updates": stripNulls(argObject(a, "changes"))}})
 			if err != nil {
 				return nil, err
 			}
@@ -190,7 +190,7 @@ func taskTools() []*tool {
 			sprint := argString(a, "sprintId")
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("assigning %d tasks to sprint %s", len(ids), sprint))
-			v, err := tc.do(ctx, request{op: opBulkAssignSprint, body: map[string]any{"task_ids": ids, "sprint_id": sprint}})
+			v, err := tc.do(ctx, request{op: opBulkAssignSprint, progress: tc.progress, body: map[string]any{"task_ids": ids, "sprint_id": sprint}})
 			if err != nil {
 				return nil, err
 			}
@@ -551,7 +551,7 @@ func actionListTools() []*tool {
 			ids, _ := a["action_list_ids"].([]any)
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("deleting %d action lists", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkDeleteActionLists, body: ids})
+			v, err := tc.do(ctx, request{op: opBulkDeleteActionLists, progress: tc.progress, body: ids})
 			if err != nil {
 				return nil, err
 			}
@@ -571,7 +571,7 @@ func actionListTools() []*tool {
 			}
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("updating %d action lists", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkUpdateActionLists, body: map[string]any{"action_list_ids": ids, "updates": updates}})
+			v, err := tc.do(ctx, request{op: opBulkUpdateActionLists, progress: tc.progress, body: map[string]any{"action_list_ids": ids, "updates": updates}})
 			if err != nil {
 				return nil, err
 			}

@@ -223,16 +223,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		m.breakerChanged(name, to)
 	})
 	opts := backendOptions{
-		BaseURL:    cfg.BackendURL,
-		Timeout:    cfg.BackendTimeout,
-		MaxRetries: cfg.BackendMaxRetries,
-		RetryDelay: cfg.BackendRetryDelay,
-		Version:    buildVersion(),
-		Logger:     logger,
-		Metrics:    m,
-		Breakers:   breakerSet,
-		Cache:      newCache(cfg.Cache, time.Now),
-		Tracing:    tr,
+		BaseURL:      cfg.BackendURL,
+		Timeout:      cfg.BackendTimeout,
+		MaxRetries:   cfg.BackendMaxRetries,
+		RetryDelay:   cfg.BackendRetryDelay,
+		Version:      buildVersion(),
+		Logger:       logger,
+		Metrics:      m,
+		Breakers:     breakerSet,
+		Cache:        newCache(cfg.Cache, time.Now),
+		Tracing:      tr,
+		Dialect:      cfg.BackendDialect,
+		DefaultOwner: cfg.DefaultOwner,
 	}
 	if cfg.embedded() {
 		emb, err := newEmbedded(cfg.DataFile)
@@ -243,13 +245,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		opts.Embedded = emb
 		logger.Info("using the embedded backend (set TASK_MANAGER_API_ENDPOINT for a remote one)", "backend", emb.describe())
 	} else {
-		logger.Info("using the remote backend", "endpoint", configRedactURL(cfg.BackendURL))
+		logger.Info("using the remote backend", "endpoint", configRedactURL(cfg.BackendURL), "dialect", string(cfg.BackendDialect))
 	}
 	backend, err := newBackendClient(opts)
 	if err != nil {
 		return err
 	}
 	defer backend.close()
+	// Detection (TASKMAN_BACKEND_DIALECT=auto) runs beside the start, never
+	// delaying or failing it; a call that comes first waits for it.
+	go backend.adapter(ctx)
 
 	srv, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: buildVersion(), Backend: backend,
 		Metrics: m, Breakers: breakerSet, Tracing: tr})

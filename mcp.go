@@ -767,6 +767,7 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 		return toolResult(v, nil, t.name+": "+err.Error(), true), nil
 	}
 	res := toolResult(v, payload, "", false)
+	tc.notes.annotate(res)
 	if tc.stale != nil {
 		s.metrics.observeToolExecution(t.name, "stale", elapsed)
 		markStale(res, tc.stale)
@@ -782,10 +783,15 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 // _meta["io.taskman/stale"] for programs, a second text block for people.
 // The payload itself is unchanged.
 func markStale(res map[string]any, st *staleness) {
-	res["_meta"] = map[string]any{"io.taskman/stale": map[string]any{
+	meta, _ := res["_meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+		res["_meta"] = meta
+	}
+	meta["io.taskman/stale"] = map[string]any{
 		"age_ms": st.age.Milliseconds(),
 		"reason": st.cause.Error(),
-	}}
+	}
 	res["content"] = append(res["content"].([]any), map[string]any{
 		"type": "text",
 		"text": fmt.Sprintf("Stale: the backend is unavailable (%s); this copy is %s old.", st.cause, st.age.Round(time.Second)),

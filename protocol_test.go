@@ -436,7 +436,8 @@ func TestRequestIDReachesBackendAndLogs(t *testing.T) {
 		w.Write([]byte(`{"detail":"no such task"}`))
 	}))
 	t.Cleanup(backend.Close)
-	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL})
+	// Pinned to legacy: detection probes are not MCP requests and carry no id.
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
 	c.initialize(version20251125)
 	c.callTool("task_read", map[string]any{"taskId": "T-1"})
 	c.callTool("task_read", map[string]any{"taskId": "T-2"})
