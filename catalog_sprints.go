@@ -130,8 +130,9 @@ func sprintTools() []*tool {
 }
 
 // sprintDeleted builds sprint_delete's answer from the backend's: the
-// tasks it says lost their sprint are listed, and the message says that
-// tasks are kept either way.
+// tasks that lost their sprint are listed, with those that could not be
+// changed and whether the search for them was cut short, and the message
+// says that tasks are kept either way.
 func sprintDeleted(id string, v any) map[string]any {
 	res := map[string]any{"deleted": true, "sprintId": id}
 	m, _ := v.(map[string]any)
@@ -145,6 +146,15 @@ func sprintDeleted(id string, v any) map[string]any {
 	if n == 1 {
 		verb = "is"
 	}
-	res["message"] = fmt.Sprintf("Sprint %s is deleted; its %d %s %s kept, with the sprint cleared.", id, n, plural(n, "task"), verb)
+	msg := fmt.Sprintf("Sprint %s is deleted; its %d %s %s kept, with the sprint cleared.", id, n, plural(n, "task"), verb)
+	if failed, _ := m["failed"].([]any); len(failed) > 0 {
+		res["failed"] = failed
+		msg += fmt.Sprintf(" %d more still name it: clearing their sprint failed (see failed).", len(failed))
+	}
+	if m["truncated"] == true {
+		res["truncated"] = true
+		msg += " The search for its tasks stopped at its bound, so more tasks may still name it."
+	}
+	res["message"] = msg
 	return res
 }

@@ -246,31 +246,55 @@ func (e *embedded) handleSprintProgress(tx *embTx, r *http.Request, _ []byte) (i
 
 // handleStartSprint answers POST /sprints/{id}/start.
 func (e *embedded) handleStartSprint(tx *embTx, r *http.Request, _ []byte) (int, any, error) {
-	return e.sprintTransition(tx, r.PathValue("id"), "started", embSprintNotStarted, "active", "")
+	return e.sprintTransition(tx, r.PathValue("id"), sprintStart)
 }
 
 // handleCompleteSprint answers POST /sprints/{id}/complete.
 func (e *embedded) handleCompleteSprint(tx *embTx, r *http.Request, _ []byte) (int, any, error) {
-	return e.sprintTransition(tx, r.PathValue("id"), "completed", embSprintStarted, "completed", "; start it first")
+	return e.sprintTransition(tx, r.PathValue("id"), sprintComplete)
 }
 
-// sprintTransition moves sprint id to status to, allowed only from one of
-// from. The 409 for any other status names the current one and the
-// allowed ones, then hint.
-func (e *embedded) sprintTransition(tx *embTx, id, verb string, from []string, to, hint string) (int, any, error) {
+// sprintTransition applies tr to sprint id, or answers 409 with tr's
+// refusal when the sprint's status does not allow it.
+func (e *embedded) sprintTransition(tx *embTx, id string, tr sprintTransitionRule) (int, any, error) {
 	ent, err := tx.get(tx.s.Sprints, "sprint", id)
 	if err != nil {
 		return 0, nil, err
 	}
-	cur := embStr(ent.Record, "status")
-	if !slices.Contains(from, cur) {
-		if !slices.Contains(embSprintNotStarted, cur) {
-			hint = ""
-		}
-		return 0, nil, embErrf(http.StatusConflict, "sprint %s is %s: only a sprint that is %s can be %s%s",
-			id, cur, embOr(from), verb, hint)
+	if msg := tr.refusal(id, embStr(ent.Record, "status")); msg != "" {
+		return 0, nil, embErrf(http.StatusConflict, "%s", msg)
 	}
-	return http.StatusOK, tx.replace(tx.s.Sprints, ent, embApplyChanges(ent.Record, map[string]any{"status": to})), nil
+	return http.StatusOK, tx.replace(tx.s.Sprints, ent, embApplyChanges(ent.Record, map[string]any{"status": tr.to})), nil
+}
+
+// sprintTransitionRule is one checked sprint transition: from which
+// statuses, to which, and how the refusal words it. The embedded backend
+// enforces it; the TaskMan-v2 adapter checks it before calling a backend
+// that does not.
+type sprintTransitionRule struct {
+	verb string   // "started" or "completed"
+	from []string // the statuses it is allowed from
+	to   string
+	hint string // added to a refusal from a sprint not yet started
+}
+
+// The two checked transitions.
+var (
+	sprintStart    = sprintTransitionRule{verb: "started", from: embSprintNotStarted, to: "active"}
+	sprintComplete = sprintTransitionRule{verb: "completed", from: embSprintStarted, to: "completed", hint: "; start it first"}
+)
+
+// refusal returns why sprint id, in status cur, cannot take the
+// transition, naming its status and the allowed ones; "" when it can.
+func (tr sprintTransitionRule) refusal(id, cur string) string {
+	if slices.Contains(tr.from, cur) {
+		return ""
+	}
+	msg := fmt.Sprintf("sprint %s is %s: only a sprint that is %s can be %s", id, cur, embOr(tr.from), tr.verb)
+	if slices.Contains(embSprintNotStarted, cur) {
+		msg += tr.hint
+	}
+	return msg
 }
 
 // embOr lists values as "a, b or c".
