@@ -106,23 +106,54 @@ func TestSprintToolsSurviveRestart(t *testing.T) {
 }
 
 // TestSprintToolsUnsupportedOnLegacyRemote calls each tool that needs the
-// sprint endpoints against a remote legacy backend: every one answers an
-// isError result saying it is not supported by this backend and why, and
-// the backend receives no request at all.
+// sprint endpoints against a remote legacy backend, named by
+// TASKMAN_BACKEND_DIALECT or detected: every one answers an isError result
+// saying it is not supported by this backend and why, and the backend
+// receives no request for any of them.
 func TestSprintToolsUnsupportedOnLegacyRemote(t *testing.T) {
-	var requests atomic.Int64
-	backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"status":"ok"}`))
-	}))
-	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend + "/api/v1"})
-	c.initialize(version20251125)
-	calls := []struct {
-		tool string
-		args map[string]any
-		why  string
-	}{
+	for _, dialect := range []string{"legacy", "auto"} {
+		t.Run(dialect, func(t *testing.T) {
+			var requests atomic.Int64
+			backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(`{"status":"ok"}`))
+			}))
+			c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend + "/api/v1", "TASKMAN_BACKEND_DIALECT": dialect})
+			c.initialize(version20251125)
+			// A supported call first: it waits for the dialect to be
+			// decided, so detection's probes are not counted below.
+			structured(t, "activate_taskman_server", c.callTool("activate_taskman_server", nil))
+			if requests.Load() == 0 {
+				t.Fatal("activate_taskman_server sent no request: the counting backend is not the one in use")
+			}
+			before := requests.Load()
+			for _, tt := range sprintToolCalls() {
+				res := c.callTool(tt.tool, tt.args)
+				text := textOf(res)
+				if res["isError"] != true || !strings.HasPrefix(text, tt.tool+": not supported by this backend: ") || !strings.Contains(text, tt.why) {
+					t.Errorf("%s on a legacy remote backend = %q (isError %v), want an error result saying it is not supported by this backend because it has %q", tt.tool, text, res["isError"], tt.why)
+				}
+			}
+			if n := requests.Load() - before; n != 0 {
+				t.Errorf("the backend received %d requests for tools it does not support, want 0", n)
+			}
+		})
+	}
+}
+
+// sprintToolCall is a valid call of a tool that needs the sprint
+// endpoints, and what a legacy backend's refusal says it lacks.
+type sprintToolCall struct {
+	tool string
+	args map[string]any
+	why  string
+}
+
+// sprintToolCalls returns one valid call of each tool that needs the
+// sprint endpoints.
+func sprintToolCalls() []sprintToolCall {
+	return []sprintToolCall{
 		{"sprint_create", map[string]any{"sprint": map[string]any{"name": "S", "project_id": "P-1"}}, "no /sprints endpoints"},
 		{"sprint_read", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
 		{"sprint_update", map[string]any{"sprintId": "S-1", "changes": map[string]any{"goal": "g"}}, "no /sprints endpoints"},
@@ -135,21 +166,5 @@ func TestSprintToolsUnsupportedOnLegacyRemote(t *testing.T) {
 		{"action_list_link_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}, "no action-list task links"},
 		{"action_list_unlink_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}, "no action-list task links"},
 		{"action_list_tasks", map[string]any{"action_list_id": "AL-1"}, "no action-list task links"},
-	}
-	before := requests.Load()
-	for _, tt := range calls {
-		res := c.callTool(tt.tool, tt.args)
-		text := textOf(res)
-		if res["isError"] != true || !strings.HasPrefix(text, tt.tool+": not supported by this backend: ") || !strings.Contains(text, tt.why) {
-			t.Errorf("%s on a legacy remote backend = %q (isError %v), want an error result saying it is not supported by this backend because it has %q", tt.tool, text, res["isError"], tt.why)
-		}
-	}
-	if n := requests.Load() - before; n != 0 {
-		t.Errorf("the backend received %d requests for tools it does not support, want 0", n)
-	}
-	// The backend is still used for what it does support.
-	structured(t, "activate_taskman_server", c.callTool("activate_taskman_server", nil))
-	if requests.Load() == before {
-		t.Error("activate_taskman_server sent no request: the counting backend is not the one in use")
 	}
 }
