@@ -337,7 +337,11 @@ func (e *embedded) handleListLinkedTasks(tx *embTx, r *http.Request, _ []byte) (
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, embActionListView(ent.Record)["task_ids"], nil
+	ids, _ := ent.Record["task_ids"].([]any)
+	if ids == nil {
+		ids = []any{}
+	}
+	return http.StatusOK, ids, nil
 }
 
 // handleLinkTask answers POST /action-lists/{id}/tasks?task_id=…: the task
