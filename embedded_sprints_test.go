@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -349,4 +350,51 @@ func TestEmbeddedLoadsFileWithoutSprints(t *testing.T) {
 		t.Errorf("GET /sprints on an old file = %v, want none", got)
 	}
 	embMust(t, srv, "POST", "/sprints", map[string]any{"name": "S", "project_id": "P-00000001"}, http.StatusCreated)
+}
+
+// FuzzEmbeddedSprintBody sends arbitrary bodies to POST /sprints (with $P
+// standing for an existing project's id) and, when one creates a sprint,
+// to PUT /sprints/{id}, then starts, completes and reads its progress: no
+// answer is a 5xx or not JSON, and the stored sprint keeps a known status
+// and its project.
+func FuzzEmbeddedSprintBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"s","project_id":"$P"}`,
+		`{"name":"s","project_id":"$P","start_date":"2026-01-01","end_date":"2025-12-31"}`,
+		`{"name":"s","project_id":"$P","status":"active","goal":"","owner":null}`,
+		`{"name":"s","project_id":"P-none"}`, `{"name":null}`, `[]`, ``, `{`, "\xff",
+		`{"name":"s","project_id":"$P","end_date":"2026-02-29","id":"S-1","task_ids":[1]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e, err := newEmbedded("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve := func(method, path string, b []byte) map[string]any {
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, httptest.NewRequest(method, path, bytes.NewReader(b)))
+			if rec.Code < 200 || rec.Code >= 500 || (rec.Code >= 300 && rec.Code < 400) || !json.Valid(rec.Body.Bytes()) {
+				t.Fatalf("%s %s %q = %d %q, want 2xx or 4xx with JSON", method, path, b, rec.Code, rec.Body)
+			}
+			var m map[string]any
+			json.Unmarshal(rec.Body.Bytes(), &m)
+			return m
+		}
+		pid, _ := serve("POST", "/projects", []byte(`{"name":"p"}`))["id"].(string)
+		body = bytes.ReplaceAll(body, []byte("$P"), []byte(pid))
+		sid, _ := serve("POST", "/sprints", body)["id"].(string)
+		if sid == "" {
+			return
+		}
+		serve("PUT", "/sprints/"+sid, body)
+		serve("POST", "/sprints/"+sid+"/start", nil)
+		serve("POST", "/sprints/"+sid+"/complete", nil)
+		serve("GET", "/sprints/"+sid+"/progress", nil)
+		got := serve("GET", "/sprints/"+sid, nil)
+		if s, _ := got["status"].(string); !slices.Contains(embSprintStatuses, s) || got["project_id"] != pid {
+			t.Fatalf("sprint after %q = %v, want a known status and project %s", body, got, pid)
+		}
+	})
 }
