@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -190,5 +193,80 @@ func v2SprintWorkflow() []v2Step {
 			func(t *testing.T, _ workflowState, res map[string]any, _ []string) {
 				want(t, "sprint cleared", get(sc(t, res), "task", "sprint_id"), nil)
 			}},
+	}
+}
+
+// TestV2DeleteSprintSteps checks sprint_delete's calls on TaskMan-v2 with a
+// scripted backend: the tasks are found before the delete (and filtered
+// here too), a task whose clearing fails is reported while the others are
+// cleared, and a failed scan or delete stops before anything is changed.
+func TestV2DeleteSprintSteps(t *testing.T) {
+	tasks := map[string]any{"tasks": []any{
+		map[string]any{"id": "T-1", "primary_sprint": "S-1"},
+		map[string]any{"id": "T-2", "primary_sprint": "S-1"},
+		map[string]any{"id": "T-3", "primary_sprint": "S-other"}, // a backend ignoring the filter
+	}, "has_more": false}
+	refused := &backendError{op: opDeleteSprint, status: 422, message: "primary_sprint: nope"}
+	down := &unreachableError{op: opDeleteSprint, err: errors.New("connection refused")}
+	tests := []struct {
+		name      string
+		fail      map[string]error // by "METHOD path"
+		wantSent  []string
+		wantErr   string
+		wantClear []any
+		wantFail  []string // ids
+	}{
+		{"all cleared", nil,
+			[]string{"GET /tasks", "DELETE /sprints/S-1", "PUT /tasks/T-1", "PUT /tasks/T-2"}, "", []any{"T-1", "T-2"}, nil},
+		{"one refused", map[string]error{"PUT /tasks/T-1": refused},
+			[]string{"GET /tasks", "DELETE /sprints/S-1", "PUT /tasks/T-1", "PUT /tasks/T-2"}, "", []any{"T-2"}, []string{"T-1"}},
+		{"backend gone at the first PUT", map[string]error{"PUT /tasks/T-1": down},
+			[]string{"GET /tasks", "DELETE /sprints/S-1", "PUT /tasks/T-1"}, "", []any{}, []string{"T-1", "T-2"}},
+		{"scan fails", map[string]error{"GET /tasks": down},
+			[]string{"GET /tasks"}, "find the sprint's tasks before deleting it", nil, nil},
+		{"delete fails", map[string]error{"DELETE /sprints/S-1": refused},
+			[]string{"GET /tasks", "DELETE /sprints/S-1"}, "primary_sprint: nope", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sent []string
+			send := func(_ context.Context, wc wireCall) (any, error) {
+				key := wc.method + " " + wc.path
+				sent = append(sent, key)
+				if err := tt.fail[key]; err != nil {
+					return nil, err
+				}
+				if key == "GET /tasks" {
+					return tasks, nil
+				}
+				return nil, nil
+			}
+			v, err := v2DeleteSprint(context.Background(), send, request{op: opDeleteSprint, args: []string{"S-1"}})
+			if !slices.Equal(sent, tt.wantSent) {
+				t.Errorf("sent %q, want %q", sent, tt.wantSent)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			res := sprintDeleted("S-1", v)
+			want(t, "cleared", res["cleared_task_ids"], tt.wantClear)
+			var failedIDs []string
+			failed, _ := res["failed"].([]any)
+			for _, f := range failed {
+				failedIDs = append(failedIDs, fmt.Sprint(field(f, "id")))
+			}
+			if !slices.Equal(failedIDs, tt.wantFail) {
+				t.Errorf("failed = %v, want ids %v", failed, tt.wantFail)
+			}
+			if msg, _ := res["message"].(string); (len(tt.wantFail) > 0) != strings.Contains(msg, "still name it") {
+				t.Errorf("message = %q, want it to mention the tasks left only when some are", msg)
+			}
+		})
 	}
 }
