@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -69,10 +68,10 @@ type backendClient struct {
 	// waits instead of sleeping.
 	sleep func(ctx context.Context, d time.Duration) error
 	// decided is the adapter of the backend's dialect, nil while auto
-	// detection has not succeeded; detectMu makes concurrent first calls
-	// share one detection.
-	decided  atomic.Pointer[adapter]
-	detectMu sync.Mutex
+	// detection has not succeeded; detecting (capacity 1) makes concurrent
+	// first calls share one detection, and a caller can stop waiting.
+	decided   atomic.Pointer[adapter]
+	detecting chan struct{}
 	// defaultOwner is the owner of tasks created on TaskMan-v2 without one.
 	defaultOwner string
 }
@@ -125,6 +124,7 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		tracing:    opts.Tracing,
 		cache:      opts.Cache,
 		sleep:      sleepContext,
+		detecting:  make(chan struct{}, 1),
 	}
 	for op := range numOps {
 		c.breakers[op] = opts.Breakers.get(op.String())

@@ -43,6 +43,13 @@ func changesInput(desc string, fields map[string]*schema, open bool) *schema {
 	return &schema{typ: "object", desc: desc, props: nullableCopy(fields), open: open, minProps: 1}
 }
 
+// withCreateID adds the optional id of a create to props: the TaskMan-v2
+// backend takes the client's id (prefix…), the legacy one assigns its own.
+func withCreateID(props map[string]*schema, prefix string) map[string]*schema {
+	props["id"] = str("Id for the new record, "+prefix+"… (TaskMan-v2 only; generated when absent; the legacy backend assigns its own).", 1, maxRefID)
+	return props
+}
+
 // projectFields returns the project properties of tools.md.
 func projectFields() map[string]*schema {
 	return map[string]*schema{
@@ -249,7 +256,7 @@ func projectTools() []*tool {
 	return []*tool{{
 		name: "project_create", title: "Create a project", family: familyProjects, hints: hintCreate,
 		description: "Create a project and return the stored project.",
-		input:       object("", map[string]*schema{"project": object("The project to create.", projectFields(), "name")}, "project"),
+		input:       object("", map[string]*schema{"project": object("The project to create.", withCreateID(projectFields(), "P-"), "name")}, "project"),
 		output:      out(map[string]*schema{"project": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opCreateProject, body: stripNulls(argObject(a, "project"))})
@@ -410,7 +417,7 @@ func actionListFields() map[string]*schema {
 // actionListTools returns the action-list tools.
 func actionListTools() []*tool {
 	alid := func() *schema { return idArg("action list") }
-	createProps := actionListFields()
+	createProps := withCreateID(actionListFields(), "AL-")
 	createProps["project_id"] = str("Project the list belongs to.", 0, maxRefID)
 	createProps["sprint_id"] = str("Sprint the list belongs to.", 0, maxRefID)
 	createProps["task_id"] = str("Task the list belongs to.", 0, maxRefID)

@@ -412,8 +412,12 @@ func (c *backendClient) adapter(ctx context.Context) *adapter {
 	if a := c.decided.Load(); a != nil {
 		return a
 	}
-	c.detectMu.Lock()
-	defer c.detectMu.Unlock()
+	select {
+	case c.detecting <- struct{}{}:
+		defer func() { <-c.detecting }()
+	case <-ctx.Done():
+		return legacyAdapter // the call ends with ctx's error before sending anything
+	}
 	if a := c.decided.Load(); a != nil {
 		return a
 	}

@@ -292,3 +292,53 @@ func FuzzOriginOf(f *testing.F) {
 		}
 	})
 }
+
+// TestLegacyMapsTaskmanV2Values: values of the union enums that only
+// TaskMan-v2 uses reach a legacy backend in its own vocabulary.
+func TestLegacyMapsTaskmanV2Values(t *testing.T) {
+	wc, err := legacyMapped(request{op: opBulkUpdateTasks, query: url.Values{"status": {"ready"}, "q": {"done"}},
+		body: map[string]any{"task_ids": []any{"T-1"}, "updates": map[string]any{"status": "done", "priority": "p0", "title": "p1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, "query", wc.query, url.Values{"status": {"pending"}, "q": {"done"}})
+	want(t, "body", wc.body, map[string]any{"task_ids": []any{"T-1"}, "updates": map[string]any{"status": "completed", "priority": "critical", "title": "p1"}})
+	// Through the embedded backend: a value read from TaskMan-v2 is stored.
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	res := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"project_create","arguments":{"project":{"name":"p","status":"paused"}}}}`)
+	want(t, "project status", get(res, "result", "structuredContent", "project", "status"), "inactive")
+}
+
+// TestTaskmanV2ScansAreBounded: a search or metrics over more tasks than
+// the scan bound reads exactly the bound and says truncated.
+func TestTaskmanV2ScansAreBounded(t *testing.T) {
+	f := newFakeV2(t)
+	tasks := f.colls["tasks"]
+	n := v2ScanPages*v2PerPageMax + 1
+	for i := range n {
+		id := "T-" + strconv.Itoa(i)
+		tasks.recs[id] = map[string]any{"id": id, "title": "needle " + id, "status": "done", "priority": "p1", "primary_project": "P-1"}
+		tasks.order = append(tasks.order, id)
+	}
+	f.colls["projects"].recs["P-1"] = map[string]any{"id": "P-1", "name": "p", "status": "active"}
+	c := dialectClient(t, f.base(), dialectTaskmanV2)
+	v, err := c.do(context.Background(), request{op: opSearchTasks, query: url.Values{"q": {"NEEDLE"}, "limit": {"5"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, "search scanned", field(v, "scanned"), v2ScanPages*v2PerPageMax)
+	want(t, "search truncated", field(v, "truncated"), true)
+	want(t, "search count", field(v, "count"), 5)
+	v, err = c.do(context.Background(), request{op: opProjectAnalytics, args: []string{"P-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, "metrics truncated", field(v, "truncated"), true)
+	want(t, "metrics completed", get(v, "task_statistics", "completed"), v2ScanPages*v2PerPageMax)
+	want(t, "metrics by priority", get(v, "task_statistics", "by_priority"), map[string]any{"high": v2ScanPages * v2PerPageMax})
+	if got := len(f.sent()); got != 2*v2ScanPages+1 {
+		t.Errorf("sent %d requests, want %d (two bounded scans and the project)", got, 2*v2ScanPages+1)
+	}
+}

@@ -759,9 +759,8 @@ func (s *server) toolsCall(ctx context.Context, v string, ri *requestInfo, param
 		s.metrics.observeToolExecution(t.name, "error", elapsed)
 		s.metrics.countError(toolErrorKind(err))
 		level := slog.LevelWarn
-		var berr *backendError
-		if errors.As(err, &berr) && berr.status >= 400 && berr.status < 500 {
-			level = slog.LevelInfo // the caller's mistake, not the operator's problem
+		if toolErrorKind(err) == "tool_error" {
+			level = slog.LevelInfo // the caller's mistake or the backend's limit, not the operator's problem
 		}
 		s.logger.Log(ctx, level, "tool call failed", "duration_ms", elapsed.Milliseconds(), "err", err)
 		return toolResult(v, nil, t.name+": "+err.Error(), true), nil
@@ -803,7 +802,8 @@ func markStale(res map[string]any, st *staleness) {
 // it refused the request.
 func toolErrorKind(err error) string {
 	var berr *backendError
-	if errors.As(err, &berr) && berr.status >= 400 && berr.status < 500 {
+	var uerr *unsupportedError // the backend's dialect has no way to serve the tool
+	if errors.As(err, &berr) && berr.status >= 400 && berr.status < 500 || errors.As(err, &uerr) {
 		return "tool_error"
 	}
 	return "backend"

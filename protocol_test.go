@@ -333,7 +333,8 @@ func TestProgressNotifications(t *testing.T) {
 
 func TestCancellationStopsBackendCall(t *testing.T) {
 	backend, started, cancelled, _ := slowBackend(t)
-	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL})
+	// Pinned to legacy: detection probes would stall on this backend too.
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
 	c.initialize(version20251125)
 	answer := c.expect("42")
 	c.send(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-1"}}}`)
@@ -362,7 +363,8 @@ func TestCancellationStopsBackendCall(t *testing.T) {
 
 func TestShutdownOnEOFFinishesInFlight(t *testing.T) {
 	backend, started, _, release := slowBackend(t)
-	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL})
+	// Pinned to legacy: detection probes would stall on this backend too.
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
 	c.initialize(version20251125)
 	answer := c.expect("5")
 	c.send(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-1"}}}`)

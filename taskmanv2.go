@@ -43,10 +43,10 @@ var (
 	v2ProjectStatuses    = []string{"new", "pending", "assigned", "active", "in_progress", "paused", "blocked", "completed", "closed", "cancelled"}
 	v2ActionListStatuses = []string{"active", "archived"}
 
-	v2TaskStatusTo      = map[string]string{"completed": "done", "cancelled": "dropped", "pending": "ready", "planned": "new"}
-	v2PriorityTo        = map[string]string{"critical": "p0", "high": "p1", "medium": "p2", "low": "p3"}
-	v2ProjectStatusTo   = map[string]string{"inactive": "paused"}
-	v2ActionListStateTo = map[string]string{"completed": "archived"}
+	v2TaskStatusTo       = map[string]string{"completed": "done", "cancelled": "dropped", "pending": "ready", "planned": "new"}
+	v2PriorityTo         = map[string]string{"critical": "p0", "high": "p1", "medium": "p2", "low": "p3"}
+	v2ProjectStatusTo    = map[string]string{"inactive": "paused"}
+	v2ActionListStatusTo = map[string]string{"completed": "archived"}
 )
 
 // v2TaskStatusFrom and the other From maps turn a TaskMan-v2 value back into
@@ -225,11 +225,15 @@ func fromWire(rec map[string]any, renames map[string]string) map[string]any {
 	return out
 }
 
-// Field renames from the tools' names to TaskMan-v2's.
+// Field renames from the tools' names to TaskMan-v2's, and back.
 var (
 	v2TaskRenames       = map[string]string{"project_id": "primary_project", "sprint_id": "primary_sprint", "tags": "labels", "due_date": "due_at"}
 	v2ProjectRenames    = map[string]string{"description": "mission"}
 	v2ActionListRenames = map[string]string{"metadata": "extra_metadata"}
+
+	v2TaskRenamesFrom       = invert(v2TaskRenames)
+	v2ProjectRenamesFrom    = invert(v2ProjectRenames)
+	v2ActionListRenamesFrom = invert(v2ActionListRenames)
 )
 
 // v2TaskTo translates task fields: renames; parent_task_id becomes
@@ -267,7 +271,7 @@ func v2TaskTo(fields map[string]any, notes *callNotes) (map[string]any, error) {
 // names and values where they exist (parent_task_id and assignee from the
 // first of parents and assignees, which stay), every other field as is.
 func v2TaskFrom(rec map[string]any) map[string]any {
-	out := fromWire(rec, invert(v2TaskRenames))
+	out := fromWire(rec, v2TaskRenamesFrom)
 	out["status"] = mapValue(out["status"], v2TaskStatusFrom)
 	out["priority"] = mapValue(out["priority"], v2PriorityFrom)
 	if p, _ := rec["parents"].([]any); len(p) > 0 {
@@ -291,7 +295,7 @@ func v2ProjectTo(fields map[string]any, notes *callNotes) (map[string]any, error
 
 // v2ProjectFrom reads a TaskMan-v2 project in the tools' vocabulary.
 func v2ProjectFrom(rec map[string]any) map[string]any {
-	out := fromWire(rec, invert(v2ProjectRenames))
+	out := fromWire(rec, v2ProjectRenamesFrom)
 	out["status"] = mapValue(out["status"], v2ProjectStatusFrom)
 	return out
 }
@@ -313,7 +317,7 @@ func v2ActionListTo(fields map[string]any, notes *callNotes) (map[string]any, er
 // v2ActionListStatus maps an action-list status to one TaskMan-v2 stores,
 // or refuses it naming the values it can.
 func v2ActionListStatus(s any) (any, error) {
-	v := mapValue(s, v2ActionListStateTo)
+	v := mapValue(s, v2ActionListStatusTo)
 	if str, _ := v.(string); !slices.Contains(v2ActionListStatuses, str) {
 		return nil, &argError{"status", fmt.Sprintf("the TaskMan-v2 backend stores only action lists that are %s (completed is stored as archived), got %v",
 			strings.Join(v2ActionListStatuses, " or "), s)}
@@ -323,7 +327,7 @@ func v2ActionListStatus(s any) (any, error) {
 
 // v2ActionListFrom reads a TaskMan-v2 action list in the tools' vocabulary.
 func v2ActionListFrom(rec map[string]any) map[string]any {
-	return fromWire(rec, invert(v2ActionListRenames))
+	return fromWire(rec, v2ActionListRenamesFrom)
 }
 
 // v2ReadRecord returns a read that translates a record answer with from.
