@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,23 @@ func TestSprintOperationsObserved(t *testing.T) {
 		if !strings.Contains(scrape, series+"\n") {
 			t.Errorf("the scrape lacks %s", series)
 		}
+	}
+}
+
+// TestSprintToolsOnUndecidedBackend calls a sprint tool while auto
+// detection cannot reach the backend: the answer says the backend is
+// unreachable, not that an unknown dialect does not support sprints.
+func TestSprintToolsOnUndecidedBackend(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: every connection is refused
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://" + addr + "/api/v1", "BACKEND_MAX_RETRIES": "0"})
+	c.initialize(version20251125)
+	res := c.callTool("sprint_read", map[string]any{"sprintId": "S-1"})
+	if text := textOf(res); res["isError"] != true || strings.Contains(text, "not supported") || !strings.Contains(text, "unreachable") {
+		t.Errorf("sprint_read with the backend down and its dialect unknown = %q, want an unreachable error", text)
 	}
 }
