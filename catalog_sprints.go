@@ -39,7 +39,7 @@ func sprintTools() []*tool {
 	return []*tool{{
 		name: "sprint_create", title: "Create a sprint", family: familySprints, hints: hintCreate,
 		description: "Create a sprint in a project and return the stored sprint.",
-		input:       object("", map[string]*schema{"sprint": object("The sprint to create.", sprintFields(), "name", "project_id")}, "sprint"),
+		input:       object("", map[string]*schema{"sprint": object("The sprint to create.", withCreateID(sprintFields(), "S-"), "name", "project_id")}, "sprint"),
 		output:      sprintOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opCreateSprint, body: stripNulls(argObject(a, "sprint"))})
