@@ -10,7 +10,7 @@ func sprintFields() map[string]*schema {
 	return map[string]*schema{
 		"name":       str("Name of the sprint.", 1, maxSprintName),
 		"project_id": str("Id of the project the sprint belongs to.", 1, maxRefID),
-		"goal":       str("What the sprint is meant to achieve.", 0, 0),
+		"goal":       str("What the sprint is meant to achieve.", 1, 0),
 		"start_date": date("First day of the sprint, YYYY-MM-DD."),
 		"end_date":   date("Last day of the sprint, YYYY-MM-DD."),
 	}
@@ -28,7 +28,7 @@ func sprintTools() []*tool {
 	updateFields := sprintFields()
 	delete(updateFields, "project_id") // a sprint stays in its project
 	updateFields["status"] = enum("Sprint status; sprint_start and sprint_complete check the transition, this does not.", sprintStatuses)
-	updateFields["owner"] = str("Person responsible for the sprint.", 0, maxPerson)
+	updateFields["owner"] = str("Person responsible for the sprint.", 1, maxPerson)
 	// transition calls a start or complete endpoint.
 	transition := func(op opID) toolFunc {
 		return func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
