@@ -142,7 +142,9 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 	}
 	c.defaultOwner = cmp.Or(opts.DefaultOwner, "taskman-mcp")
 	switch {
-	case opts.BaseURL == "" || opts.Dialect == "" || opts.Dialect == dialectLegacy:
+	case opts.BaseURL == "":
+		c.decided.Store(embeddedAdapter)
+	case opts.Dialect == "" || opts.Dialect == dialectLegacy:
 		c.decided.Store(legacyAdapter)
 	case opts.Dialect == dialectTaskmanV2:
 		c.decided.Store(adapterFor(dialectTaskmanV2, c.defaultOwner))

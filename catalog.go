@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -58,7 +59,7 @@ func projectFields() map[string]*schema {
 	}
 }
 
-// taskTools returns the 10 task tools.
+// taskTools returns the task tools.
 func taskTools() []*tool {
 	setStatusBody := []string{"status", "notes", "completion_notes", "done_date"}
 	return []*tool{{
@@ -225,10 +226,26 @@ func taskTools() []*tool {
 			}
 			return searchResult(opSearchTasks, v, argString(a, "query"), "tasks")
 		},
+	}, {
+		name: "task_complete", title: "Complete a task", family: familyTasks, hints: hintSet,
+		description: "Mark a task as done, with optional notes on what was done.",
+		input: object("", map[string]*schema{
+			"taskId": idArg("task"),
+			"notes":  str("What was done; stored as the task's completion notes.", 0, 0),
+		}, "taskId"),
+		output: out(map[string]*schema{"task": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			var body any
+			if notes, ok := a["notes"].(string); ok {
+				body = map[string]any{"completion_notes": notes}
+			}
+			rec, err := tc.record(ctx, request{op: opCompleteTask, args: []string{argString(a, "taskId")}, body: body})
+			return map[string]any{"task": rec}, err
+		},
 	}}
 }
 
-// projectTools returns the 12 project tools.
+// projectTools returns the project tools.
 func projectTools() []*tool {
 	pid := map[string]*schema{"projectId": idArg("project")}
 	withPID := func(props map[string]*schema) map[string]*schema {
@@ -397,7 +414,7 @@ func actionListFields() map[string]*schema {
 	}
 }
 
-// actionListTools returns the 12 action-list tools.
+// actionListTools returns the action-list tools.
 func actionListTools() []*tool {
 	alid := func() *schema { return idArg("action list") }
 	createProps := withCreateID(actionListFields(), "AL-")
@@ -590,5 +607,39 @@ func actionListTools() []*tool {
 			}
 			return searchResult(opSearchActionLists, v, argString(a, "q"), "data")
 		},
+	}, {
+		name: "action_list_link_task", title: "Link a task", family: familyActionLists, hints: hintSet,
+		description: "Link an existing task to an action list; linking it twice changes nothing.",
+		input:       taskLinkArgs(),
+		output:      alOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			q := url.Values{"task_id": {argString(a, "task_id")}}
+			rec, err := tc.record(ctx, request{op: opLinkTask, args: []string{argString(a, "action_list_id")}, query: q})
+			return map[string]any{"action_list": rec}, err
+		},
+	}, {
+		name: "action_list_unlink_task", title: "Unlink a task", family: familyActionLists, hints: hintDelete,
+		description: "Unlink a task from an action list; the task itself is kept.",
+		input:       taskLinkArgs(),
+		output:      alOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opUnlinkTask, args: []string{argString(a, "action_list_id"), argString(a, "task_id")}})
+			return map[string]any{"action_list": rec}, err
+		},
+	}, {
+		name: "action_list_tasks", title: "An action list's tasks", family: familyActionLists, hints: hintRead,
+		description: "List the ids of the tasks linked to an action list, in the order they were linked.",
+		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
+		output:      out(map[string]*schema{"task_ids": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			la, err := tc.list(ctx, request{op: opListLinkedTasks, args: []string{argString(a, "action_list_id")}}, "task_ids")
+			return map[string]any{"task_ids": la.items}, err
+		},
 	}}
+}
+
+// taskLinkArgs are the arguments of the tools that link a task to an
+// action list or unlink it.
+func taskLinkArgs() *schema {
+	return object("", map[string]*schema{"action_list_id": idArg("action list"), "task_id": idArg("task")}, "action_list_id", "task_id")
 }

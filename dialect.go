@@ -27,12 +27,13 @@ const (
 var dialectNames = []string{string(dialectAuto), string(dialectLegacy), string(dialectTaskmanV2)}
 
 // title names the dialect's backend for people, e.g. in "not supported by
-// the TaskMan-v2 backend".
+// the TaskMan-v2 backend"; a legacy backend is "this backend", as the
+// reason names the legacy API.
 func (d dialect) title() string {
 	if d == dialectTaskmanV2 {
-		return "TaskMan-v2"
+		return "the TaskMan-v2 backend"
 	}
-	return "legacy"
+	return "this backend"
 }
 
 // wireCall is one HTTP exchange as a dialect sends it.
@@ -94,7 +95,7 @@ type unsupportedError struct {
 }
 
 func (e *unsupportedError) Error() string {
-	return fmt.Sprintf("not supported by the %s backend: %s", e.dialect.title(), e.reason)
+	return fmt.Sprintf("not supported by %s: %s", e.dialect.title(), e.reason)
 }
 
 // check returns an *unsupportedError when the dialect cannot serve op.
@@ -135,20 +136,50 @@ func legacyCall(r request) (wireCall, error) {
 	return wireCall{method: operations[r.op].method, path: r.path(), query: r.query, body: r.body}, nil
 }
 
-// legacyAdapter speaks docs/backend-api.md, which the embedded backend
-// implements. Every operation is its template, with TaskMan-v2 values of
-// the union enums turned into legacy ones; a remove-item answer without
-// the action list is read back.
-var legacyAdapter = newLegacyAdapter()
+// legacyAdapter speaks docs/backend-api.md to a remote backend. Every
+// operation is its template, with TaskMan-v2 values of the union enums
+// turned into legacy ones; a remove-item answer without the action list is
+// read back. The operations legacyRemoteLacks names are refused.
+var legacyAdapter = newLegacyAdapter(true)
 
-// newLegacyAdapter builds legacyAdapter.
-func newLegacyAdapter() *adapter {
+// embeddedAdapter is legacyAdapter for the embedded backend, which also has
+// the endpoints legacyRemoteLacks names.
+var embeddedAdapter = newLegacyAdapter(false)
+
+// undecidedAdapter serves the calls made while auto detection has not
+// reached the backend: legacy calls with nothing refused, so that a call
+// the backend cannot be asked fails as unreachable (or with the caller's
+// cancellation), not as "not supported" by a dialect nobody knows yet.
+var undecidedAdapter = newLegacyAdapter(false)
+
+// newLegacyAdapter builds legacyAdapter (remote) or embeddedAdapter.
+func newLegacyAdapter(remote bool) *adapter {
 	a := &adapter{dialect: dialectLegacy}
 	for op := range numOps {
 		a.routes[op].build = legacyMapped
+		if remote {
+			a.routes[op].unsupported = legacyRemoteLacks(op)
+		}
 	}
 	a.routes[opRemoveItem] = route{run: removeItemThenRead(legacyMapped)}
 	return a
+}
+
+// legacyRemoteLacks says why a remote backend speaking the contract of
+// docs/backend-api.md cannot serve op, or "" when it can. The sprint,
+// task-completion and task-link endpoints came after that contract: the
+// embedded backend has them, a legacy remote one would answer 404, so the
+// call is refused before anything is sent.
+func legacyRemoteLacks(op opID) string {
+	switch op {
+	case opListSprints, opCreateSprint, opGetSprint, opUpdateSprint, opDeleteSprint, opSprintProgress, opStartSprint, opCompleteSprint:
+		return "the legacy Task Manager API has no /sprints endpoints (the embedded backend and TaskMan-v2 have them)"
+	case opCompleteTask:
+		return "the legacy Task Manager API has no POST /tasks/{id}/complete; use task_set_status with status completed"
+	case opListLinkedTasks, opLinkTask, opUnlinkTask:
+		return "the legacy Task Manager API has no action-list task links (the embedded backend and TaskMan-v2 have them)"
+	}
+	return ""
 }
 
 // legacyValues turns the TaskMan-v2 values of the union enums into legacy
@@ -388,7 +419,7 @@ func (c *backendClient) adapter(ctx context.Context) *adapter {
 	case c.detecting <- struct{}{}:
 		defer func() { <-c.detecting }()
 	case <-ctx.Done():
-		return legacyAdapter // the call ends with ctx's error before sending anything
+		return undecidedAdapter // the call ends with ctx's error before sending anything
 	}
 	if a := c.decided.Load(); a != nil {
 		return a
@@ -399,7 +430,7 @@ func (c *backendClient) adapter(ctx context.Context) *adapter {
 	if err != nil {
 		c.logger.WarnContext(ctx, "could not tell which dialect the backend speaks; this call uses legacy and the next one asks again",
 			"err", err, "hint", "set TASKMAN_BACKEND_DIALECT=legacy or taskman-v2 to skip detection")
-		return legacyAdapter
+		return undecidedAdapter
 	}
 	a := adapterFor(d, c.defaultOwner)
 	c.decided.Store(a)

@@ -1,6 +1,6 @@
 // Command taskman-mcp is a Model Context Protocol (MCP) server that lets AI
-// assistants manage the tasks, projects and action lists of a Task Manager
-// REST API.
+// assistants manage the tasks, projects, sprints and action lists of a Task
+// Manager REST API.
 //
 // # Running it
 //

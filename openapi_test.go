@@ -360,6 +360,7 @@ func TestTaskmanV2FieldListsMatchOpenAPI(t *testing.T) {
 		{[]string{"TaskCreate", "TaskUpdate"}, v2TaskFields},
 		{[]string{"ProjectCreate"}, v2ProjectFields},
 		{[]string{"ActionListCreate", "ActionListUpdate"}, v2ActionListFields},
+		{[]string{"SprintCreate", "SprintUpdate"}, v2SprintFields},
 	} {
 		var want []string
 		for _, name := range tc.schemas {
@@ -375,7 +376,7 @@ func TestTaskmanV2FieldListsMatchOpenAPI(t *testing.T) {
 			t.Errorf("fields for %v = %v, want the document's %v", tc.schemas, got, want)
 		}
 	}
-	enums := map[string][]string{"TaskStatus": v2TaskStatuses, "Priority": v2Priorities, "ProjectStatus": v2ProjectStatuses, "ActionListStatus": v2ActionListStatuses}
+	enums := map[string][]string{"TaskStatus": v2TaskStatuses, "Priority": v2Priorities, "ProjectStatus": v2ProjectStatuses, "ActionListStatus": v2ActionListStatuses, "SprintStatus": embSprintStatuses}
 	for name, list := range enums {
 		var want []string
 		for _, v := range d.Comps.Schemas[name].Enum {

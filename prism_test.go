@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,9 +35,32 @@ type prismExchange struct {
 }
 
 // rejected reports whether Prism refused the request as breaking the
-// contract.
+// contract. Violations Prism finds in its own answer (a response example
+// of the document lacking a required field, as on
+// /action-lists/{id}/tasks) say nothing about the request and are not
+// counted.
 func (e prismExchange) rejected() bool {
-	return e.violations != "" || e.status == http.StatusNotFound || e.status == http.StatusMethodNotAllowed || e.status == http.StatusUnprocessableEntity
+	return e.requestViolations() || e.status == http.StatusNotFound || e.status == http.StatusMethodNotAllowed || e.status == http.StatusUnprocessableEntity
+}
+
+// requestViolations reports whether the sl-violations header names a
+// violation outside the response (an unparsable header counts).
+func (e prismExchange) requestViolations() bool {
+	if e.violations == "" {
+		return false
+	}
+	var list []struct {
+		Location []string `json:"location"`
+	}
+	if json.Unmarshal([]byte(e.violations), &list) != nil {
+		return true
+	}
+	for _, v := range list {
+		if len(v.Location) == 0 || v.Location[0] != "response" {
+			return true
+		}
+	}
+	return false
 }
 
 // startPrism runs Prism on the OpenAPI copy in testdata/ and returns the
@@ -149,6 +173,18 @@ var prismToolCalls = []struct {
 	{"action_list_bulk_update", map[string]any{"action_list_ids": []any{"AL-1", "AL-2"}, "status": "archived"}},
 	{"action_list_bulk_delete", map[string]any{"action_list_ids": []any{"AL-1", "AL-2"}}},
 	{"action_list_delete", map[string]any{"action_list_id": "AL-1"}},
+	{"task_complete", map[string]any{"taskId": "T-1", "notes": "n"}},
+	{"action_list_link_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}},
+	{"action_list_tasks", map[string]any{"action_list_id": "AL-1"}},
+	{"action_list_unlink_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}},
+	{"sprint_create", map[string]any{"sprint": map[string]any{"name": "s", "project_id": "P-1", "goal": "g", "start_date": "2026-01-05", "end_date": "2026-01-16"}}},
+	{"sprint_read", map[string]any{"sprintId": "S-1"}},
+	{"sprint_update", map[string]any{"sprintId": "S-1", "changes": map[string]any{"goal": "h", "status": "planning", "owner": "o"}}},
+	{"sprint_list", map[string]any{"project_id": "P-1", "status": "active", "limit": 5, "cursor": "v2page:2"}},
+	{"sprint_progress", map[string]any{"sprintId": "S-1"}},
+	{"sprint_start", map[string]any{"sprintId": "S-1"}},
+	{"sprint_complete", map[string]any{"sprintId": "S-1"}},
+	{"sprint_delete", map[string]any{"sprintId": "S-1"}},
 }
 
 // prismProbeMiss are the detection probes Prism cannot know: FastAPI serves
@@ -159,6 +195,11 @@ var prismProbeMiss = map[string]bool{"GET /openapi.json": true, "GET /api/v1/hea
 // prismUnsupported are the tools TaskMan-v2 cannot serve.
 var prismUnsupported = map[string]bool{"project_add_meta_task": true, "project_add_comment": true, "project_get_comments": true,
 	"project_add_blocker": true, "action_list_toggle_item": true}
+
+// prismRefusedByState are the tools whose answer depends on a record's
+// state, which Prism's static examples fix: the sprint it serves is new,
+// so sprint_complete is refused after reading it, with this text.
+var prismRefusedByState = map[string]string{"sprint_complete": "is new: only a sprint that is active, in_progress or blocked can be completed"}
 
 // TestPrismEveryTool drives every tool through Prism with only the base URL
 // set: no request is rejected, the unsupported tools answer plainly
@@ -182,6 +223,11 @@ func TestPrismEveryTool(t *testing.T) {
 		case prismUnsupported[call.tool]:
 			if res["isError"] != true || !strings.Contains(textOf(res), "not supported by the TaskMan-v2 backend") || len(sent) != 0 {
 				t.Errorf("%s: %q after %d requests, want the not-supported error and none", call.tool, textOf(res), len(sent))
+			}
+			refused++
+		case prismRefusedByState[call.tool] != "":
+			if res["isError"] != true || !strings.Contains(textOf(res), prismRefusedByState[call.tool]) {
+				t.Errorf("%s: %q, want the refusal %q", call.tool, textOf(res), prismRefusedByState[call.tool])
 			}
 			refused++
 		case res["isError"] == true:

@@ -138,7 +138,7 @@ func TestRequestBeforeInitialize(t *testing.T) {
 		t.Error("ping before initialize must be answered")
 	}
 	c.initialize(version20251125)
-	if res := c.result("tools/list", nil); len(res["tools"].([]any)) != 39 {
+	if res := c.result("tools/list", nil); len(res["tools"].([]any)) != 51 {
 		t.Errorf("tools/list after initialize lists %d tools", len(res["tools"].([]any)))
 	}
 }
@@ -239,7 +239,7 @@ func TestModernRequests(t *testing.T) {
 	list := call(t, s, sess, modern(2, "tools/list", nil, nil))
 	want(t, "tools/list resultType", get(list, "result", "resultType"), "complete")
 	want(t, "tools/list cacheScope", get(list, "result", "cacheScope"), "public")
-	want(t, "tool count", len(get(list, "result", "tools").([]any)), 39)
+	want(t, "tool count", len(get(list, "result", "tools").([]any)), 51)
 
 	res := call(t, s, sess, modern(3, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "m", "project_id": "P-1"}}}, nil))
 	want(t, "call resultType", get(res, "result", "resultType"), "complete")

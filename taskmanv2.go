@@ -127,6 +127,7 @@ func newTaskmanV2Adapter(owner string) *adapter {
 		opBulkUpdateActionLists: {run: v2BulkUpdateActionLists},
 		opSearchActionLists:     {run: v2SearchActionLists},
 	}}
+	v2SprintRoutes(&a.routes)
 	// An operation without a route is refused rather than sent as its
 	// legacy template, which this backend would answer 404 or, worse,
 	// silently misread.

@@ -42,7 +42,8 @@ type fakeV2 struct {
 	items      int                    // item id sequence
 	requests   []string               // "METHOD /path?query", in order
 	violations []string
-	health     string // the status GET /health reports
+	health     string           // the status GET /health reports
+	links      map[string][]any // action-list id → linked task ids, in link order
 }
 
 // newFakeV2 starts the fake on 127.0.0.1; its base URL is f.srv.URL +
@@ -53,7 +54,8 @@ func newFakeV2(t testing.TB) *fakeV2 {
 			"sprint_id": "primary_sprint", "project_id": "primary_project", "assignee": "assignees", "owner": "owner"}},
 		"projects":     {key: "projects", noun: "Project", filters: map[string]string{"status": "status", "owner": "owner"}},
 		"action-lists": {key: "action_lists", noun: "Action list", filters: map[string]string{"status": "status", "owner": "owner", "project_id": "project_id", "sprint_id": "sprint_id"}},
-	}}
+		"sprints":      {key: "sprints", noun: "Sprint", filters: map[string]string{"status": "status", "project_id": "primary_project"}},
+	}, links: map[string][]any{}}
 	for _, c := range f.colls {
 		c.recs = map[string]map[string]any{}
 	}
@@ -124,7 +126,7 @@ func (f *fakeV2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.record(w, r, c, segs[1], in)
 	case segs[2] == "items":
 		f.item(w, r, c, segs[1], segs[3:], in)
-	default:
+	case !f.sprintExtra(w, r, segs):
 		fakeJSON(w, 404, map[string]any{"detail": "Not Found"})
 	}
 }
@@ -182,6 +184,7 @@ func (f *fakeV2) create(w http.ResponseWriter, c *fakeV2Coll, in map[string]any)
 		"tasks":        {"status": "new", "priority": "p2", "assignees": []any{}, "labels": []any{}, "parents": []any{}, "description": ""},
 		"projects":     {"status": "new", "sprints": []any{}},
 		"action_lists": {"status": "active", "items": []any{}, "tags": []any{}, "extra_metadata": map[string]any{}},
+		"sprints":      {"status": "new", "cadence": "biweekly", "tasks": []any{}},
 	}[c.key]
 	rec := map[string]any{"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
 	for k, v := range defaults {

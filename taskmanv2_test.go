@@ -57,7 +57,7 @@ func v2Workflow() []v2Step {
 		}}
 	}
 	pid := func(st workflowState) map[string]any { return map[string]any{"projectId": st["project"]} }
-	return []v2Step{
+	return slices.Concat([]v2Step{
 		{"activate_taskman_server", nil, func(t *testing.T, _ workflowState, res map[string]any, sent []string) {
 			r := sc(t, res)
 			want(t, "ready", r["ready"], true)
@@ -297,6 +297,7 @@ func v2Workflow() []v2Step {
 			want(t, "deleted", r["deleted_count"], 0)
 			want(t, "failed", get(r, "failed", 0, "id"), st["list"])
 		}},
+	}, v2SprintWorkflow(), []v2Step{
 		{"task_read", func(workflowState) map[string]any { return map[string]any{"taskId": ".."} },
 			func(t *testing.T, _ workflowState, res map[string]any, sent []string) {
 				wantRefused(t, res, sent, `id ".." cannot name a record`)
@@ -308,7 +309,7 @@ func v2Workflow() []v2Step {
 		{"project_delete", pid, func(t *testing.T, st workflowState, res map[string]any, _ []string) {
 			want(t, "result", sc(t, res), map[string]any{"projectId": st["project"], "deleted": true})
 		}},
-	}
+	})
 }
 
 // TestTaskmanV2ToolMatrix drives every tool over stdio against the
@@ -350,6 +351,7 @@ func TestUnionEnums(t *testing.T) {
 		"priority":          {priorities, v2Priorities},
 		"project status":    {projectStatuses, v2ProjectStatuses},
 		"action-list state": {actionListStatuses, v2ActionListStatuses},
+		"sprint status":     {sprintStatuses, embSprintStatuses},
 	} {
 		for _, v := range tc.v2 {
 			if !slices.Contains(tc.tool, v) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -17,6 +18,7 @@ const (
 	familyTasks       toolFamily = "tasks"
 	familyProjects    toolFamily = "projects"
 	familyActionLists toolFamily = "actionLists"
+	familySprints     toolFamily = "sprints"
 	familyHelpers     toolFamily = "helpers"
 )
 
@@ -105,6 +107,7 @@ var (
 	priorities         = []string{"low", "medium", "high", "critical", "p0", "p1", "p2", "p3"}
 	projectStatuses    = []string{"active", "inactive", "new", "pending", "assigned", "in_progress", "paused", "blocked", "completed", "closed", "cancelled"}
 	actionListStatuses = []string{"planned", "new", "pending", "active", "in_progress", "blocked", "completed", "archived", "cancelled"}
+	sprintStatuses     = []string{"new", "planning", "pending", "assigned", "active", "in_progress", "blocked", "completed", "closed", "cancelled"}
 	taskSearchFields   = []string{"title", "description", "tags", "notes", "summary", "completion_notes"}
 	listSearchFields   = []string{"title", "description", "notes"}
 )
@@ -288,6 +291,7 @@ func newToolTable() []*tool {
 	t = append(t, taskTools()...)
 	t = append(t, projectTools()...)
 	t = append(t, actionListTools()...)
+	t = append(t, sprintTools()...)
 	t = append(t, helperTools()...)
 	return t
 }
@@ -295,10 +299,10 @@ func newToolTable() []*tool {
 // helperTools returns the activation tools and ai_parse_task.
 func helperTools() []*tool {
 	noArgs := object("", map[string]*schema{})
-	activate := func(fam toolFamily) toolFunc {
+	activate := func(fams ...toolFamily) toolFunc {
 		return func(ctx context.Context, tc *toolCall, _ map[string]any) (map[string]any, error) {
 			status := tc.srv.serverStatus(ctx)
-			names, descs := tc.srv.toolsOf(fam)
+			names, descs := tc.srv.toolsOf(fams...)
 			return map[string]any{
 				"activated":        status["serverOnline"],
 				"serverStatus":     status,
@@ -319,7 +323,7 @@ func helperTools() []*tool {
 			status := tc.srv.serverStatus(ctx)
 			all := map[string]any{}
 			descs := map[string]any{}
-			for key, fam := range map[string]toolFamily{"tasks": familyTasks, "projects": familyProjects, "actionLists": familyActionLists} {
+			for key, fam := range map[string]toolFamily{"tasks": familyTasks, "projects": familyProjects, "actionLists": familyActionLists, "sprints": familySprints} {
 				names, d := tc.srv.toolsOf(fam)
 				all[key] = names
 				for k, v := range d {
@@ -338,8 +342,8 @@ func helperTools() []*tool {
 		input:       noArgs, output: activateOut, call: activate(familyTasks),
 	}, {
 		name: "activate_project_tools", title: "Activate the project tools", family: familyHelpers, hints: hintRead,
-		description: "Check the backend and list the project tools.",
-		input:       noArgs, output: activateOut, call: activate(familyProjects),
+		description: "Check the backend and list the project and sprint tools.",
+		input:       noArgs, output: activateOut, call: activate(familyProjects, familySprints),
 	}, {
 		name: "activate_action_list_tools", title: "Activate the action-list tools", family: familyHelpers, hints: hintRead,
 		description: "Check the backend and list the action-list tools.",
@@ -418,13 +422,13 @@ func (s *server) backendMode() string {
 	return "remote backend at " + s.backend.mode
 }
 
-// toolsOf returns the names and descriptions of one family's tools, from
-// the registry itself.
-func (s *server) toolsOf(fam toolFamily) ([]any, map[string]any) {
+// toolsOf returns the names and descriptions of the tools of the given
+// families, from the registry itself.
+func (s *server) toolsOf(fams ...toolFamily) ([]any, map[string]any) {
 	var names []any
 	descs := map[string]any{}
 	for _, t := range s.tools {
-		if t.family == fam {
+		if slices.Contains(fams, t.family) {
 			names = append(names, t.name)
 			descs[t.name] = t.description
 		}

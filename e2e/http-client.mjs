@@ -9,7 +9,7 @@
 // the same JSON, then a bulk update with a progress token, answered as an
 // event stream (which in a 2025-11-25 session opens with the SSE priming
 // event), then ends its session. On success it prints
-// {"ok":true,"tools":39,"steps":N} and exits 0; on failure it prints the
+// {"ok":true,"tools":51,"steps":N} and exits 0; on failure it prints the
 // reason to stderr and exits 1.
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
