@@ -214,12 +214,17 @@ func (e *backendError) Error() string {
 // unreachableError is a failure to get any answer from the backend:
 // refused, reset, timed out, or a broken answer.
 type unreachableError struct {
-	op  opID
-	err error
+	op   opID
+	err  error
+	hint string // what the reader can do about it; may be empty
 }
 
 func (e *unreachableError) Error() string {
-	return fmt.Sprintf("backend unreachable (%s): %v", e.op, e.err)
+	msg := fmt.Sprintf("backend unreachable (%s): %v", e.op, e.err)
+	if e.hint != "" {
+		msg += " (" + e.hint + ")"
+	}
+	return msg
 }
 
 func (e *unreachableError) Unwrap() error { return e.err }
@@ -516,7 +521,7 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 	c.metrics.observeBackendCall(o.method, o.path, statusLabel(resp.StatusCode), time.Since(start))
 	status = resp.StatusCode
 	if len(raw) > maxAnswerBytes {
-		return nil, 0, "", &unreachableError{op, fmt.Errorf("answer larger than %d MiB", maxAnswerBytes>>20)}
+		return nil, 0, "", &unreachableError{op: op, err: fmt.Errorf("answer larger than %d MiB", maxAnswerBytes>>20)}
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return raw, 0, "", nil
@@ -585,13 +590,23 @@ func (c *backendClient) transportError(ctx context.Context, op opID, err error) 
 		return fmt.Errorf("%s: %w", op, cerr)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-		return &unreachableError{op, fmt.Errorf("no answer within %v: %w", c.timeout, context.DeadlineExceeded)}
+		return &unreachableError{op: op, err: fmt.Errorf("no answer within %v: %w", c.timeout, context.DeadlineExceeded)}
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		err = uerr.Err // the URL is in op already; keep the cause
 	}
-	return &unreachableError{op, err}
+	return &unreachableError{op: op, err: err, hint: c.refusedHint(err)}
+}
+
+// refusedHint is the hint for a refused connection to a remote backend:
+// nothing listens at the configured address, which for a newcomer is most
+// often a copied TASK_MANAGER_API_ENDPOINT with no backend behind it.
+func (c *backendClient) refusedHint(err error) string {
+	if c.mode == "embedded" || !errors.Is(err, syscall.ECONNREFUSED) {
+		return ""
+	}
+	return "nothing is listening at " + c.mode + "; start the Task Manager API there, or unset TASK_MANAGER_API_ENDPOINT to use the embedded backend"
 }
 
 // retryAfter parses a Retry-After header (delay-seconds or an HTTP date)

@@ -414,3 +414,32 @@ func TestStatusHidesBackendCredentials(t *testing.T) {
 		t.Errorf("the password reached the client or the logs:\n%s\n%s", raw, c.stderr.String())
 	}
 }
+
+// TestRefusedConnectionHints checks that a refused connection to a remote
+// backend says what to do about it, naming the embedded backend, and that
+// other failures carry no such hint.
+func TestRefusedConnectionHints(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	c, err := newBackendClient(backendOptions{BaseURL: closed, Timeout: 2 * time.Second, Version: "test",
+		Logger: slog.New(slog.DiscardHandler), Dialect: dialectLegacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	_, err = c.do(context.Background(), request{op: opHealth})
+	if err == nil || !strings.Contains(err.Error(), "nothing is listening at "+closed) || !strings.Contains(err.Error(), "unset TASK_MANAGER_API_ENDPOINT") {
+		t.Errorf("refused: err = %v, want the hint naming %s and TASK_MANAGER_API_ENDPOINT", err, closed)
+	}
+
+	srv, _ := scripted(t, status(503, `{"error":"down"}`))
+	c2, _ := testBackend(t, srv.URL, 0)
+	_, err = c2.do(context.Background(), request{op: opHealth})
+	if err == nil || strings.Contains(err.Error(), "TASK_MANAGER_API_ENDPOINT") {
+		t.Errorf("503: err = %v, want an error without the refused-connection hint", err)
+	}
+}

@@ -188,7 +188,7 @@ func v2Update(tmpl string, to func(map[string]any, *callNotes) (map[string]any, 
 // serves), unhealthy is down.
 func v2Health(_ request, v any) (any, error) {
 	if field(v, "status") == "unhealthy" {
-		return nil, &unreachableError{opHealth, fmt.Errorf("the backend reports itself unhealthy (database: %v)", field(v, "database"))}
+		return nil, &unreachableError{op: opHealth, err: fmt.Errorf("the backend reports itself unhealthy (database: %v)", field(v, "database"))}
 	}
 	return v, nil
 }
