@@ -235,7 +235,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Tracing:    tr,
 	}
 	if cfg.embedded() {
-		emb, err := newEmbedded(cfg.DataFile)
+		emb, err := newEmbedded(cfg.DataFile, logger)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -840,7 +841,7 @@ func TestSessionStore(t *testing.T) {
 func TestRequestIDOverHTTP(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
-	emb, _ := newEmbedded("")
+	emb, _ := newEmbedded("", slog.New(slog.DiscardHandler))
 	backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.Header.Get("X-Request-ID"))
