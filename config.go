@@ -217,7 +217,7 @@ var configVars = []configVar{
 	// 1000 sessions of a few kilobytes each bound memory far below the
 	// machine's while exceeding any real deployment's client count.
 	{name: "TASKMAN_MAX_SESSIONS", group: configGroupServer, def: "1000",
-		help:  "concurrent MCP sessions; more get 503",
+		help:  "concurrent MCP sessions; a new one replaces the least recently used idle one, 503 only if all are busy",
 		value: func(c *config) string { return strconv.Itoa(c.MaxSessions) }},
 	// 4 MiB holds the largest bulk tool call by a wide margin.
 	{name: "TASKMAN_MAX_REQUEST_BYTES", group: configGroupServer, def: "4194304",

@@ -54,7 +54,8 @@ const (
 	lxMaxCallsPerLevel = 2_000_000
 
 	// lxSessions is the number of legacy sessions held open for the RSS
-	// measure: the default TASKMAN_MAX_SESSIONS cap.
+	// measure: the default TASKMAN_MAX_SESSIONS cap (the server is started
+	// with room for all of them to come from one client address).
 	lxSessions = 1000
 
 	// lxStarts is how many cold starts the start-to-ready median is taken
@@ -328,7 +329,7 @@ func lxStartProc(t *testing.T, bin string) (*lxProc, time.Duration) {
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"TASKMAN_MCP_TRANSPORT=http", "HOST=127.0.0.1", "PORT=" + port,
-		"LOG_LEVEL=warn", "TRACING_ENABLED=false", "TASKMAN_MAX_SESSIONS=" + strconv.Itoa(lxSessions),
+		"LOG_LEVEL=warn", "TRACING_ENABLED=false", "TASKMAN_MAX_SESSIONS=" + strconv.Itoa(lxSessions*sessionClientShare),
 	}
 	p := &lxProc{cmd: cmd, base: "http://127.0.0.1:" + port, logs: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs

@@ -556,7 +556,7 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in in
 			return
 		}
 		var err error
-		if hs, err = t.sessions.create(credential(r)); err != nil {
+		if hs, err = t.sessions.create(credential(r), sessionClient(r, credential(r))); err != nil {
 			w.Header().Set("Retry-After", "60")
 			writeRPCError(w, http.StatusServiceUnavailable, validID(in.single.ID), codeInternalError, "Service Unavailable: "+err.Error())
 			return
@@ -712,7 +712,9 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 	if hs == nil {
 		return
 	}
-	defer t.sessions.release(hs)
+	// A stream is not a request: the session's idle clock runs while it
+	// is open, and the session's end (idle, evicted, deleted) ends it.
+	t.sessions.release(hs)
 	if !hs.stream.CompareAndSwap(false, true) {
 		writeRPCError(w, http.StatusConflict, nil, codeInvalidRequest, "Conflict: this session already has an open GET stream")
 		return
@@ -743,7 +745,6 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 			if rc.Flush() != nil {
 				return
 			}
-			t.sessions.touch(hs)
 		}
 	}
 }
