@@ -29,6 +29,7 @@ type config struct {
 	SessionIdleTimeout time.Duration // TASKMAN_SESSION_IDLE_TIMEOUT_MS, default 30m
 	MaxSessions        int           // TASKMAN_MAX_SESSIONS, default 1000, >=1
 	MaxRequestBytes    int64         // TASKMAN_MAX_REQUEST_BYTES, default 4194304, 1024..1 GiB
+	MaxInFlight        int           // TASKMAN_MAX_IN_FLIGHT, default 32, >=1
 	Env                string        // NODE_ENV: development (default), test, production
 	BackendURL         string        // TASK_MANAGER_API_ENDPOINT; "" = embedded backend; absolute http(s) URL, trailing "/" trimmed
 	DataFile           string        // TASKMAN_DATA_FILE; embedded backend only
@@ -223,6 +224,12 @@ var configVars = []configVar{
 	{name: "TASKMAN_MAX_REQUEST_BYTES", group: configGroupServer, def: "4194304",
 		help:  "largest HTTP body or stdio line (413 / JSON-RPC error past it), 1024..1073741824",
 		value: func(c *config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
+	// 32 bodies of the default 4 MiB are 128 MiB at the worst, half the
+	// deploy manifest's memory limit, and 32 calls at once is more than
+	// one replica's backend serves usefully.
+	{name: "TASKMAN_MAX_IN_FLIGHT", group: configGroupServer, def: "32",
+		help:  "HTTP MCP requests served at once; more get 503 with Retry-After",
+		value: func(c *config) string { return strconv.Itoa(c.MaxInFlight) }},
 	{name: "NODE_ENV", group: configGroupServer, def: "development",
 		help:  "development, test or production; production changes the tracing defaults",
 		value: func(c *config) string { return c.Env }},
@@ -408,6 +415,7 @@ func loadConfig(getenv func(string) string, dotenvPath string) (*config, error) 
 	c.SessionIdleTimeout = p.millis("TASKMAN_SESSION_IDLE_TIMEOUT_MS", 1)
 	c.MaxSessions = int(p.integer("TASKMAN_MAX_SESSIONS", 1, configNoMax))
 	c.MaxRequestBytes = p.integer("TASKMAN_MAX_REQUEST_BYTES", configMinRequestBytes, configMaxRequestBytes)
+	c.MaxInFlight = int(p.integer("TASKMAN_MAX_IN_FLIGHT", 1, configNoMax))
 
 	c.BackendURL = strings.TrimRight(p.url("TASK_MANAGER_API_ENDPOINT"), "/")
 	c.DataFile, _, _ = p.lookup("TASKMAN_DATA_FILE")

@@ -24,7 +24,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -368,23 +367,27 @@ func (p *lxProc) stop() {
 
 // rssKiB returns the resident set size of the process from
 // /proc/PID/status, in KiB.
-func (p *lxProc) rssKiB() (int, error) {
+func (p *lxProc) rssKiB() (int, error) { return p.statusKiB("VmRSS") }
+
+// statusKiB returns a size field of /proc/PID/status (VmRSS, VmHWM: the
+// peak RSS, ...), in KiB.
+func (p *lxProc) statusKiB(field string) (int, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, fmt.Errorf("read RSS: %w", err)
+		return 0, fmt.Errorf("read %s: %w", field, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
 			if err != nil {
-				return 0, fmt.Errorf("parse VmRSS %q: %w", rest, err)
+				return 0, fmt.Errorf("parse %s %q: %w", field, rest, err)
 			}
 			return n, nil
 		}
 	}
-	return 0, errors.New("read RSS: no VmRSS line")
+	return 0, fmt.Errorf("read %s: no such line", field)
 }
 
 // lxOpenSessions opens n legacy sessions on base and leaves them open.
@@ -456,8 +459,11 @@ func TestLoadReport(t *testing.T) {
 		runtime.NumCPU(), lxCPUModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(), dur)
 
 	// Throughput: the in-process server against both backends.
-	embedded := lxMeasure(t, startHTTP(t, nil), "embedded", dur)
-	remote := lxMeasure(t, startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": lxStartBackend(t)}), "separate process", dur)
+	// Room for every client at once, so the levels measure serving, not
+	// TASKMAN_MAX_IN_FLIGHT refusals.
+	inFlight := strconv.Itoa(slices.Max(lxClientCounts))
+	embedded := lxMeasure(t, startHTTP(t, map[string]string{"TASKMAN_MAX_IN_FLIGHT": inFlight}), "embedded", dur)
+	remote := lxMeasure(t, startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": lxStartBackend(t), "TASKMAN_MAX_IN_FLIGHT": inFlight}), "separate process", dur)
 	rep.WriteString("### tools/call task_read, 2026-07-28 stateless requests over loopback HTTP\n\n")
 	rep.WriteString("| backend | clients | calls | calls/s | p50 | p99 |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range slices.Concat(embedded, remote) {

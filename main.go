@@ -45,7 +45,9 @@
 //	/metrics                 Prometheus text format 0.0.4 (METRICS_ENABLED)
 //
 // Every route first checks the Host header (TASKMAN_ALLOWED_HOSTS) and any
-// Origin (TASKMAN_ALLOWED_ORIGINS), answering 403; /mcp requires
+// Origin (TASKMAN_ALLOWED_ORIGINS), answering 403 (allowed origins get CORS
+// answers); at most TASKMAN_MAX_IN_FLIGHT MCP POSTs run at once (503 with
+// Retry-After past it); /mcp requires
 // "Authorization: Bearer" when TASKMAN_AUTH_TOKEN is set (401). Under stdio,
 // TASKMAN_OPS_ADDR serves /metrics and /health/* on a side listener.
 //

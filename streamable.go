@@ -62,11 +62,12 @@ const (
 // httpTransport serves the dispatcher over MCP Streamable HTTP at /mcp,
 // next to the health and metrics endpoints.
 type httpTransport struct {
-	srv      *server
-	logger   *slog.Logger
-	metrics  *metrics
-	health   *health // nil when HEALTH_CHECK_ENABLED=false
-	sessions *sessionStore
+	srv       *server
+	logger    *slog.Logger
+	metrics   *metrics
+	health    *health // nil when HEALTH_CHECK_ENABLED=false
+	sessions  *sessionStore
+	admission *admission
 
 	maxBody      int64
 	allowedHosts []string // nil: any Host
@@ -91,6 +92,7 @@ func newHTTPTransport(srv *server, cfg *config, h *health, m *metrics, stop cont
 		metrics:     m,
 		health:      h,
 		sessions:    newSessionStore(cfg.MaxSessions, cfg.SessionIdleTimeout, m),
+		admission:   newAdmission(cfg.MaxInFlight, cfg.MaxRequestBytes),
 		maxBody:     cfg.MaxRequestBytes,
 		origins:     cfg.AllowedOrigins,
 		authMetrics: cfg.AuthMetrics,
@@ -121,9 +123,9 @@ func isLoopbackHost(host string) bool {
 // route shares.
 func (t *httpTransport) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/mcp", t.handleMCP)
+	mux.Handle("/mcp", t.admission.wrap(http.HandlerFunc(t.handleMCP)))
 	t.opsRoutes(mux)
-	return t.observe(t.guard(mux))
+	return t.observe(t.guard(t.cors(mux)))
 }
 
 // opsRoutes registers the health and metrics endpoints, which the stdio

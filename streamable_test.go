@@ -14,6 +14,7 @@ import (
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -365,14 +366,14 @@ func TestHTTPProgressOverSSE(t *testing.T) {
 }
 
 func TestHTTPConcurrentSessions(t *testing.T) {
-	s := startHTTP(t, nil)
+	const sessions = 200
+	s := startHTTP(t, map[string]string{"TASKMAN_MAX_IN_FLIGHT": strconv.Itoa(sessions)}) // every call may be in flight at once
 	http.DefaultClient.CloseIdleConnections()
 	before := runtime.NumGoroutine()
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	heapBefore := ms.HeapAlloc
-	const sessions = 200
 	const callsEach = 5 // bounded: 200 × (init + 5 calls + delete)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
