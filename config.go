@@ -205,7 +205,7 @@ var configVars = []configVar{
 		help:    "when set, HTTP MCP requests need Authorization: Bearer <token>",
 		value:   func(c *config) string { return c.AuthToken.String() }},
 	{name: "TASKMAN_AUTH_METRICS", group: configGroupServer, def: "false",
-		help:  "true: /metrics and /health/* need the token too",
+		help:  "true: /metrics needs the token too (health probes stay open for the orchestrator)",
 		value: func(c *config) string { return strconv.FormatBool(c.AuthMetrics) }},
 	{name: "TASKMAN_OPS_ADDR", group: configGroupServer,
 		help:  "stdio only: host:port of a side listener for /metrics and /health/*, e.g. 127.0.0.1:9464",
@@ -718,14 +718,22 @@ func (p *configParser) url(name string) string {
 	return ""
 }
 
-// configRedactURL hides the password of a URL's user information, the one
-// part of an endpoint URL that may be a secret.
+// configRedactURL hides a URL's user information, the part of an endpoint
+// URL that may be a secret: a user name alone is often a token
+// (https://TOKEN@host), so the whole of it goes, not only a password. A
+// string that does not parse as a URL is not shown at all, since where its
+// secret part would be cannot be told.
 func configRedactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return configRedacted + " (not a parseable URL)"
+	}
+	if u.User == nil {
 		return s
 	}
-	return u.Redacted()
+	u.User = nil
+	scheme, rest, _ := strings.Cut(u.String(), "//")
+	return scheme + "//" + configRedacted + "@" + rest
 }
 
 // pairs parses the OTel "key=value,key2=value2" format (values

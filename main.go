@@ -309,7 +309,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	default:
 		if cfg.OpsAddr != "" {
-			stopOps, err := serveOps(cfg.OpsAddr, transport, logger)
+			stopOps, err := serveOps(cfg, transport, logger)
 			if err != nil {
 				return err
 			}
@@ -325,14 +325,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 }
 
-// serveOps serves /metrics and /health/* on addr for a stdio deployment
-// (TASKMAN_OPS_ADDR), and returns the function that stops it.
-func serveOps(addr string, t *httpTransport, logger *slog.Logger) (func(), error) {
+// serveOps serves /metrics and /health/* on TASKMAN_OPS_ADDR for a stdio
+// deployment, and returns the function that stops it.
+func serveOps(cfg *config, t *httpTransport, logger *slog.Logger) (func(), error) {
+	addr := cfg.OpsAddr
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on TASKMAN_OPS_ADDR %s: %w", addr, err)
 	}
-	hs := newHTTPServer(addr, t.opsHandler(), context.Background(), nil, logger)
+	bindHost, _, _ := net.SplitHostPort(addr) // valid: config checked it
+	hs := newHTTPServer(addr, t.opsHandler(allowedHostsFor(cfg.AllowedHosts, bindHost)), context.Background(), nil, logger)
 	go hs.Serve(ln)
 	logger.Info("serving metrics and health on the ops listener", "addr", "http://"+ln.Addr().String())
 	return func() {

@@ -99,15 +99,23 @@ func newHTTPTransport(srv *server, cfg *config, h *health, m *metrics, stop cont
 		stop:        stop,
 		streamsDone: make(chan struct{}),
 	}
-	t.allowedHosts = cfg.AllowedHosts
-	if t.allowedHosts == nil && isLoopbackHost(cfg.Host) {
-		t.allowedHosts = []string{"localhost", "127.0.0.1", "[::1]", "::1"}
-	}
+	t.allowedHosts = allowedHostsFor(cfg.AllowedHosts, cfg.Host)
 	if tok := cfg.AuthToken.reveal(); tok != "" {
 		h := sha256.Sum256([]byte(tok))
 		t.tokenHash = h[:]
 	}
 	return t
+}
+
+// allowedHostsFor returns the Host allow-list of a listener bound to
+// bindHost: the configured list when there is one, else loopback names for
+// a loopback bind and nil (any Host) for others, whose clients and probes
+// arrive with names the server cannot know.
+func allowedHostsFor(configured []string, bindHost string) []string {
+	if configured == nil && isLoopbackHost(bindHost) {
+		return []string{"localhost", "127.0.0.1", "[::1]", "::1"}
+	}
+	return configured
 }
 
 // isLoopbackHost reports whether a bind address is a loopback one.
@@ -125,7 +133,7 @@ func (t *httpTransport) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", t.admission.wrap(http.HandlerFunc(t.handleMCP)))
 	t.opsRoutes(mux)
-	return t.observe(t.guard(t.cors(mux)))
+	return t.observe(t.guard(t.allowedHosts, t.cors(mux)))
 }
 
 // opsRoutes registers the health and metrics endpoints, which the stdio
@@ -145,11 +153,12 @@ func (t *httpTransport) opsRoutes(mux *http.ServeMux) {
 }
 
 // opsHandler is the handler of the stdio side listener: health and
-// metrics only, behind the same checks as the HTTP transport.
-func (t *httpTransport) opsHandler() http.Handler {
+// metrics only, behind the same checks as the HTTP transport, with the
+// Host allow-list of the listener's own bind (allowedHostsFor).
+func (t *httpTransport) opsHandler(allowedHosts []string) http.Handler {
 	mux := http.NewServeMux()
 	t.opsRoutes(mux)
-	return t.observe(t.guard(mux))
+	return t.observe(t.guard(allowedHosts, mux))
 }
 
 // routeLabel folds a path into the fixed set of route labels.
@@ -261,9 +270,9 @@ func httpSpanName(method string) string {
 
 // guard refuses, before any work, requests whose Host is not allowed or
 // whose Origin is neither loopback nor listed (DNS-rebinding protection).
-func (t *httpTransport) guard(next http.Handler) http.Handler {
+func (t *httpTransport) guard(allowedHosts []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !t.hostAllowed(r.Host) {
+		if !hostAllowed(allowedHosts, r.Host) {
 			writeRPCError(w, http.StatusForbidden, nil, codeInvalidRequest, "Forbidden: Host "+strconv.Quote(r.Host)+" is not allowed (see TASKMAN_ALLOWED_HOSTS)")
 			return
 		}
@@ -275,10 +284,10 @@ func (t *httpTransport) guard(next http.Handler) http.Handler {
 	})
 }
 
-// hostAllowed checks a Host header against the allow-list: an entry with a
-// port must match exactly, one without matches any port.
-func (t *httpTransport) hostAllowed(host string) bool {
-	if t.allowedHosts == nil {
+// hostAllowed checks a Host header against an allow-list (nil: any): an
+// entry with a port must match exactly, one without matches any port.
+func hostAllowed(allowedHosts []string, host string) bool {
+	if allowedHosts == nil {
 		return true
 	}
 	host = strings.ToLower(host)
@@ -289,7 +298,7 @@ func (t *httpTransport) hostAllowed(host string) bool {
 			name = "[" + h + "]"
 		}
 	}
-	for _, a := range t.allowedHosts {
+	for _, a := range allowedHosts {
 		a = strings.ToLower(a)
 		if a == host || a == name || "["+a+"]" == name {
 			return true
