@@ -346,7 +346,7 @@ var configVars = []configVar{
 	// terminationGracePeriodSeconds, after which SIGKILL comes anyway; a
 	// longer drain needs that raised too.
 	{name: "GRACEFUL_SHUTDOWN_TIMEOUT_MS", group: configGroupHealth, def: "30000",
-		help:  "drain deadline on SIGINT/SIGTERM (ms)",
+		help:  "the whole shutdown on SIGINT/SIGTERM, span flush included (ms)",
 		value: func(c *config) string { return configMillis(c.ShutdownTimeout) }},
 }
 

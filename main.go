@@ -73,9 +73,11 @@
 // # Signals and exit codes
 //
 // SIGINT, SIGTERM, or EOF on stdin under stdio, start a graceful shutdown:
-// no new requests are read, in-flight requests get
-// GRACEFUL_SHUTDOWN_TIMEOUT_MS to finish and their answers are written,
-// then resources are closed in reverse order. A second signal exits at
+// no new requests are read, in-flight requests may finish and their
+// answers are written; those still running near the end of
+// GRACEFUL_SHUTDOWN_TIMEOUT_MS are cancelled and answered with an error;
+// then resources are closed in reverse order and spans flushed, all within
+// that one deadline. A second signal exits at
 // once with status 1. Exit status 0 is a clean stop, 1 a runtime failure,
 // 2 invalid configuration or usage.
 package main
@@ -93,6 +95,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -195,10 +198,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	clock := &shutdownClock{timeout: cfg.ShutdownTimeout}
 	defer func() {
-		// Spans are flushed last, after every request has ended; the
-		// exporter bounds its own attempts, so this cannot hang.
-		fctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		// Spans are flushed last, after every request has ended, within
+		// what is left of the one shutdown deadline: a hung collector
+		// cannot stretch the shutdown past it.
+		fctx, cancel := clock.final()
 		defer cancel()
 		if err := tr.shutdown(fctx); err != nil {
 			logger.Warn("flushing spans at exit failed", "err", err)
@@ -288,7 +293,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	stop, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	transport := newHTTPTransport(srv, cfg, h, m, stop)
-	markShuttingDown := func() {
+	clock.onBegin = func() {
 		if h != nil {
 			h.markShuttingDown()
 		}
@@ -304,12 +309,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if h != nil {
 			h.markStarted()
 		}
-		err = transport.serveHTTP(ctx, ln, cfg.ShutdownTimeout, cancelRequests, markShuttingDown)
+		err = transport.serveHTTP(ctx, ln, clock, cancelRequests)
 		logger.Info("stopped", "err", err)
 		return err
 	default:
 		if cfg.OpsAddr != "" {
-			stopOps, err := serveOps(cfg, transport, logger)
+			stopOps, err := serveOps(cfg, transport, clock, logger)
 			if err != nil {
 				return err
 			}
@@ -318,8 +323,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if h != nil {
 			h.markStarted()
 		}
-		err = srv.serveStdio(ctx, stdin, stdout)
-		markShuttingDown()
+		err = srv.serveStdio(ctx, stdin, stdout, clock)
 		logger.Info("stopped", "err", err)
 		return err
 	}
@@ -327,7 +331,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // serveOps serves /metrics and /health/* on TASKMAN_OPS_ADDR for a stdio
 // deployment, and returns the function that stops it.
-func serveOps(cfg *config, t *httpTransport, logger *slog.Logger) (func(), error) {
+func serveOps(cfg *config, t *httpTransport, clock *shutdownClock, logger *slog.Logger) (func(), error) {
 	addr := cfg.OpsAddr
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -338,10 +342,61 @@ func serveOps(cfg *config, t *httpTransport, logger *slog.Logger) (func(), error
 	go hs.Serve(ln)
 	logger.Info("serving metrics and health on the ops listener", "addr", "http://"+ln.Addr().String())
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := clock.final()
 		defer cancel()
 		hs.Shutdown(ctx)
 	}, nil
+}
+
+// shutdownClock is the one GRACEFUL_SHUTDOWN_TIMEOUT_MS a shutdown gets,
+// from the signal or EOF to the last flushed span. Requests may finish
+// until the drain deadline; then those still running are cancelled, and
+// their error answers, the ops listener's stop and the span flush share
+// the rest, up to the final deadline.
+type shutdownClock struct {
+	timeout time.Duration
+	onBegin func() // called once when the shutdown begins (readiness turns false); may be nil
+
+	mu       sync.Mutex
+	deadline time.Time // the final deadline; zero before the shutdown began; guarded by mu
+}
+
+// shutdownCutReserve is the part of the shutdown kept after the drain
+// deadline, at most a second: cancelled requests write their error answers
+// in milliseconds, and a healthy collector takes a batch as fast.
+func shutdownCutReserve(timeout time.Duration) time.Duration {
+	return min(timeout/10, time.Second)
+}
+
+// begin starts the shutdown's clock if it has not started yet.
+func (c *shutdownClock) begin() {
+	c.mu.Lock()
+	started := !c.deadline.IsZero()
+	if !started {
+		c.deadline = time.Now().Add(c.timeout)
+	}
+	c.mu.Unlock()
+	if !started && c.onBegin != nil {
+		c.onBegin()
+	}
+}
+
+// final returns a context that ends at the final deadline (starting the
+// clock if need be).
+func (c *shutdownClock) final() (context.Context, context.CancelFunc) {
+	c.begin()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return context.WithDeadline(context.Background(), c.deadline)
+}
+
+// drain returns a context that ends at the drain deadline, when requests
+// still running are cancelled (starting the clock if need be).
+func (c *shutdownClock) drain() (context.Context, context.CancelFunc) {
+	c.begin()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return context.WithDeadline(context.Background(), c.deadline.Add(-shutdownCutReserve(c.timeout)))
 }
 
 // buildRevision returns the VCS revision the binary was built from, or "".

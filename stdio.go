@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 )
 
 // Limits of the stdio transport.
@@ -32,8 +31,9 @@ const (
 // (notifications, responses, pings) and refusals are answered by the
 // reading loop itself; other requests go to a bounded queue served by
 // maxStdioInFlight workers. At the end, in-flight and queued requests get
-// until the shutdown deadline to finish; their answers are still written.
-func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+// until the drain deadline of clock to finish; their answers, or errors for
+// those cancelled at the deadline, are still written.
+func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer, clock *shutdownClock) error {
 	sess := newSession("")
 	var wmu sync.Mutex // serialises writes to out
 	write := func(b []byte) {
@@ -118,11 +118,12 @@ loop:
 
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
-	timer := time.NewTimer(s.cfg.ShutdownTimeout)
-	defer timer.Stop()
+	dctx, cancelDrain := clock.drain()
+	defer cancelDrain()
 	select {
 	case <-drained:
-	case <-timer.C:
+	case <-dctx.Done():
+		// Cancelled requests still write their error answers.
 		s.logger.Warn("shutdown deadline reached; cancelling requests still in flight")
 		cancelReqs()
 		sess.cancelAll()

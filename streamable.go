@@ -577,9 +577,11 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in in
 		return
 	}
 	defer t.sessions.release(hs)
-	// A legacy client that disconnects has not cancelled its request
-	// (2025-11-25 transports): let it finish, unless the server stops.
-	ctx := context.WithoutCancel(r.Context())
+	// A client gone cancels its request's work: the 2025-11-25 transport
+	// says a disconnection is not a cancellation because a client may
+	// resume the stream, but this server keeps no events to resume
+	// from, so nobody could ever receive the answer.
+	ctx := r.Context()
 	out := t.dispatch(w, r, ctx, hs.session, body, isInit || in.requests > 0, false)
 	if isInit && !isResult(out) {
 		t.sessions.remove(hs.id) // initialize failed: the session never began
@@ -830,7 +832,7 @@ func newHTTPServer(addr string, h http.Handler, base context.Context, m *metrics
 // down gracefully: readiness fails at once (onShutdown), the listener
 // closes, in-flight requests get until the deadline, event streams end and
 // sessions close.
-func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, timeout time.Duration, cancelRequests context.CancelFunc, onShutdown func()) error {
+func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, clock *shutdownClock, cancelRequests context.CancelFunc) error {
 	hs := newHTTPServer(ln.Addr().String(), t.routes(), t.stop, t.metrics, t.logger)
 	hs.RegisterOnShutdown(t.endStreams)
 	errc := make(chan error, 1)
@@ -849,15 +851,19 @@ func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, timeout 
 		}
 		break
 	}
-	onShutdown()
-	t.logger.Info("shutting down: draining in-flight requests", "deadline", timeout)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if err != nil {
+	dctx, cancelDrain := clock.drain()
+	defer cancelDrain()
+	t.logger.Info("shutting down: draining in-flight requests", "deadline", clock.timeout)
+	if err := hs.Shutdown(dctx); err != nil {
+		// Cancelled requests still answer (with an error) before their
+		// connections close, rather than being cut off mid-answer.
 		t.logger.Warn("shutdown deadline reached; cancelling requests still in flight", "err", err)
 		cancelRequests()
-		hs.Close()
+		fctx, cancelFinal := clock.final()
+		defer cancelFinal()
+		if hs.Shutdown(fctx) != nil {
+			hs.Close()
+		}
 	}
 	t.sessions.closeAll()
 	<-errc // Serve has returned http.ErrServerClosed
