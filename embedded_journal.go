@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -69,13 +70,13 @@ func embEncodeJournalLine(tx *embJournalTx) ([]byte, error) {
 func embDecodeJournalLine(line []byte) (*embJournalTx, error) {
 	sum, payload, ok := bytes.Cut(line, []byte(" "))
 	var want [4]byte
-	if !ok || len(sum) != 8 {
+	if !ok || len(sum) != hex.EncodedLen(len(want)) {
 		return nil, errors.New("no checksum")
 	}
 	if _, err := hex.Decode(want[:], sum); err != nil {
 		return nil, errors.New("no checksum")
 	}
-	if crc32.Checksum(payload, embCRC) != uint32(want[0])<<24|uint32(want[1])<<16|uint32(want[2])<<8|uint32(want[3]) {
+	if crc32.Checksum(payload, embCRC) != binary.BigEndian.Uint32(want[:]) {
 		return nil, errors.New("checksum mismatch")
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))

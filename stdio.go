@@ -61,8 +61,10 @@ func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer, cl
 
 	lines := make(chan []byte)
 	readErr := make(chan error, 1)
+	stopReading := make(chan struct{}) // the loop below has ended: the reader sends nothing more
+	defer close(stopReading)
 	go func() {
-		readErr <- readLines(in, int(s.cfg.MaxRequestBytes), lines)
+		readErr <- readLines(in, int(s.cfg.MaxRequestBytes), lines, stopReading)
 	}()
 
 	queue := make(chan []byte, stdioQueueLen)
@@ -153,9 +155,18 @@ func stdioControl(line []byte) (id json.RawMessage, control bool) {
 }
 
 // readLines sends each line of r (without its newline) to lines, and nil
-// for a line longer than max, which is skipped. It returns nil at EOF.
-func readLines(r io.Reader, max int, lines chan<- []byte) error {
+// for a line longer than max, which is skipped. It returns nil at EOF, and
+// as soon as stop is closed once a line is read.
+func readLines(r io.Reader, max int, lines chan<- []byte, stop <-chan struct{}) error {
 	br := bufio.NewReaderSize(r, stdioReadBuffer)
+	send := func(line []byte) bool {
+		select {
+		case lines <- line:
+			return true
+		case <-stop:
+			return false
+		}
+	}
 	for {
 		var line []byte
 		tooLong := false
@@ -175,9 +186,13 @@ func readLines(r io.Reader, max int, lines chan<- []byte) error {
 				return err
 			}
 			if tooLong {
-				lines <- nil
+				if !send(nil) {
+					return nil
+				}
 			} else if len(line) > 0 {
-				lines <- bytes.TrimRight(line, "\r\n")
+				if !send(bytes.TrimRight(line, "\r\n")) {
+					return nil
+				}
 			}
 			if err == io.EOF {
 				return nil
