@@ -197,3 +197,19 @@ func TestStdioAlwaysListens(t *testing.T) {
 		})
 	}
 }
+
+// TestStdioRefusesComplexJSON checks that a line nested past jsonMaxDepth
+// is refused before it is decoded, and that the server keeps serving.
+func TestStdioRefusesComplexJSON(t *testing.T) {
+	in, answers, _, _ := stdioPipes(t, nil)
+	deep := strings.Repeat("[", jsonMaxDepth+1) + strings.Repeat("]", jsonMaxDepth+1)
+	io.WriteString(in, deep+"\n")
+	m := nextAnswer(t, answers, "deep line")
+	if get(m, "error", "code") != float64(codeInvalidRequest) || !strings.Contains(fmt.Sprint(get(m, "error", "message")), "JSON too complex") {
+		t.Errorf("answer to a line %d levels deep = %v, want -32600 JSON too complex", jsonMaxDepth+1, m)
+	}
+	io.WriteString(in, `{"jsonrpc":"2.0","id":"after","method":"ping"}`+"\n")
+	if m := nextAnswer(t, answers, "ping"); m["id"] != "after" || m["result"] == nil {
+		t.Errorf("ping after the deep line = %v, want its result", m)
+	}
+}
