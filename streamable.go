@@ -131,7 +131,9 @@ func isLoopbackHost(host string) bool {
 // route shares.
 func (t *httpTransport) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", t.admission.wrap(http.HandlerFunc(t.handleMCP)))
+	// The token is checked before admission, so that requests without
+	// it cannot take the in-flight slots of those with it.
+	mux.Handle("/mcp", t.requireToken(t.admission.wrap(http.HandlerFunc(t.handleMCP))))
 	t.opsRoutes(mux)
 	return t.observe(t.guard(t.allowedHosts, t.cors(mux)))
 }
@@ -375,13 +377,9 @@ func writeRPCErrorData(w http.ResponseWriter, status int, id json.RawMessage, co
 	writeJSON(w, status, &response{JSONRPC: "2.0", ID: id, Error: &rpcError{Code: code, Message: msg, Data: data}})
 }
 
-// handleMCP is the MCP endpoint.
+// handleMCP is the MCP endpoint, reached through the token check and the
+// admission (routes).
 func (t *httpTransport) handleMCP(w http.ResponseWriter, r *http.Request) {
-	if !t.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="taskman-mcp"`)
-		writeRPCError(w, http.StatusUnauthorized, nil, codeInvalidRequest, "Unauthorized: send Authorization: Bearer <TASKMAN_AUTH_TOKEN>")
-		return
-	}
 	switch r.Method {
 	case http.MethodPost:
 		t.handlePost(w, r)
