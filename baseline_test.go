@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -54,14 +55,14 @@ func newBareProxy(tb testing.TB, taskURL string) *httptest.Server {
 // covers every round of both and means nothing on its own.
 func BenchmarkBareProxyBaseline(b *testing.B) {
 	b.StopTimer()
-	emb, err := newEmbedded("")
+	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
 	backend := httptest.NewServer(emb)
 	defer backend.Close()
 
-	s := startHTTP(b, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TRACING_ENABLED": "false"})
+	s := startHTTP(b, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy", "TRACING_ENABLED": "false"})
 	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
 	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
 	var r map[string]any

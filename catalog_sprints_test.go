@@ -180,7 +180,7 @@ func TestSprintOperationsObserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb, err := newEmbedded("")
+	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ type config struct {
 	SessionIdleTimeout time.Duration // TASKMAN_SESSION_IDLE_TIMEOUT_MS, default 30m
 	MaxSessions        int           // TASKMAN_MAX_SESSIONS, default 1000, >=1
 	MaxRequestBytes    int64         // TASKMAN_MAX_REQUEST_BYTES, default 4194304, 1024..1 GiB
+	MaxInFlight        int           // TASKMAN_MAX_IN_FLIGHT, default 32, >=1
 	Env                string        // NODE_ENV: development (default), test, production
 	BackendURL         string        // TASK_MANAGER_API_ENDPOINT; "" = embedded backend; absolute http(s) URL, trailing "/" trimmed
 	DataFile           string        // TASKMAN_DATA_FILE; embedded backend only
@@ -207,7 +208,7 @@ var configVars = []configVar{
 		help:    "when set, HTTP MCP requests need Authorization: Bearer <token>",
 		value:   func(c *config) string { return c.AuthToken.String() }},
 	{name: "TASKMAN_AUTH_METRICS", group: configGroupServer, def: "false",
-		help:  "true: /metrics needs the token too (health probes stay open)",
+		help:  "true: /metrics needs the token too (health probes stay open for the orchestrator)",
 		value: func(c *config) string { return strconv.FormatBool(c.AuthMetrics) }},
 	{name: "TASKMAN_OPS_ADDR", group: configGroupServer,
 		help:  "stdio only: host:port of a side listener for /metrics and /health/*, e.g. 127.0.0.1:9464",
@@ -220,12 +221,18 @@ var configVars = []configVar{
 	// 1000 sessions of a few kilobytes each bound memory far below the
 	// machine's while exceeding any real deployment's client count.
 	{name: "TASKMAN_MAX_SESSIONS", group: configGroupServer, def: "1000",
-		help:  "concurrent MCP sessions; more get 503",
+		help:  "concurrent MCP sessions; a new one replaces the least recently used idle one, 503 only if all are busy",
 		value: func(c *config) string { return strconv.Itoa(c.MaxSessions) }},
 	// 4 MiB holds the largest bulk tool call by a wide margin.
 	{name: "TASKMAN_MAX_REQUEST_BYTES", group: configGroupServer, def: "4194304",
 		help:  "largest HTTP body or stdio line (413 / JSON-RPC error past it), 1024..1073741824",
 		value: func(c *config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
+	// 32 bodies of the default 4 MiB are 128 MiB at the worst, half the
+	// deploy manifest's memory limit, and 32 calls at once is more than
+	// one replica's backend serves usefully.
+	{name: "TASKMAN_MAX_IN_FLIGHT", group: configGroupServer, def: "32",
+		help:  "HTTP MCP requests served at once; more get 503 with Retry-After",
+		value: func(c *config) string { return strconv.Itoa(c.MaxInFlight) }},
 	{name: "NODE_ENV", group: configGroupServer, def: "development",
 		help:  "development, test or production; production changes the tracing defaults",
 		value: func(c *config) string { return c.Env }},
@@ -356,7 +363,7 @@ var configVars = []configVar{
 	// terminationGracePeriodSeconds, after which SIGKILL comes anyway; a
 	// longer drain needs that raised too.
 	{name: "GRACEFUL_SHUTDOWN_TIMEOUT_MS", group: configGroupHealth, def: "30000",
-		help:  "drain deadline on SIGINT/SIGTERM (ms)",
+		help:  "the whole shutdown on SIGINT/SIGTERM, span flush included (ms)",
 		value: func(c *config) string { return configMillis(c.ShutdownTimeout) }},
 }
 
@@ -425,6 +432,7 @@ func loadConfig(getenv func(string) string, dotenvPath string) (*config, error) 
 	c.SessionIdleTimeout = p.millis("TASKMAN_SESSION_IDLE_TIMEOUT_MS", 1)
 	c.MaxSessions = int(p.integer("TASKMAN_MAX_SESSIONS", 1, configNoMax))
 	c.MaxRequestBytes = p.integer("TASKMAN_MAX_REQUEST_BYTES", configMinRequestBytes, configMaxRequestBytes)
+	c.MaxInFlight = int(p.integer("TASKMAN_MAX_IN_FLIGHT", 1, configNoMax))
 
 	c.BackendURL = strings.TrimRight(p.url("TASK_MANAGER_API_ENDPOINT"), "/")
 	c.DataFile, _, _ = p.lookup("TASKMAN_DATA_FILE")
@@ -736,14 +744,22 @@ func (p *configParser) url(name string) string {
 	return ""
 }
 
-// configRedactURL hides the password of a URL's user information, the one
-// part of an endpoint URL that may be a secret.
+// configRedactURL hides a URL's user information, the part of an endpoint
+// URL that may be a secret: a user name alone is often a token
+// (https://TOKEN@host), so the whole of it goes, not only a password. A
+// string that does not parse as a URL is not shown at all, since where its
+// secret part would be cannot be told.
 func configRedactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return configRedacted + " (not a parseable URL)"
+	}
+	if u.User == nil {
 		return s
 	}
-	return u.Redacted()
+	u.User = nil
+	scheme, rest, _ := strings.Cut(u.String(), "//")
+	return scheme + "//" + configRedacted + "@" + rest
 }
 
 // pairs parses the OTel "key=value,key2=value2" format (values

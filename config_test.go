@@ -83,6 +83,7 @@ func configTestDefaults() *config {
 		SessionIdleTimeout: 30 * time.Minute,
 		MaxSessions:        1000,
 		MaxRequestBytes:    4 << 20,
+		MaxInFlight:        32,
 		Env:                "development",
 		BackendDialect:     dialectAuto,
 		DefaultOwner:       "taskman-mcp",
@@ -145,6 +146,7 @@ var configTestEnvAll = map[string]string{
 	"TASKMAN_SESSION_IDLE_TIMEOUT_MS":    "60000",
 	"TASKMAN_MAX_SESSIONS":               "5",
 	"TASKMAN_MAX_REQUEST_BYTES":          "1024",
+	"TASKMAN_MAX_IN_FLIGHT":              "7",
 	"NODE_ENV":                           "test",
 	"TASK_MANAGER_API_ENDPOINT":          "https://api.example/api/v1//",
 	"TASKMAN_DATA_FILE":                  "",
@@ -195,6 +197,7 @@ func configTestAllWant() *config {
 		SessionIdleTimeout: time.Minute,
 		MaxSessions:        5,
 		MaxRequestBytes:    1024,
+		MaxInFlight:        7,
 		Env:                "test",
 		BackendURL:         "https://api.example/api/v1",
 		BackendDialect:     dialectTaskmanV2,
@@ -287,7 +290,9 @@ var configTestBadCases = []struct {
 	{"metrics alias", map[string]string{"ENABLE_METRICS": "y"}, `ENABLE_METRICS: must be true or false (or 1/0, yes/no), got "y"`},
 	{"tracing", map[string]string{"TRACING_ENABLED": "enabled"}, `TRACING_ENABLED: must be true or false (or 1/0, yes/no), got "enabled"`},
 	{"otlp endpoint scheme", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://c:4317"}, `OTEL_EXPORTER_OTLP_ENDPOINT: must be an absolute http:// or https:// URL with a host and no query or fragment, got "grpc://c:4317"`},
-	{"traces endpoint password redacted", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://u:pw@c:99999/v1/traces"}, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: must be an absolute http:// or https:// URL with a host and no query or fragment, got "https://u:xxxxx@c:99999/v1/traces"`},
+	{"traces endpoint password redacted", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://u:pw@c:99999/v1/traces"}, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: must be an absolute http:// or https:// URL with a host and no query or fragment, got "https://[redacted]@c:99999/v1/traces"`},
+	{"endpoint user name redacted", map[string]string{"TASK_MANAGER_API_ENDPOINT": "https://TOKEN-1@api.example/v1?x=1"}, `TASK_MANAGER_API_ENDPOINT: must be an absolute http:// or https:// URL with a host and no query or fragment, got "https://[redacted]@api.example/v1?x=1"`},
+	{"unparseable endpoint not echoed", map[string]string{"TASK_MANAGER_API_ENDPOINT": "https://u:TOKEN-2%zz@api.example"}, `TASK_MANAGER_API_ENDPOINT: must be an absolute http:// or https:// URL with a host and no query or fragment, got "[redacted] (not a parseable URL)"`},
 	{"headers no equals, value hidden", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "a=1,Bearer hunter2"}, `OTEL_EXPORTER_OTLP_HEADERS: must be comma-separated key=value pairs with URL-encoded values; entry 2 has no '=', got "[redacted]"`},
 	{"headers bad name", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "bad key=1"}, `OTEL_EXPORTER_OTLP_HEADERS: must be comma-separated key=value pairs with URL-encoded values; entry 1 has "bad key", not a header name, got "[redacted]"`},
 	{"resource attributes escape", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "a=%zz"}, `OTEL_RESOURCE_ATTRIBUTES: must be comma-separated key=value pairs with URL-encoded values; entry 1 has a bad %-escape, got "a=%zz"`},
@@ -655,7 +660,7 @@ func TestConfigSecretsNeverPrinted(t *testing.T) {
 	for _, want := range []string{
 		"TASKMAN_AUTH_TOKEN=[redacted]\n",
 		"OTEL_EXPORTER_OTLP_HEADERS=authorization=[redacted],x-api-key=[redacted]\n",
-		"TASK_MANAGER_API_ENDPOINT=https://user:xxxxx@api.example/v1\n",
+		"TASK_MANAGER_API_ENDPOINT=https://[redacted]@api.example/v1\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("writeTo output lacks %q:\n%s", want, out)

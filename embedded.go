@@ -39,11 +39,15 @@
 //     could not be saved (it is then rolled back), 507 when a kind is full.
 //   - Bulk bodies ignore top-level fields other than the ones they define;
 //     bulk calls are all or nothing: every id must exist, or nothing changes.
-//   - One mutex serialises every request; with TASKMAN_DATA_FILE the whole
-//     store is rewritten (temp file, fsync, rename, fsync of the directory)
-//     before a write is acknowledged, which is simple and crash-safe but
-//     costs a full rewrite per write: fine for one person's data, not for a
-//     team (that is what a real Task Manager API is for).
+//   - One mutex serialises every request; with TASKMAN_DATA_FILE every write
+//     is appended to a journal and fsynced before it is acknowledged, and
+//     the journal is compacted into the data file (temp file, fsync, rename,
+//     fsync of the directory) once it outgrows it (embedded_journal.go), so
+//     a write costs the size of the change, not of the store.
+//   - Text fields are at most embMaxTextBytes bytes and a stored record at
+//     most embMaxRecordBytes of JSON (413 beyond); bodies nest at most
+//     jsonMaxDepth levels (400 beyond), so whatever is accepted can be
+//     saved and loaded again.
 
 package main
 
@@ -51,6 +55,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -73,6 +78,19 @@ const embMaxBodyBytes = 4 << 20
 // after every write stays bounded. A runaway loop gets 507, not an OOM kill;
 // anyone who needs more needs a real Task Manager API anyway.
 const embMaxRecords = 100_000
+
+// embMaxTextBytes caps one free-text field (a description, notes, a
+// summary) at 64 KiB: dozens of pages of prose, while twenty such fields do
+// not make a store that is slow to load or large in memory. Longer material
+// belongs in a document the task links to.
+const embMaxTextBytes = 64 << 10
+
+// embMaxRecordBytes caps the JSON of one stored record at 1 MiB: a task
+// with every text field full is a fraction of it, and so is an action list
+// of embMaxItems ordinary lines (a list of a thousand lines of a thousand
+// characters is refused by this limit, not by the item limits). It bounds
+// a journal line, the memory a record holds and the cost of copying it.
+const embMaxRecordBytes = 1 << 20
 
 // embMaxItems caps the items of one action list at 1,000: every item
 // operation copies the list, and a checklist longer than that is no longer a
@@ -110,22 +128,27 @@ const embTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // embedded is the in-process Task Manager API.
 type embedded struct {
-	dataFile   string           // file the store is saved to after every write; "" keeps it in memory only
+	dataFile   string           // the snapshot the store is compacted into; "" keeps it in memory only
 	lock       *os.File         // holds the data file's lock for the life of the process; nil without a data file
 	now        func() time.Time // clock for created_at and friends; time.Now outside tests
 	maxRecords int              // per-kind record cap, embMaxRecords outside tests
 	mux        *http.ServeMux   // the routes, built once by newEmbedded
+	logger     *slog.Logger
 
-	mu    sync.Mutex // guards store and serialises the saves of dataFile
-	store *embStore
+	mu            sync.Mutex  // guards the fields below and serialises the writes of dataFile and its journal
+	store         *embStore   //
+	journal       *embJournal // the writes since the last compaction; nil without a data file
+	snapshotBytes int64       // size of dataFile as last written or read
 }
 
 // newEmbedded builds the embedded backend. With a non-empty dataFile it loads
-// the store from that file; a missing file is fine (it is created on the
-// first write) as long as its directory exists. A file that cannot be read
-// or parsed is an error naming it, and the file is left untouched.
-func newEmbedded(dataFile string) (*embedded, error) {
-	e := &embedded{dataFile: dataFile, now: time.Now, maxRecords: embMaxRecords, store: embNewStore()}
+// the store from that file and replays its journal; a missing file is fine
+// (it is created on the first write) as long as its directory exists. A
+// file that cannot be read or parsed is an error naming it, and the file is
+// left untouched. A torn journal tail (a write interrupted by a crash,
+// never acknowledged) is dropped and logged.
+func newEmbedded(dataFile string, logger *slog.Logger) (*embedded, error) {
+	e := &embedded{dataFile: dataFile, now: time.Now, maxRecords: embMaxRecords, store: embNewStore(), logger: logger}
 	if dataFile != "" {
 		// Each process rewrites the whole file from its own memory, so two
 		// processes on one file would erase each other's writes: the
@@ -141,24 +164,65 @@ func newEmbedded(dataFile string) (*embedded, error) {
 			}
 			return nil, fmt.Errorf("embedded backend: data file %s: %w (give each process its own TASKMAN_DATA_FILE)", dataFile, err)
 		}
-		s, err := embLoad(dataFile)
-		if err != nil {
+		if err := e.load(); err != nil {
 			lock.Close()
 			return nil, fmt.Errorf("embedded backend: load %s: %w", dataFile, err)
 		}
-		embRemoveTemps(dataFile)
-		e.store, e.lock = s, lock
+		e.lock = lock
 	}
 	e.mux = e.routes()
 	return e, nil
 }
 
-// close releases the data file's lock; the store stays readable.
+// load reads the snapshot and its journal into the store and, when the
+// journal held anything, compacts it so that the data file alone is the
+// whole store again. Only a lock holder calls it.
+func (e *embedded) load() error {
+	s, err := embLoad(e.dataFile)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(e.dataFile); err == nil {
+		e.snapshotBytes = fi.Size()
+	}
+	j, torn, err := embOpenJournal(e.dataFile, s)
+	if err != nil {
+		return err
+	}
+	if torn > 0 {
+		e.logger.Warn("dropped the torn end of the embedded backend's journal: a write interrupted by a crash, never acknowledged",
+			"journal", e.dataFile+embJournalSuffix, "bytes", torn)
+	}
+	embRemoveTemps(e.dataFile)
+	e.store, e.journal = s, j
+	if j.size > 0 {
+		if err := e.compact(); err != nil {
+			e.logger.Warn("compacting the embedded backend's journal at start failed; it is replayed again at the next start", "err", err)
+		}
+	}
+	return nil
+}
+
+// close compacts the journal into the data file, so that a stopped
+// server's data file holds everything, and releases the file and its lock;
+// the store stays readable.
 func (e *embedded) close() error {
 	if e.lock == nil {
 		return nil
 	}
-	return e.lock.Close()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var err error
+	if e.journal != nil {
+		if e.journal.size > 0 {
+			err = e.compact()
+		}
+		err = errors.Join(err, e.journal.close())
+		e.journal = nil
+	}
+	err = errors.Join(err, e.lock.Close())
+	e.lock = nil
+	return err
 }
 
 // describe says, in one line for the startup log and the health answers,
@@ -319,8 +383,12 @@ func (e *embedded) apply(fn embHandler, r *http.Request, body []byte) (int, any,
 		return 0, nil, err
 	}
 	if tx.dirty {
-		if err := e.save(); err != nil {
+		if err := e.commit(tx); err != nil {
 			tx.rollback()
+			var p *embProblem
+			if errors.As(err, &p) {
+				return 0, nil, err
+			}
 			return 0, nil, embErrf(http.StatusServiceUnavailable, "the change was not saved and has been undone: %v", err)
 		}
 	}

@@ -73,8 +73,13 @@ func embWriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // embDecode parses a request body holding exactly one JSON value, keeping
-// numbers as json.Number so that pass-through fields survive unchanged.
+// numbers as json.Number so that pass-through fields survive unchanged. A
+// body nested deeper or holding more values than jsonMessageShape allows is
+// refused before it is decoded.
 func embDecode(body []byte) (any, error) {
+	if err := jsonMessageShape.check(body); err != nil {
+		return nil, embErrf(http.StatusBadRequest, "request body: %v", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -213,10 +218,14 @@ func embString(minLen, maxLen int) embCheck {
 	}
 }
 
-// embText accepts any string; the body limit bounds its size.
+// embText accepts a string of at most embMaxTextBytes bytes.
 func embText(v any) (any, error) {
-	if _, ok := v.(string); !ok {
+	s, ok := v.(string)
+	if !ok {
 		return nil, errors.New("must be a string")
+	}
+	if len(s) > embMaxTextBytes {
+		return nil, fmt.Errorf("must be at most %d bytes (UTF-8), got %d", embMaxTextBytes, len(s))
 	}
 	return v, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -368,7 +369,7 @@ func FuzzEmbeddedSprintBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		e, err := newEmbedded("")
+		e, err := newEmbedded("", slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,15 +12,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 )
 
 // embFormatVersion is the version of the data file layout; a file with
-// another version is refused rather than misread.
-const embFormatVersion = 1
+// another version is refused rather than misread. Version 2 has a journal
+// beside it (embedded_journal.go), which a version-1 reader would ignore;
+// version-1 files load unchanged.
+const embFormatVersion = 2
 
 // embStore is everything the embedded backend knows; it is also the layout
-// of the data file.
+// of the data file. Every table is a field here and a row of tables.
 type embStore struct {
 	Version     int      `json:"version"`
 	NextSeq     int64    `json:"next_seq"` // last creation sequence number handed out
@@ -30,6 +33,27 @@ type embStore struct {
 	Comments    embTable `json:"comments"`
 	Blockers    embTable `json:"blockers"`
 	Sprints     embTable `json:"sprints"`
+}
+
+// tables returns every table of s by the name the data file and the
+// journal give it.
+func (s *embStore) tables() map[string]*embTable {
+	return map[string]*embTable{
+		"tasks": &s.Tasks, "projects": &s.Projects, "action_lists": &s.ActionLists,
+		"comments": &s.Comments, "blockers": &s.Blockers, "sprints": &s.Sprints,
+	}
+}
+
+// tableName returns the name of t, one of the tables of s. Tables are maps,
+// which Go does not compare, so they are told apart by identity.
+func (s *embStore) tableName(t embTable) string {
+	p := reflect.ValueOf(t).UnsafePointer()
+	for name, tp := range s.tables() {
+		if reflect.ValueOf(*tp).UnsafePointer() == p {
+			return name
+		}
+	}
+	panic("embedded store: a table that is not in embStore.tables")
 }
 
 // embTable maps a record id to its entry.
@@ -42,6 +66,12 @@ type embTable map[string]*embEntry
 type embEntry struct {
 	Seq    int64          `json:"seq"` // creation order, the key of cursor paging
 	Record map[string]any `json:"record"`
+}
+
+// consistent reports whether ent can be stored under id in a store whose
+// last sequence number is nextSeq.
+func (ent *embEntry) consistent(id string, nextSeq int64) bool {
+	return ent != nil && ent.Record != nil && embStr(ent.Record, "id") == id && ent.Seq >= 1 && ent.Seq <= nextSeq
 }
 
 // embRemoveTemps removes the temp files a crash in the middle of a save
@@ -69,6 +99,13 @@ type embTx struct {
 	seq   int64    // s.NextSeq when the transaction began
 	dirty bool     // whether anything changed (and must be saved)
 	stamp string   // the transaction's time, for created_at and updated_at
+
+	touched []embKey // every record put or removed, in order, possibly repeated
+}
+
+// embKey names one record: its table's name and its id.
+type embKey struct {
+	table, id string
 }
 
 // put stores ent under id in t, remembering the previous entry.
@@ -83,6 +120,7 @@ func (tx *embTx) put(t embTable, id string, ent *embEntry) {
 	})
 	t[id] = ent
 	tx.dirty = true
+	tx.touched = append(tx.touched, embKey{tx.s.tableName(t), id})
 }
 
 // replace stores rec as the new version of the entry ent under id, with
@@ -102,6 +140,7 @@ func (tx *embTx) remove(t embTable, id string) {
 	tx.undo = append(tx.undo, func() { t[id] = old })
 	delete(t, id)
 	tx.dirty = true
+	tx.touched = append(tx.touched, embKey{tx.s.tableName(t), id})
 }
 
 // rollback undoes every change of the transaction.
@@ -110,8 +149,36 @@ func (tx *embTx) rollback() {
 		tx.undo[i]()
 	}
 	tx.undo = nil
+	tx.touched = nil
 	tx.s.NextSeq = tx.seq
 	tx.dirty = false
+}
+
+// changes returns the new state of every record the transaction touched,
+// each once, and refuses the transaction when a record it stores is larger
+// than embMaxRecordBytes.
+func (tx *embTx) changes() (*embJournalTx, error) {
+	out := &embJournalTx{NextSeq: tx.s.NextSeq}
+	seen := make(map[embKey]bool, len(tx.touched))
+	tables := tx.s.tables()
+	for _, k := range tx.touched {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ent := (*tables[k.table])[k.id]
+		if ent != nil {
+			b, err := json.Marshal(ent.Record)
+			if err != nil {
+				return nil, fmt.Errorf("encode record %s: %w", k.id, err)
+			}
+			if len(b) > embMaxRecordBytes {
+				return nil, embErrf(http.StatusRequestEntityTooLarge, "record %s would be %d bytes of JSON, more than the %d a record may have; shorten its text fields or split it", k.id, len(b), embMaxRecordBytes)
+			}
+		}
+		out.Ops = append(out.Ops, embJournalOp{Table: k.table, ID: k.id, Entry: ent})
+	}
+	return out, nil
 }
 
 // insert gives rec an id (prefix + 8 hex characters), timestamps and the
@@ -169,10 +236,11 @@ func embNewID(prefix string, taken func(string) bool) (string, error) {
 
 // embNewStore returns an empty store.
 func embNewStore() *embStore {
-	return &embStore{
-		Version: embFormatVersion, Tasks: embTable{}, Projects: embTable{},
-		ActionLists: embTable{}, Comments: embTable{}, Blockers: embTable{}, Sprints: embTable{},
+	s := &embStore{Version: embFormatVersion}
+	for _, t := range s.tables() {
+		*t = embTable{}
 	}
+	return s
 }
 
 // embLoad reads the store from path. A missing file gives an empty store if
@@ -204,18 +272,16 @@ func embLoad(path string) (*embStore, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("parse: unexpected data after the store")
 	}
-	if s.Version != embFormatVersion {
+	if s.Version != embFormatVersion && s.Version != 1 {
 		return nil, fmt.Errorf("unsupported format version %d, want %d", s.Version, embFormatVersion)
 	}
-	for name, t := range map[string]*embTable{
-		"tasks": &s.Tasks, "projects": &s.Projects, "action_lists": &s.ActionLists,
-		"comments": &s.Comments, "blockers": &s.Blockers, "sprints": &s.Sprints,
-	} {
+	s.Version = embFormatVersion
+	for name, t := range s.tables() {
 		if *t == nil {
 			*t = embTable{}
 		}
 		for id, ent := range *t {
-			if ent == nil || ent.Record == nil || embStr(ent.Record, "id") != id || ent.Seq < 1 || ent.Seq > s.NextSeq {
+			if !ent.consistent(id, s.NextSeq) {
 				return nil, fmt.Errorf("%s %s: inconsistent record", name, id)
 			}
 		}
@@ -223,18 +289,51 @@ func embLoad(path string) (*embStore, error) {
 	return &s, nil
 }
 
-// save writes the whole store to dataFile crash-safely; without a data file
-// it does nothing. Called with mu held.
-func (e *embedded) save() error {
-	if e.dataFile == "" {
+// commit makes the changes of tx durable before they are acknowledged: it
+// appends them to the journal (fsynced) and compacts the journal into the
+// snapshot once it has outgrown it. Without a data file it only checks the
+// record size limit. Called with mu held.
+func (e *embedded) commit(tx *embTx) error {
+	jtx, err := tx.changes()
+	if err != nil {
+		return err
+	}
+	if e.journal == nil {
 		return nil
 	}
-	data, err := json.Marshal(e.store)
+	line, err := embEncodeJournalLine(jtx)
 	if err != nil {
 		return fmt.Errorf("save %s: %w", e.dataFile, err)
 	}
-	if err := embWriteFileAtomic(e.dataFile, data); err != nil {
+	if err := e.journal.append(line); err != nil {
 		return fmt.Errorf("save %s: %w", e.dataFile, err)
+	}
+	if e.journal.size > max(embCompactMinBytes, e.snapshotBytes) {
+		// The write is durable in the journal already: a failed
+		// compaction is retried at the next write, not reported to
+		// this one.
+		if err := e.compact(); err != nil {
+			e.logger.Warn("compacting the embedded backend's journal failed; retrying at the next write", "err", err)
+		}
+	}
+	return nil
+}
+
+// compact writes the whole store to the data file crash-safely and then
+// empties the journal; a crash between the two leaves a journal whose
+// replay over the new snapshot changes nothing, since each line holds the
+// whole new state of the records it names. Called with mu held.
+func (e *embedded) compact() error {
+	data, err := json.Marshal(e.store)
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", e.dataFile, err)
+	}
+	if err := embWriteFileAtomic(e.dataFile, data); err != nil {
+		return fmt.Errorf("compact %s: %w", e.dataFile, err)
+	}
+	e.snapshotBytes = int64(len(data))
+	if err := e.journal.reset(0); err != nil {
+		return fmt.Errorf("compact %s: %w", e.dataFile, err)
 	}
 	return nil
 }

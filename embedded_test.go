@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,7 +24,7 @@ import (
 // HTTP server on 127.0.0.1, closed when the test ends.
 func embTestServer(t testing.TB, dataFile string) (*embedded, *httptest.Server) {
 	t.Helper()
-	e, err := newEmbedded(dataFile)
+	e, err := newEmbedded(dataFile, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("newEmbedded(%q) = %v", dataFile, err)
 	}
@@ -849,7 +850,7 @@ func TestEmbeddedRouting(t *testing.T) {
 // TestEmbeddedNilBody checks that a request without a Body (as a client
 // request handed over in-process by a RoundTripper may be) is served.
 func TestEmbeddedNilBody(t *testing.T) {
-	e, err := newEmbedded("")
+	e, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -907,15 +908,21 @@ func TestEmbeddedPersistence(t *testing.T) {
 	gone := embCreateTask(t, srv, "deleted", nil)["id"].(string)
 	embMust(t, srv, "DELETE", "/tasks/"+gone, nil, 204)
 
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("data file %s: mode %v, err %v; want mode 0600", path, fi.Mode(), err)
+	checkMode := func(p string) {
+		t.Helper()
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: stat = %v, %v; want mode 0600", p, fi, err)
+		}
 	}
+	checkMode(path + embJournalSuffix)
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
-		t.Errorf("data directory holds %d entries, want only the data file and its lock (no temporary files left)", len(entries))
+		t.Errorf("data directory holds %d entries, want only the journal and the lock (no temporary files left)", len(entries))
 	}
 
-	first.close() // a restart: the first process is gone
+	if err := first.close(); err != nil { // a restart: the first process is gone
+		t.Fatalf("close() = %v", err)
+	}
+	checkMode(path)
 	_, srv2 := embTestServer(t, path)
 	for _, c := range []struct {
 		path string
@@ -952,9 +959,10 @@ func TestEmbeddedPersistence(t *testing.T) {
 func TestEmbeddedLoadFailures(t *testing.T) {
 	dir := t.TempDir()
 	valid := filepath.Join(dir, "valid.json")
-	_, srv := embTestServer(t, valid)
+	first, srv := embTestServer(t, valid)
 	embCreateTask(t, srv, "one", nil)
 	embCreateTask(t, srv, "two", nil)
+	first.close() // compacts the journal into the data file
 	data, err := os.ReadFile(valid)
 	if err != nil {
 		t.Fatal(err)
@@ -975,7 +983,7 @@ func TestEmbeddedLoadFailures(t *testing.T) {
 		{"empty", write("empty.json", nil), "parse"},
 		{"not an object", write("array.json", []byte(`[]`)), "parse"},
 		{"trailing data", write("trailing.json", append(slices.Clone(data), []byte(" {}")...)), "unexpected data"},
-		{"wrong version", write("v2.json", []byte(`{"version":2}`)), "unsupported format version 2"},
+		{"wrong version", write("v3.json", []byte(`{"version":3}`)), "unsupported format version 3"},
 		{"inconsistent record", write("mismatch.json", []byte(`{"version":1,"next_seq":1,"tasks":{"T-00000001":{"seq":1,"record":{"id":"T-99999999"}}}}`)), "inconsistent record"},
 		{"sequence beyond next_seq", write("seq.json", []byte(`{"version":1,"next_seq":0,"tasks":{"T-00000001":{"seq":1,"record":{"id":"T-00000001"}}}}`)), "inconsistent record"},
 		{"directory", dir, "is a directory"},
@@ -985,7 +993,7 @@ func TestEmbeddedLoadFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before, _ := os.ReadFile(tt.path)
-			e, err := newEmbedded(tt.path)
+			e, err := newEmbedded(tt.path, slog.New(slog.DiscardHandler))
 			if err == nil {
 				t.Fatalf("newEmbedded(%q) = %v, nil; want an error", tt.path, e.describe())
 			}
@@ -1007,7 +1015,7 @@ func TestEmbeddedLoadFailures(t *testing.T) {
 			f.Close()
 			t.Skip("running with privileges that ignore file modes")
 		}
-		if _, err := newEmbedded(p); err == nil || !strings.Contains(err.Error(), p) {
+		if _, err := newEmbedded(p, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("newEmbedded(unreadable %q) error = %v, want one naming the file", p, err)
 		}
 	})
@@ -1018,21 +1026,24 @@ func TestEmbeddedSaveFailureRollsBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data.json")
 	first, srv := embTestServer(t, path)
 	kept := embCreateTask(t, srv, "kept", nil)["id"].(string)
-	// A non-empty directory where the data file should be makes the rename
-	// fail, whatever the process's privileges.
-	if err := os.Remove(path); err != nil {
+	// A read-only handle in place of the journal makes every append fail,
+	// whatever the process's privileges.
+	ro, err := os.Open(path + embJournalSuffix)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(path, "block"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	defer ro.Close()
+	first.mu.Lock()
+	rw := first.journal.f
+	first.journal.f = ro
+	first.mu.Unlock()
 	embCheckProblem(t, "POST /tasks with a failing save", embCall(t, srv, "POST", "/tasks", map[string]any{"title": "lost", "project_id": "P"}), http.StatusServiceUnavailable, "not saved")
 	embCheckProblem(t, "PUT /tasks with a failing save", embCall(t, srv, "PUT", "/tasks/"+kept, map[string]any{"title": "changed"}), http.StatusServiceUnavailable, "not saved")
 	embCheckProblem(t, "DELETE /tasks with a failing save", embCall(t, srv, "DELETE", "/tasks/"+kept, nil), http.StatusServiceUnavailable, "not saved")
 
-	if err := os.RemoveAll(path); err != nil {
-		t.Fatal(err)
-	}
+	first.mu.Lock()
+	first.journal.f = rw
+	first.mu.Unlock()
 	got := embMust(t, srv, "GET", "/tasks", nil, 200)
 	if titles := embField(got["tasks"], "title"); !slices.Equal(titles, []string{"kept"}) {
 		t.Errorf("tasks after failed saves = %v, want only the unchanged [kept]", titles)
@@ -1103,7 +1114,7 @@ func FuzzEmbeddedTaskBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		e, err := newEmbedded("")
+		e, err := newEmbedded("", slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1120,7 +1131,7 @@ func FuzzEmbeddedTaskBody(f *testing.F) {
 
 // BenchmarkEmbeddedGetTask measures GET /tasks/{id} through ServeHTTP.
 func BenchmarkEmbeddedGetTask(b *testing.B) {
-	e, err := newEmbedded("")
+	e, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1152,15 +1163,15 @@ func BenchmarkEmbeddedGetTask(b *testing.B) {
 // data file is refused while the first holds it, and admitted after.
 func TestEmbeddedDataFileIsExclusive(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data.json")
-	first, err := newEmbedded(path)
+	first, err := newEmbedded(path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newEmbedded(path); err == nil || !strings.Contains(err.Error(), path) || !errors.Is(err, errLocked) {
+	if _, err := newEmbedded(path, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), path) || !errors.Is(err, errLocked) {
 		t.Fatalf("second newEmbedded(%q) error = %v, want errLocked naming the file", path, err)
 	}
 	first.close()
-	second, err := newEmbedded(path)
+	second, err := newEmbedded(path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("newEmbedded after the first closed: %v", err)
 	}

@@ -24,9 +24,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -53,7 +53,8 @@ const (
 	lxMaxCallsPerLevel = 2_000_000
 
 	// lxSessions is the number of legacy sessions held open for the RSS
-	// measure: the default TASKMAN_MAX_SESSIONS cap.
+	// measure: the default TASKMAN_MAX_SESSIONS cap (the server is started
+	// with room for all of them to come from one client address).
 	lxSessions = 1000
 
 	// lxStarts is how many cold starts the start-to-ready median is taken
@@ -271,7 +272,7 @@ func TestLoadBackendProcess(t *testing.T) {
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		t.Fatalf("TASKMAN_LOAD_BACKEND_ADDR = %q, want a loopback host:port", addr)
 	}
-	emb, err := newEmbedded("")
+	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +328,7 @@ func lxStartProc(t *testing.T, bin string) (*lxProc, time.Duration) {
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"TASKMAN_MCP_TRANSPORT=http", "HOST=127.0.0.1", "PORT=" + port,
-		"LOG_LEVEL=warn", "TRACING_ENABLED=false", "TASKMAN_MAX_SESSIONS=" + strconv.Itoa(lxSessions),
+		"LOG_LEVEL=warn", "TRACING_ENABLED=false", "TASKMAN_MAX_SESSIONS=" + strconv.Itoa(lxSessions*sessionClientShare),
 	}
 	p := &lxProc{cmd: cmd, base: "http://127.0.0.1:" + port, logs: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
@@ -366,23 +367,27 @@ func (p *lxProc) stop() {
 
 // rssKiB returns the resident set size of the process from
 // /proc/PID/status, in KiB.
-func (p *lxProc) rssKiB() (int, error) {
+func (p *lxProc) rssKiB() (int, error) { return p.statusKiB("VmRSS") }
+
+// statusKiB returns a size field of /proc/PID/status (VmRSS, VmHWM: the
+// peak RSS, ...), in KiB.
+func (p *lxProc) statusKiB(field string) (int, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, fmt.Errorf("read RSS: %w", err)
+		return 0, fmt.Errorf("read %s: %w", field, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
 			if err != nil {
-				return 0, fmt.Errorf("parse VmRSS %q: %w", rest, err)
+				return 0, fmt.Errorf("parse %s %q: %w", field, rest, err)
 			}
 			return n, nil
 		}
 	}
-	return 0, errors.New("read RSS: no VmRSS line")
+	return 0, fmt.Errorf("read %s: no such line", field)
 }
 
 // lxOpenSessions opens n legacy sessions on base and leaves them open.
@@ -454,8 +459,11 @@ func TestLoadReport(t *testing.T) {
 		runtime.NumCPU(), lxCPUModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(), dur)
 
 	// Throughput: the in-process server against both backends.
-	embedded := lxMeasure(t, startHTTP(t, nil), "embedded", dur)
-	remote := lxMeasure(t, startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": lxStartBackend(t)}), "separate process", dur)
+	// Room for every client at once, so the levels measure serving, not
+	// TASKMAN_MAX_IN_FLIGHT refusals.
+	inFlight := strconv.Itoa(slices.Max(lxClientCounts))
+	embedded := lxMeasure(t, startHTTP(t, map[string]string{"TASKMAN_MAX_IN_FLIGHT": inFlight}), "embedded", dur)
+	remote := lxMeasure(t, startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": lxStartBackend(t), "TASKMAN_MAX_IN_FLIGHT": inFlight}), "separate process", dur)
 	rep.WriteString("### tools/call task_read, 2026-07-28 stateless requests over loopback HTTP\n\n")
 	rep.WriteString("| backend | clients | calls | calls/s | p50 | p99 |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range slices.Concat(embedded, remote) {

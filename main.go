@@ -53,9 +53,11 @@
 //	/metrics                 Prometheus text format 0.0.4 (METRICS_ENABLED)
 //
 // Every route first checks the Host header (TASKMAN_ALLOWED_HOSTS) and any
-// Origin (TASKMAN_ALLOWED_ORIGINS), answering 403; /mcp requires
-// "Authorization: Bearer" when TASKMAN_AUTH_TOKEN is set (401); serving a
-// non-loopback HOST without it logs a warning at start. Under stdio,
+// Origin (TASKMAN_ALLOWED_ORIGINS), answering 403 (allowed origins get CORS
+// answers); at most TASKMAN_MAX_IN_FLIGHT MCP POSTs run at once (503 with
+// Retry-After past it); /mcp requires "Authorization: Bearer" when
+// TASKMAN_AUTH_TOKEN is set (401); serving a non-loopback HOST without it
+// logs a warning at start. Under stdio,
 // TASKMAN_OPS_ADDR serves /metrics and /health/* on a side listener.
 //
 // # Logs, metrics and traces
@@ -83,9 +85,11 @@
 // # Signals and exit codes
 //
 // SIGINT, SIGTERM, or EOF on stdin under stdio, start a graceful shutdown:
-// no new requests are read, in-flight requests get
-// GRACEFUL_SHUTDOWN_TIMEOUT_MS to finish and their answers are written,
-// then resources are closed in reverse order. A second signal exits at
+// no new requests are read, in-flight requests may finish and their
+// answers are written; those still running near the end of
+// GRACEFUL_SHUTDOWN_TIMEOUT_MS are cancelled and answered with an error;
+// then resources are closed in reverse order and spans flushed, all within
+// that one deadline. A second signal exits at
 // once with status 1. Exit status 0 is a clean stop, 1 a runtime failure,
 // 2 invalid configuration or usage.
 package main
@@ -104,6 +108,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -209,10 +214,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	clock := &shutdownClock{timeout: cfg.ShutdownTimeout}
 	defer func() {
-		// Spans are flushed last, after every request has ended; the
-		// exporter bounds its own attempts, so this cannot hang.
-		fctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		// Spans are flushed last, after every request has ended, within
+		// what is left of the one shutdown deadline: a hung collector
+		// cannot stretch the shutdown past it.
+		fctx, cancel := clock.final()
 		defer cancel()
 		if err := tr.shutdown(fctx); err != nil {
 			logger.Warn("flushing spans at exit failed", "err", err)
@@ -253,7 +260,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		DefaultOwner: cfg.DefaultOwner,
 	}
 	if cfg.embedded() {
-		emb, err := newEmbedded(cfg.DataFile)
+		emb, err := newEmbedded(cfg.DataFile, logger)
 		if err != nil {
 			return err
 		}
@@ -309,7 +316,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	stop, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	transport := newHTTPTransport(srv, cfg, h, m, stop)
-	markShuttingDown := func() {
+	clock.onBegin = func() {
 		if h != nil {
 			h.markShuttingDown()
 		}
@@ -326,12 +333,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if h != nil {
 			h.markStarted()
 		}
-		err = transport.serveHTTP(ctx, ln, cfg.ShutdownTimeout, cancelRequests, markShuttingDown)
+		err = transport.serveHTTP(ctx, ln, clock, cancelRequests)
 		logger.Info("stopped", "err", err)
 		return err
 	default:
 		if cfg.OpsAddr != "" {
-			stopOps, err := serveOps(cfg.OpsAddr, transport, logger)
+			stopOps, err := serveOps(cfg, transport, clock, logger)
 			if err != nil {
 				return err
 			}
@@ -340,8 +347,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if h != nil {
 			h.markStarted()
 		}
-		err = srv.serveStdio(ctx, stdin, stdout)
-		markShuttingDown()
+		err = srv.serveStdio(ctx, stdin, stdout, clock)
 		logger.Info("stopped", "err", err)
 		return err
 	}
@@ -361,18 +367,20 @@ func warnUnauthenticatedBind(logger *slog.Logger, cfg *config) {
 		"host", cfg.Host, "port", cfg.Port)
 }
 
-// serveOps serves /metrics and /health/* on addr for a stdio deployment
-// (TASKMAN_OPS_ADDR), and returns the function that stops it.
-func serveOps(addr string, t *httpTransport, logger *slog.Logger) (func(), error) {
+// serveOps serves /metrics and /health/* on TASKMAN_OPS_ADDR for a stdio
+// deployment, and returns the function that stops it.
+func serveOps(cfg *config, t *httpTransport, clock *shutdownClock, logger *slog.Logger) (func(), error) {
+	addr := cfg.OpsAddr
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on TASKMAN_OPS_ADDR %s: %w", addr, err)
 	}
-	hs := newHTTPServer(addr, t.opsHandler(), context.Background(), nil, logger)
+	bindHost, _, _ := net.SplitHostPort(addr) // valid: config checked it
+	hs := newHTTPServer(addr, t.opsHandler(allowedHostsFor(cfg.AllowedHosts, bindHost)), context.Background(), nil, logger)
 	go hs.Serve(ln)
 	logger.Info("serving metrics and health on the ops listener", "addr", "http://"+ln.Addr().String())
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := clock.final()
 		defer cancel()
 		hs.Shutdown(ctx)
 	}, nil
@@ -441,6 +449,57 @@ func parseCgroupMemoryLimit(s string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// shutdownClock is the one GRACEFUL_SHUTDOWN_TIMEOUT_MS a shutdown gets,
+// from the signal or EOF to the last flushed span. Requests may finish
+// until the drain deadline; then those still running are cancelled, and
+// their error answers, the ops listener's stop and the span flush share
+// the rest, up to the final deadline.
+type shutdownClock struct {
+	timeout time.Duration
+	onBegin func() // called once when the shutdown begins (readiness turns false); may be nil
+
+	mu       sync.Mutex
+	deadline time.Time // the final deadline; zero before the shutdown began; guarded by mu
+}
+
+// shutdownCutReserve is the part of the shutdown kept after the drain
+// deadline, at most a second: cancelled requests write their error answers
+// in milliseconds, and a healthy collector takes a batch as fast.
+func shutdownCutReserve(timeout time.Duration) time.Duration {
+	return min(timeout/10, time.Second)
+}
+
+// begin starts the shutdown's clock if it has not started yet.
+func (c *shutdownClock) begin() {
+	c.mu.Lock()
+	started := !c.deadline.IsZero()
+	if !started {
+		c.deadline = time.Now().Add(c.timeout)
+	}
+	c.mu.Unlock()
+	if !started && c.onBegin != nil {
+		c.onBegin()
+	}
+}
+
+// final returns a context that ends at the final deadline (starting the
+// clock if need be).
+func (c *shutdownClock) final() (context.Context, context.CancelFunc) {
+	c.begin()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return context.WithDeadline(context.Background(), c.deadline)
+}
+
+// drain returns a context that ends at the drain deadline, when requests
+// still running are cancelled (starting the clock if need be).
+func (c *shutdownClock) drain() (context.Context, context.CancelFunc) {
+	c.begin()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return context.WithDeadline(context.Background(), c.deadline.Add(-shutdownCutReserve(c.timeout)))
 }
 
 // buildRevision returns the VCS revision the binary was built from, or "".

@@ -727,6 +727,14 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		s.metrics.observeToolExecution(t.name, "error", elapsed)
 		return s.argumentError(v, t, err)
 	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// Cancelled by the client, a client gone, or the shutdown
+		// deadline: not the tool's failure, so neither an error in the
+		// metrics nor a warning in the log.
+		s.metrics.observeToolExecution(t.name, "cancelled", elapsed)
+		s.logger.DebugContext(ctx, "tool call cancelled", "duration_ms", elapsed.Milliseconds(), "err", err)
+		return errorToolResult(t.name + ": cancelled: " + err.Error()), nil
+	}
 	if err != nil {
 		s.metrics.observeToolExecution(t.name, "error", elapsed)
 		s.metrics.countError(toolErrorKind(err))

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -258,7 +259,7 @@ func errorCode(resp map[string]any) int {
 // included) and {"success": false, "error": "..."} for every failure.
 func envelopeBackend(t *testing.T) *httptest.Server {
 	t.Helper()
-	emb, err := newEmbedded("")
+	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

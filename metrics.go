@@ -122,8 +122,9 @@ var (
 	promMCPStatuses = []string{"error", "ok"}
 
 	// promToolStatuses are the outcomes of a tool execution; stale means an
-	// answer served from the fallback cache.
-	promToolStatuses = []string{"error", "stale", "success"}
+	// answer served from the fallback cache, cancelled a call its caller
+	// cancelled (not an error).
+	promToolStatuses = []string{"cancelled", "error", "stale", "success"}
 
 	// promErrorKinds are the kinds of taskman_errors_total, pre-created at 0.
 	promErrorKinds = []string{

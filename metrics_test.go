@@ -1024,12 +1024,12 @@ func TestMCPSessionDurationRecorded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 7, 28, 9, 0, 0, 0, time.UTC)}
 	st := newSessionStore(10, time.Minute, m)
 	st.now = clock.now
-	deleted, err := st.create(nil)
+	deleted, err := st.create(nil, "address:a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	deleted.version = version20251125
-	expired, err := st.create(nil)
+	expired, err := st.create(nil, "address:b")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -289,17 +292,25 @@ func pxReadBack(t *testing.T, c *pxClient, records map[string]pxRecord) {
 	}
 }
 
-// pxCheckFile fails the test unless path holds one complete JSON document.
-func pxCheckFile(t *testing.T, path string) []byte {
+// pxCheckFile fails the test unless path is absent or holds one complete
+// JSON document, and its journal parses (a torn last line allowed: that is
+// a write the kill interrupted).
+func pxCheckFile(t *testing.T, path string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("read data file after kill: %v", err)
 	}
-	if !json.Valid(data) {
+	if err == nil && !json.Valid(data) {
 		t.Fatalf("data file after kill is not valid JSON (%d bytes): %.200q", len(data), data)
 	}
-	return data
+	journal, err := os.ReadFile(path + embJournalSuffix)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("read journal after kill: %v", err)
+	}
+	if _, _, err := embReadJournal(journal); err != nil {
+		t.Fatalf("journal after kill: %v", err)
+	}
 }
 
 // pxTempFiles returns the temporary files the atomic save leaves next to
@@ -389,16 +400,11 @@ func TestPersistenceSurvivesSIGKILL(t *testing.T) {
 	c2.stop(t)
 }
 
-// TestPersistenceSIGKILLDuringConcurrentWrites kills the server while
-// pxWriters clients are writing: every write acknowledged before the kill
-// must be there after a restart (the ones in flight may or may not be),
-// and the file must be whole.
-func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
-	bin := e2eBinary(t)
-	dataFile := filepath.Join(t.TempDir(), "data.json")
-	c := pxStart(t, bin, dataFile)
-	c.initialize(t)
-
+// pxKillDuringWrites runs pxWriters concurrent task_create loops against c
+// and kills c with SIGKILL once killAfter writes are acknowledged. It
+// returns every write acknowledged before the kill.
+func pxKillDuringWrites(t *testing.T, c *pxClient, killAfter int) map[string]pxRecord {
+	t.Helper()
 	var mu sync.Mutex
 	acked := map[string]pxRecord{} // guarded by mu
 	enough := make(chan struct{})
@@ -421,7 +427,7 @@ func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
 				id, _ := rec["id"].(string)
 				mu.Lock()
 				acked[id] = pxRecord{readTool: "task_read", idArg: "taskId", key: "task", value: rec}
-				if len(acked) >= pxAckedBeforeKill {
+				if len(acked) >= killAfter {
 					enoughOnce.Do(func() { close(enough) })
 				}
 				mu.Unlock()
@@ -431,7 +437,7 @@ func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
 	select {
 	case <-enough:
 	case <-time.After(pxKillDeadline):
-		t.Fatalf("fewer than %d writes acknowledged within %s", pxAckedBeforeKill, pxKillDeadline)
+		t.Fatalf("fewer than %d writes acknowledged within %s", killAfter, pxKillDeadline)
 	}
 	// Writes acknowledged between here and the kill count too: the set is
 	// read only after every writer has seen the kill.
@@ -440,6 +446,18 @@ func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
 	if err, _ := unexpected.Load().(error); err != nil {
 		t.Fatalf("a writer failed before the kill: %v", err)
 	}
+	return acked
+}
+
+// TestPersistenceSIGKILLDuringConcurrentWrites kills the server while
+// pxWriters clients write concurrently and checks that a restarted server
+// reads back every acknowledged write.
+func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
+	bin := e2eBinary(t)
+	dataFile := filepath.Join(t.TempDir(), "data.json")
+	c := pxStart(t, bin, dataFile)
+	c.initialize(t)
+	acked := pxKillDuringWrites(t, c, pxAckedBeforeKill)
 	pxCheckFile(t, dataFile)
 	if tmp := pxTempFiles(t, dataFile); len(tmp) != 0 {
 		// A kill between CreateTemp and Rename leaves the temp file; it is
@@ -449,11 +467,37 @@ func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
 
 	c2 := pxStart(t, bin, dataFile)
 	c2.initialize(t)
-	mu.Lock()
-	defer mu.Unlock()
 	t.Logf("%d writes acknowledged before the kill", len(acked))
 	pxReadBack(t, c2, acked)
 	c2.stop(t)
+}
+
+// pxKillRounds bounds TestJournalSIGKILLAtRandomPoints: each round is a
+// start, a burst of writes, a kill and a full read-back.
+const pxKillRounds = 4
+
+// TestJournalSIGKILLAtRandomPoints kills the server after a random number
+// of acknowledged writes, pxKillRounds times on the same data file, so
+// kills land at random points of journal appends, compactions at start
+// and torn tails left by earlier kills. After every restart each write
+// acknowledged in any round is read back, and the files parse.
+func TestJournalSIGKILLAtRandomPoints(t *testing.T) {
+	bin := e2eBinary(t)
+	dataFile := filepath.Join(t.TempDir(), "data.json")
+	all := map[string]pxRecord{}
+	for round := range pxKillRounds {
+		c := pxStart(t, bin, dataFile)
+		c.initialize(t)
+		pxReadBack(t, c, all)
+		killAfter := 1 + rand.IntN(pxAckedBeforeKill)
+		maps.Copy(all, pxKillDuringWrites(t, c, killAfter))
+		pxCheckFile(t, dataFile)
+		t.Logf("round %d: killed after %d acknowledged writes, %d in all", round, killAfter, len(all))
+	}
+	c := pxStart(t, bin, dataFile)
+	c.initialize(t)
+	pxReadBack(t, c, all)
+	c.stop(t)
 }
 
 // TestTruncatedDataFileFailsStart damages a data file written by a real

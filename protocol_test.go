@@ -24,7 +24,7 @@ func newTestServer(t testing.TB) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb, err := newEmbedded("")
+	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ type faultBackend struct {
 // newFaultBackend starts a healthy fault backend.
 func newFaultBackend(t *testing.T) *faultBackend {
 	t.Helper()
-	emb, err := newEmbedded("")
+	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

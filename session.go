@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -101,54 +102,129 @@ func (s *session) cancelAll() {
 type httpSession struct {
 	*session
 	owner  []byte        // sha256 of the creating credential; nil without auth
+	client string        // whose share of the cap it counts against (sessionClient)
 	done   chan struct{} // closed when the session ends
 	stream atomic.Bool   // a GET stream is open
 
 	created  time.Time // when create made it; read-only afterwards
-	lastUsed time.Time // guarded by sessionStore.mu
-	active   int       // requests in progress; guarded by sessionStore.mu
+	lastUsed time.Time // last request begun or ended; guarded by sessionStore.mu
+	active   int       // requests in progress (not GET streams); guarded by sessionStore.mu
+	used     bool      // a request came after initialize; guarded by sessionStore.mu
 }
 
-// errTooManySessions is returned when TASKMAN_MAX_SESSIONS are open.
+// errTooManySessions is returned when no session can be made room for.
 var errTooManySessions = errors.New("too many sessions")
 
+// sessionPendingTimeout is how long a session that has seen nothing but
+// its initialize may sit idle: a client sends notifications/initialized
+// right after the initialize answer, so thirty seconds covers a slow one,
+// while sessions opened and abandoned (a flood of initialize calls) are
+// gone long before the idle timeout.
+const sessionPendingTimeout = 30 * time.Second
+
+// sessionClientShare is the fraction of TASKMAN_MAX_SESSIONS one client
+// (one credential, or without a token one client address) may hold: a
+// client past it recycles its own least recently used idle session, so
+// one client cannot fill the cap and lock everybody else out, while a
+// quarter still leaves hundreds of sessions to a proxy that all clients
+// share.
+const sessionClientShare = 4
+
 // sessionStore holds the legacy sessions, bounded in count and idle time.
+// When the cap (or a client's share of it) is reached, a new session takes
+// the place of the least recently used idle one, sessions that never got
+// past initialize first, so sessions nobody uses cannot lock clients out;
+// only when every session is busy is a newcomer refused.
 type sessionStore struct {
 	max     int
+	share   int // sessions one client may hold
 	idle    time.Duration
+	pending time.Duration // idle limit of a session that never got past initialize
 	metrics *metrics
 	now     func() time.Time
 
-	mu   sync.Mutex
-	byID map[string]*httpSession // guarded by mu
+	mu       sync.Mutex
+	byID     map[string]*httpSession // guarded by mu
+	byClient map[string]int          // sessions per client; guarded by mu
 }
 
 // newSessionStore returns an empty store.
-func newSessionStore(max int, idle time.Duration, m *metrics) *sessionStore {
-	return &sessionStore{max: max, idle: idle, metrics: m, now: time.Now, byID: make(map[string]*httpSession)}
+func newSessionStore(limit int, idle time.Duration, m *metrics) *sessionStore {
+	return &sessionStore{
+		max: limit, share: max(1, limit/sessionClientShare), idle: idle, pending: min(idle, sessionPendingTimeout),
+		metrics: m, now: time.Now, byID: make(map[string]*httpSession), byClient: make(map[string]int),
+	}
 }
 
-// create starts a session owned by the credential.
-func (st *sessionStore) create(owner []byte) (*httpSession, error) {
+// sessionClient returns whose share of the session cap a request counts
+// against: its credential when there is one, else its client address.
+func sessionClient(r *http.Request, cred []byte) string {
+	if cred != nil {
+		return "credential:" + string(cred)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "address:" + host
+}
+
+// create starts a session owned by the credential and counted against
+// client's share, making room as the type's comment says.
+func (st *sessionStore) create(owner []byte, client string) (*httpSession, error) {
 	var b [16]byte // 128 random bits
 	rand.Read(b[:])
-	hs := &httpSession{session: newSession(hex.EncodeToString(b[:])), owner: owner, done: make(chan struct{})}
+	hs := &httpSession{session: newSession(hex.EncodeToString(b[:])), owner: owner, client: client, done: make(chan struct{})}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.byClient[client] >= st.share {
+		if !st.evictLocked(func(o *httpSession) bool { return o.client == client }) {
+			return nil, fmt.Errorf("%w: this client's %d sessions (a 1/%d share of TASKMAN_MAX_SESSIONS) are all busy; close unused sessions or try again later", errTooManySessions, st.share, sessionClientShare)
+		}
+	}
 	if len(st.byID) >= st.max {
 		st.sweepLocked()
 	}
-	if len(st.byID) >= st.max {
-		return nil, fmt.Errorf("%w: all %d sessions (TASKMAN_MAX_SESSIONS) are in use; close unused sessions or try again later", errTooManySessions, st.max)
+	if len(st.byID) >= st.max && !st.evictLocked(func(*httpSession) bool { return true }) {
+		return nil, fmt.Errorf("%w: all %d sessions (TASKMAN_MAX_SESSIONS) are busy; try again later", errTooManySessions, st.max)
 	}
 	hs.created = st.now()
 	hs.lastUsed = hs.created
 	hs.active = 1
 	st.byID[hs.id] = hs
-	if st.metrics != nil {
-		st.metrics.sessionsActive.set(float64(len(st.byID)))
-	}
+	st.byClient[client]++
+	st.gaugeLocked()
 	return hs, nil
+}
+
+// evictLocked ends the idle session among those match accepts that best
+// deserves it: one that never got past initialize, else the least
+// recently used. It reports false when every such session is busy.
+func (st *sessionStore) evictLocked(match func(*httpSession) bool) bool {
+	var victim *httpSession
+	for _, hs := range st.byID {
+		if hs.active > 0 || !match(hs) {
+			continue
+		}
+		if victim == nil || (!hs.used && victim.used) ||
+			(hs.used == victim.used && hs.lastUsed.Before(victim.lastUsed)) {
+			victim = hs
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	st.removeLocked(victim.id)
+	return true
+}
+
+// expiredLocked reports whether hs has been idle past its limit.
+func (st *sessionStore) expiredLocked(hs *httpSession, now time.Time) bool {
+	limit := st.idle
+	if !hs.used {
+		limit = st.pending
+	}
+	return hs.active == 0 && now.Sub(hs.lastUsed) > limit
 }
 
 // use looks a session up for a request by the given credential and marks
@@ -161,7 +237,7 @@ func (st *sessionStore) use(id string, cred []byte) (*httpSession, int) {
 	if hs == nil {
 		return nil, http.StatusNotFound
 	}
-	if hs.active == 0 && st.now().Sub(hs.lastUsed) > st.idle {
+	if st.expiredLocked(hs, st.now()) {
 		st.removeLocked(id)
 		return nil, http.StatusNotFound
 	}
@@ -169,6 +245,7 @@ func (st *sessionStore) use(id string, cred []byte) (*httpSession, int) {
 		return nil, http.StatusForbidden
 	}
 	hs.active++
+	hs.used = true
 	hs.lastUsed = st.now()
 	return hs, 0
 }
@@ -179,13 +256,6 @@ func (st *sessionStore) release(hs *httpSession) {
 	defer st.mu.Unlock()
 	hs.active--
 	hs.lastUsed = st.now()
-}
-
-// touch records activity on a session.
-func (st *sessionStore) touch(hs *httpSession) {
-	st.mu.Lock()
-	hs.lastUsed = st.now()
-	st.mu.Unlock()
 }
 
 // remove ends a session: its requests are cancelled and its stream ends.
@@ -201,19 +271,27 @@ func (st *sessionStore) removeLocked(id string) {
 		return
 	}
 	delete(st.byID, id)
+	if st.byClient[hs.client]--; st.byClient[hs.client] <= 0 {
+		delete(st.byClient, hs.client)
+	}
 	hs.cancelAll()
 	close(hs.done)
 	st.metrics.observeMCPSession("http", hs.negotiated(), st.now().Sub(hs.created))
+	st.gaugeLocked()
+}
+
+// gaugeLocked publishes the number of sessions.
+func (st *sessionStore) gaugeLocked() {
 	if st.metrics != nil {
 		st.metrics.sessionsActive.set(float64(len(st.byID)))
 	}
 }
 
-// sweepLocked ends every idle session.
+// sweepLocked ends every session idle past its limit.
 func (st *sessionStore) sweepLocked() {
 	now := st.now()
 	for id, hs := range st.byID {
-		if hs.active == 0 && now.Sub(hs.lastUsed) > st.idle {
+		if st.expiredLocked(hs, now) {
 			st.removeLocked(id)
 		}
 	}

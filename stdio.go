@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 )
 
 // Limits of the stdio transport.
@@ -16,15 +15,25 @@ const (
 	// stdioReadBuffer is the line reader's buffer; longer lines are read
 	// in pieces, up to the request size limit.
 	stdioReadBuffer = 64 << 10
-	// maxStdioInFlight bounds concurrent requests from one stdio client;
-	// past it, reading pauses, which pushes back on the client.
+	// maxStdioInFlight bounds the requests from one stdio client served
+	// at once: more than any client keeps busy, few enough that a burst
+	// cannot open hundreds of backend connections.
 	maxStdioInFlight = 64
+	// stdioQueueLen bounds the requests waiting for one of the
+	// maxStdioInFlight workers; past it a request is refused with a
+	// JSON-RPC error at once. Reading never pauses, so cancellations,
+	// pings, EOF and signals are honoured however busy the workers are.
+	stdioQueueLen = 256
 )
 
 // serveStdio serves one client over newline-delimited JSON on in and out
-// until in ends or ctx is cancelled (a signal). In-flight requests then get
-// until the shutdown deadline to finish; their answers are still written.
-func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+// until in ends or ctx is cancelled (a signal). Control messages
+// (notifications, responses, pings) and refusals are answered by the
+// reading loop itself; other requests go to a bounded queue served by
+// maxStdioInFlight workers. At the end, in-flight and queued requests get
+// until the drain deadline of clock to finish; their answers, or errors for
+// those cancelled at the deadline, are still written.
+func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer, clock *shutdownClock) error {
 	sess := newSession("")
 	var wmu sync.Mutex // serialises writes to out
 	write := func(b []byte) {
@@ -39,6 +48,11 @@ func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer) er
 			write(b)
 		}
 	}
+	serve := func(rctx context.Context, line []byte) {
+		if b := s.handle(rctx, sess, line, notify); b != nil {
+			write(b)
+		}
+	}
 
 	// Requests run on a context that the signal does not cancel, so they
 	// can finish during the drain; it is cancelled at the deadline.
@@ -47,12 +61,21 @@ func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer) er
 
 	lines := make(chan []byte)
 	readErr := make(chan error, 1)
+	stopReading := make(chan struct{}) // the loop below has ended: the reader sends nothing more
+	defer close(stopReading)
 	go func() {
-		readErr <- readLines(in, int(s.cfg.MaxRequestBytes), lines)
+		readErr <- readLines(in, int(s.cfg.MaxRequestBytes), lines, stopReading)
 	}()
 
-	sem := make(chan struct{}, maxStdioInFlight)
+	queue := make(chan []byte, stdioQueueLen)
 	var wg sync.WaitGroup
+	for range maxStdioInFlight {
+		wg.Go(func() {
+			for line := range queue {
+				serve(reqCtx, line)
+			}
+		})
+	}
 	var err error
 loop:
 	for {
@@ -76,24 +99,33 @@ loop:
 			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				if b := s.handle(reqCtx, sess, line, notify); b != nil {
-					write(b)
-				}
-			}()
+			if err := jsonMessageShape.check(line); err != nil {
+				write(s.marshalResponse(errorResponse(nil, codeInvalidRequest, "invalid request: "+err.Error())))
+				continue
+			}
+			id, control := stdioControl(line)
+			if control {
+				serve(reqCtx, line)
+				continue
+			}
+			select {
+			case queue <- line:
+			default:
+				write(s.marshalResponse(errorResponse(id, codeOverloaded, fmt.Sprintf(
+					"server busy: %d requests in progress and %d waiting; retry after one of them is answered", maxStdioInFlight, stdioQueueLen))))
+			}
 		}
 	}
+	close(queue)
 
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
-	timer := time.NewTimer(s.cfg.ShutdownTimeout)
-	defer timer.Stop()
+	dctx, cancelDrain := clock.drain()
+	defer cancelDrain()
 	select {
 	case <-drained:
-	case <-timer.C:
+	case <-dctx.Done():
+		// Cancelled requests still write their error answers.
 		s.logger.Warn("shutdown deadline reached; cancelling requests still in flight")
 		cancelReqs()
 		sess.cancelAll()
@@ -102,10 +134,39 @@ loop:
 	return err
 }
 
+// stdioControl reports whether line is a message the reading loop answers
+// itself because it is quick and must never wait behind other work: a
+// notification (cancellation among them), a response, a ping, or a line
+// that is not a JSON-RPC object (answered with an error). It also returns
+// the request id, for a refusal.
+func stdioControl(line []byte) (id json.RawMessage, control bool) {
+	var peek struct {
+		ID     json.RawMessage `json:"id"`
+		Method *string         `json:"method"`
+	}
+	if len(line) > 0 && line[0] == '[' {
+		return nil, false // a batch: work
+	}
+	if json.Unmarshal(line, &peek) != nil {
+		return nil, true
+	}
+	id = validID(peek.ID)
+	return id, peek.ID == nil || peek.Method == nil || *peek.Method == "ping"
+}
+
 // readLines sends each line of r (without its newline) to lines, and nil
-// for a line longer than max, which is skipped. It returns nil at EOF.
-func readLines(r io.Reader, max int, lines chan<- []byte) error {
+// for a line longer than max, which is skipped. It returns nil at EOF, and
+// as soon as stop is closed once a line is read.
+func readLines(r io.Reader, max int, lines chan<- []byte, stop <-chan struct{}) error {
 	br := bufio.NewReaderSize(r, stdioReadBuffer)
+	send := func(line []byte) bool {
+		select {
+		case lines <- line:
+			return true
+		case <-stop:
+			return false
+		}
+	}
 	for {
 		var line []byte
 		tooLong := false
@@ -125,9 +186,13 @@ func readLines(r io.Reader, max int, lines chan<- []byte) error {
 				return err
 			}
 			if tooLong {
-				lines <- nil
+				if !send(nil) {
+					return nil
+				}
 			} else if len(line) > 0 {
-				lines <- bytes.TrimRight(line, "\r\n")
+				if !send(bytes.TrimRight(line, "\r\n")) {
+					return nil
+				}
 			}
 			if err == io.EOF {
 				return nil

@@ -62,11 +62,12 @@ const (
 // httpTransport serves the dispatcher over MCP Streamable HTTP at /mcp,
 // next to the health and metrics endpoints.
 type httpTransport struct {
-	srv      *server
-	logger   *slog.Logger
-	metrics  *metrics
-	health   *health // nil when HEALTH_CHECK_ENABLED=false
-	sessions *sessionStore
+	srv       *server
+	logger    *slog.Logger
+	metrics   *metrics
+	health    *health // nil when HEALTH_CHECK_ENABLED=false
+	sessions  *sessionStore
+	admission *admission
 
 	maxBody      int64
 	allowedHosts []string // nil: any Host
@@ -91,21 +92,30 @@ func newHTTPTransport(srv *server, cfg *config, h *health, m *metrics, stop cont
 		metrics:     m,
 		health:      h,
 		sessions:    newSessionStore(cfg.MaxSessions, cfg.SessionIdleTimeout, m),
+		admission:   newAdmission(cfg.MaxInFlight, cfg.MaxRequestBytes),
 		maxBody:     cfg.MaxRequestBytes,
 		origins:     cfg.AllowedOrigins,
 		authMetrics: cfg.AuthMetrics,
 		stop:        stop,
 		streamsDone: make(chan struct{}),
 	}
-	t.allowedHosts = cfg.AllowedHosts
-	if t.allowedHosts == nil && isLoopbackHost(cfg.Host) {
-		t.allowedHosts = []string{"localhost", "127.0.0.1", "[::1]", "::1"}
-	}
+	t.allowedHosts = allowedHostsFor(cfg.AllowedHosts, cfg.Host)
 	if tok := cfg.AuthToken.reveal(); tok != "" {
 		h := sha256.Sum256([]byte(tok))
 		t.tokenHash = h[:]
 	}
 	return t
+}
+
+// allowedHostsFor returns the Host allow-list of a listener bound to
+// bindHost: the configured list when there is one, else loopback names for
+// a loopback bind and nil (any Host) for others, whose clients and probes
+// arrive with names the server cannot know.
+func allowedHostsFor(configured []string, bindHost string) []string {
+	if configured == nil && isLoopbackHost(bindHost) {
+		return []string{"localhost", "127.0.0.1", "[::1]", "::1"}
+	}
+	return configured
 }
 
 // isLoopbackHost reports whether a bind address is a loopback one.
@@ -121,9 +131,11 @@ func isLoopbackHost(host string) bool {
 // route shares.
 func (t *httpTransport) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/mcp", t.handleMCP)
+	// The token is checked before admission, so that requests without
+	// it cannot take the in-flight slots of those with it.
+	mux.Handle("/mcp", t.requireToken(t.admission.wrap(http.HandlerFunc(t.handleMCP))))
 	t.opsRoutes(mux)
-	return t.observe(t.guard(mux))
+	return t.observe(t.guard(t.allowedHosts, t.cors(mux)))
 }
 
 // opsRoutes registers the health and metrics endpoints, which the stdio
@@ -143,11 +155,12 @@ func (t *httpTransport) opsRoutes(mux *http.ServeMux) {
 }
 
 // opsHandler is the handler of the stdio side listener: health and
-// metrics only, behind the same checks as the HTTP transport.
-func (t *httpTransport) opsHandler() http.Handler {
+// metrics only, behind the same checks as the HTTP transport, with the
+// Host allow-list of the listener's own bind (allowedHostsFor).
+func (t *httpTransport) opsHandler(allowedHosts []string) http.Handler {
 	mux := http.NewServeMux()
 	t.opsRoutes(mux)
-	return t.observe(t.guard(mux))
+	return t.observe(t.guard(allowedHosts, mux))
 }
 
 // routeLabel folds a path into the fixed set of route labels.
@@ -259,9 +272,9 @@ func httpSpanName(method string) string {
 
 // guard refuses, before any work, requests whose Host is not allowed or
 // whose Origin is neither loopback nor listed (DNS-rebinding protection).
-func (t *httpTransport) guard(next http.Handler) http.Handler {
+func (t *httpTransport) guard(allowedHosts []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !t.hostAllowed(r.Host) {
+		if !hostAllowed(allowedHosts, r.Host) {
 			writeRPCError(w, http.StatusForbidden, nil, codeInvalidRequest, "Forbidden: Host "+strconv.Quote(r.Host)+" is not allowed (see TASKMAN_ALLOWED_HOSTS)")
 			return
 		}
@@ -273,10 +286,10 @@ func (t *httpTransport) guard(next http.Handler) http.Handler {
 	})
 }
 
-// hostAllowed checks a Host header against the allow-list: an entry with a
-// port must match exactly, one without matches any port.
-func (t *httpTransport) hostAllowed(host string) bool {
-	if t.allowedHosts == nil {
+// hostAllowed checks a Host header against an allow-list (nil: any): an
+// entry with a port must match exactly, one without matches any port.
+func hostAllowed(allowedHosts []string, host string) bool {
+	if allowedHosts == nil {
 		return true
 	}
 	host = strings.ToLower(host)
@@ -287,7 +300,7 @@ func (t *httpTransport) hostAllowed(host string) bool {
 			name = "[" + h + "]"
 		}
 	}
-	for _, a := range t.allowedHosts {
+	for _, a := range allowedHosts {
 		a = strings.ToLower(a)
 		if a == host || a == name || "["+a+"]" == name {
 			return true
@@ -358,13 +371,9 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 	writeJSON(w, status, errorResponse(id, code, msg))
 }
 
-// handleMCP is the MCP endpoint.
+// handleMCP is the MCP endpoint, reached through the token check and the
+// admission (routes).
 func (t *httpTransport) handleMCP(w http.ResponseWriter, r *http.Request) {
-	if !t.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="taskman-mcp"`)
-		writeRPCError(w, http.StatusUnauthorized, nil, codeInvalidRequest, "Unauthorized: send Authorization: Bearer <TASKMAN_AUTH_TOKEN>")
-		return
-	}
 	switch r.Method {
 	case http.MethodPost:
 		t.handlePost(w, r)
@@ -453,7 +462,7 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *i
 			return
 		}
 		var err error
-		if hs, err = t.sessions.create(credential(r)); err != nil {
+		if hs, err = t.sessions.create(credential(r), sessionClient(r, credential(r))); err != nil {
 			w.Header().Set("Retry-After", "60")
 			writeRPCError(w, http.StatusServiceUnavailable, id, codeInternalError, "Service Unavailable: "+err.Error())
 			return
@@ -463,9 +472,11 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *i
 		return
 	}
 	defer t.sessions.release(hs)
-	// A legacy client that disconnects has not cancelled its request
-	// (2025-11-25 transports): let it finish, unless the server stops.
-	ctx := context.WithoutCancel(r.Context())
+	// A client gone cancels its request's work: the 2025-11-25 transport
+	// says a disconnection is not a cancellation because a client may
+	// resume the stream, but this server keeps no events to resume
+	// from, so nobody could ever receive the answer.
+	ctx := r.Context()
 	a := t.dispatch(w, r, ctx, hs.session, in)
 	if isInit && (a == nil || !a.ok()) {
 		t.sessions.remove(hs.id) // initialize failed: the session never began
@@ -615,7 +626,9 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 	if hs == nil {
 		return
 	}
-	defer t.sessions.release(hs)
+	// A stream is not a request: the session's idle clock runs while it
+	// is open, and the session's end (idle, evicted, deleted) ends it.
+	t.sessions.release(hs)
 	if !hs.stream.CompareAndSwap(false, true) {
 		writeRPCError(w, http.StatusConflict, nil, codeInvalidRequest, "Conflict: this session already has an open GET stream")
 		return
@@ -648,7 +661,6 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 			if rc.Flush() != nil {
 				return
 			}
-			t.sessions.touch(hs)
 		}
 	}
 }
@@ -723,7 +735,7 @@ func newHTTPServer(addr string, h http.Handler, base context.Context, m *metrics
 // down gracefully: readiness fails at once (onShutdown), the listener
 // closes, in-flight requests get until the deadline, event streams end and
 // sessions close.
-func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, timeout time.Duration, cancelRequests context.CancelFunc, onShutdown func()) error {
+func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, clock *shutdownClock, cancelRequests context.CancelFunc) error {
 	hs := newHTTPServer(ln.Addr().String(), t.routes(), t.stop, t.metrics, t.logger)
 	hs.RegisterOnShutdown(t.endStreams)
 	errc := make(chan error, 1)
@@ -742,15 +754,19 @@ func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, timeout 
 		}
 		break
 	}
-	onShutdown()
-	t.logger.Info("shutting down: draining in-flight requests", "deadline", timeout)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if err != nil {
+	dctx, cancelDrain := clock.drain()
+	defer cancelDrain()
+	t.logger.Info("shutting down: draining in-flight requests", "deadline", clock.timeout)
+	if err := hs.Shutdown(dctx); err != nil {
+		// Cancelled requests still answer (with an error) before their
+		// connections close, rather than being cut off mid-answer.
 		t.logger.Warn("shutdown deadline reached; cancelling requests still in flight", "err", err)
 		cancelRequests()
-		hs.Close()
+		fctx, cancelFinal := clock.final()
+		defer cancelFinal()
+		if hs.Shutdown(fctx) != nil {
+			hs.Close()
+		}
 	}
 	t.sessions.closeAll()
 	<-errc // Serve has returned http.ErrServerClosed

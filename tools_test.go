@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -413,7 +414,7 @@ func TestToolsEndToEnd(t *testing.T) {
 		// The legacy contract over HTTP with the dialect left to
 		// detection (auto, the default).
 		"legacy remote": {func(t *testing.T) map[string]string {
-			emb, err := newEmbedded("")
+			emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}

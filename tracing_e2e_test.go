@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,7 +14,7 @@ import (
 // every request.
 func traceBackend(t *testing.T) (url string, seen func() []string) {
 	t.Helper()
-	emb, err := newEmbedded("")
+	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func stdioAnswers(t *testing.T, s *server, script []string) []string {
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- s.serveStdio(context.Background(), inR, outW)
+		done <- s.serveStdio(context.Background(), inR, outW, &shutdownClock{timeout: 5 * time.Second})
 		outW.Close()
 	}()
 	lines := make(chan string)
