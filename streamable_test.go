@@ -768,14 +768,17 @@ func TestReadinessFollowsBackend(t *testing.T) {
 				json.NewDecoder(resp.Body).Decode(&body)
 				return resp.StatusCode, body
 			}
-			// waitFor polls readiness until it reports status; the backend
-			// check is cached for a few seconds, so this can take that long.
-			waitFor := func(status string) int {
+			// waitFor polls readiness until it reports status for reason
+			// (any reason when ""); the backend check is cached for a few
+			// seconds, so this can take that long. The reason matters: on a
+			// loaded machine the scheduler check may turn readiness
+			// degraded on its own.
+			waitFor := func(status, reason string) int {
 				t.Helper()
 				deadline := time.Now().Add(20 * time.Second)
 				for {
 					code, body := ready("/health/ready")
-					if body["status"] == status {
+					if body["status"] == status && strings.Contains(fmt.Sprint(body["output"]), reason) {
 						return code
 					}
 					if time.Now().After(deadline) {
@@ -784,11 +787,11 @@ func TestReadinessFollowsBackend(t *testing.T) {
 					time.Sleep(100 * time.Millisecond)
 				}
 			}
-			if code := waitFor(healthOK); code != http.StatusOK {
+			if code := waitFor(healthOK, ""); code != http.StatusOK {
 				t.Errorf("readiness ok = %d, want 200", code)
 			}
 			f.set(faultRefused)
-			if code := waitFor(tt.wantStatus); code != tt.wantCode {
+			if code := waitFor(tt.wantStatus, tt.reason); code != tt.wantCode {
 				t.Errorf("readiness %s while the backend is down = %d, want %d", tt.wantStatus, code, tt.wantCode)
 			}
 			if code, body := ready("/readyz"); code != tt.wantCode || !strings.Contains(fmt.Sprint(body["output"]), tt.reason) {
@@ -798,7 +801,7 @@ func TestReadinessFollowsBackend(t *testing.T) {
 				t.Errorf("liveness = %d while the backend is down, want 200", code)
 			}
 			f.set(faultNone)
-			if code := waitFor(healthOK); code != http.StatusOK {
+			if code := waitFor(healthOK, ""); code != http.StatusOK {
 				t.Errorf("readiness after recovery = %d, want 200", code)
 			}
 		})
