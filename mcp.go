@@ -231,17 +231,6 @@ type invocation struct {
 	notify  notifier
 }
 
-// handle processes one incoming JSON text (a message or, in 2025-03-26, a
-// batch) under stdio and returns the JSON to answer with, or nil when there
-// is nothing to answer (notifications, responses, cancelled requests).
-func (s *server) handle(ctx context.Context, sess *session, raw []byte, notify notifier) []byte {
-	a := s.serve(ctx, sess, parseIncoming(raw), nil, notify)
-	if a == nil {
-		return nil
-	}
-	return s.encode(a)
-}
-
 // incoming is a parsed line or POST body: one message, or the raw text of
 // a batch (its items are parsed only once the session allows batches).
 type incoming struct {

@@ -16,6 +16,17 @@ import (
 	"unicode/utf8"
 )
 
+// handle processes one incoming JSON text (a message or, in 2025-03-26, a
+// batch) as the stdio transport does, and returns the JSON to answer with, or nil when there
+// is nothing to answer (notifications, responses, cancelled requests).
+func (s *server) handle(ctx context.Context, sess *session, raw []byte, notify notifier) []byte {
+	a := s.serve(ctx, sess, parseIncoming(raw), nil, notify)
+	if a == nil {
+		return nil
+	}
+	return s.encode(a)
+}
+
 // newTestServer returns a server on the embedded backend, for driving the
 // dispatcher directly.
 func newTestServer(t testing.TB) *server {

@@ -48,9 +48,9 @@ func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer, cl
 			write(b)
 		}
 	}
-	serve := func(rctx context.Context, line []byte) {
-		if b := s.handle(rctx, sess, line, notify); b != nil {
-			write(b)
+	serve := func(rctx context.Context, in *incoming) {
+		if a := s.serve(rctx, sess, in, nil, notify); a != nil {
+			write(s.encode(a))
 		}
 	}
 
@@ -67,12 +67,12 @@ func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer, cl
 		readErr <- readLines(in, int(s.cfg.MaxRequestBytes), lines, stopReading)
 	}()
 
-	queue := make(chan []byte, stdioQueueLen)
+	queue := make(chan *incoming, stdioQueueLen)
 	var wg sync.WaitGroup
 	for range maxStdioInFlight {
 		wg.Go(func() {
-			for line := range queue {
-				serve(reqCtx, line)
+			for in := range queue {
+				serve(reqCtx, in)
 			}
 		})
 	}
@@ -103,16 +103,20 @@ loop:
 				write(s.marshalResponse(errorResponse(nil, codeInvalidRequest, "invalid request: "+err.Error())))
 				continue
 			}
-			id, control := stdioControl(line)
-			if control {
-				serve(reqCtx, line)
+			in := parseIncoming(line)
+			if stdioControl(in) {
+				serve(reqCtx, in)
 				continue
 			}
 			select {
-			case queue <- line:
+			case queue <- in:
 			default:
-				write(s.marshalResponse(errorResponse(id, codeOverloaded, fmt.Sprintf(
-					"server busy: %d requests in progress and %d waiting; retry after one of them is answered", maxStdioInFlight, stdioQueueLen))))
+				var id json.RawMessage
+				if in.single != nil {
+					id = in.single.id
+				}
+				write(s.encode(s.reject(id, &rpcError{Code: codeOverloaded, Message: fmt.Sprintf(
+					"server busy: %d requests in progress and %d waiting; retry after one of them is answered", maxStdioInFlight, stdioQueueLen)})))
 			}
 		}
 	}
@@ -134,24 +138,22 @@ loop:
 	return err
 }
 
-// stdioControl reports whether line is a message the reading loop answers
+// stdioControl reports whether the reading loop answers the parsed line
 // itself because it is quick and must never wait behind other work: a
-// notification (cancellation among them), a response, a ping, or a line
-// that is not a JSON-RPC object (answered with an error). It also returns
-// the request id, for a refusal.
-func stdioControl(line []byte) (id json.RawMessage, control bool) {
-	var peek struct {
-		ID     json.RawMessage `json:"id"`
-		Method *string         `json:"method"`
+// notification (cancellation among them), a response, a ping, a message
+// that is not a valid request (answered with an error), and initialize,
+// which must be done before the requests read after it are served (they
+// would otherwise race it to a worker and find the session uninitialized).
+// Batches and every other request are work for the queue.
+func stdioControl(in *incoming) bool {
+	m := in.single
+	switch {
+	case in.batch != nil:
+		return false
+	case m == nil:
+		return true // not JSON
 	}
-	if len(line) > 0 && line[0] == '[' {
-		return nil, false // a batch: work
-	}
-	if json.Unmarshal(line, &peek) != nil {
-		return nil, true
-	}
-	id = validID(peek.ID)
-	return id, peek.ID == nil || peek.Method == nil || *peek.Method == "ping"
+	return m.invalid != nil || m.response || m.id == nil || m.method == "ping" || m.method == "initialize"
 }
 
 // readLines sends each line of r (without its newline) to lines, and nil

@@ -213,3 +213,42 @@ func TestStdioRefusesComplexJSON(t *testing.T) {
 		t.Errorf("ping after the deep line = %v, want its result", m)
 	}
 }
+
+// TestStdioInitializeBeforeNextRequest checks that a request written right
+// behind initialize, in the same write, is served after initialize is done:
+// the reading loop handles initialize itself, so the next request cannot
+// race it to a worker and be told the session is not initialized.
+func TestStdioInitializeBeforeNextRequest(t *testing.T) {
+	for i := range 20 {
+		s := newTestServer(t)
+		inR, inW := io.Pipe()
+		outR, outW := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			done <- s.serveStdio(context.Background(), inR, outW, &shutdownClock{timeout: 5 * time.Second})
+			outW.Close()
+		}()
+		go io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\n"+
+			`{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"+
+			`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`+"\n")
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(nil, 16<<20)
+		answers := map[string]map[string]any{}
+		for len(answers) < 2 && sc.Scan() {
+			var a map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+				t.Fatalf("run %d: answer %q: %v", i, sc.Bytes(), err)
+			}
+			answers[fmt.Sprint(a["id"])] = a
+		}
+		if a := answers["2"]; a == nil || a["error"] != nil || a["result"] == nil {
+			t.Fatalf("run %d: tools/list right after initialize = %v, want a result", i, a)
+		}
+		inW.Close()
+		select {
+		case <-done:
+		case <-time.After(stdioGuard):
+			t.Fatal("serveStdio did not stop at EOF")
+		}
+	}
+}
