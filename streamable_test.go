@@ -607,19 +607,27 @@ func BenchmarkHTTPToolCall(b *testing.B) {
 	benchmarkHTTPToolCall(b, nil, 16)
 }
 
+// benchCreateTask creates the task a benchmark reads, through s, and
+// returns its id.
+func benchCreateTask(tb testing.TB, s *httpServer) string {
+	tb.Helper()
+	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
+	_, created := s.post(tb, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
+	var r map[string]any
+	json.Unmarshal(created, &r)
+	id, _ := get(r, "result", "structuredContent", "task", "id").(string)
+	if id == "" {
+		tb.Fatalf("create: %s", created)
+	}
+	return id
+}
+
 // benchmarkHTTPToolCall runs the HTTP tool-call load with the given
 // environment and client count.
 func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 	b.StopTimer() // driveHTTPLoad times only the load
 	s := startHTTP(b, env)
-	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
-	var r map[string]any
-	json.Unmarshal(created, &r)
-	id, _ := get(r, "result", "structuredContent", "task", "id").(string)
-	if id == "" {
-		b.Fatalf("create: %s", created)
-	}
+	id := benchCreateTask(b, s)
 	body := []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
 	st := driveHTTPLoad(b, s.base+"/mcp", body, clients, b.N)
 	st.report(b)
