@@ -34,7 +34,7 @@ var (
 		"tags", "title"}
 )
 
-// The vocabularies of both sides. Tool inputs accept the union (tools.md),
+// The vocabularies of both sides. Tool inputs accept the union (docs/tools.md),
 // so a value read from either backend can be fed straight back; each map
 // turns a tool value into the TaskMan-v2 one where they differ.
 var (
