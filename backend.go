@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -291,7 +292,11 @@ func (c *backendClient) call(ctx context.Context, req request) (any, *staleness,
 		return nil, nil, err
 	}
 	if key != "" {
-		if raw, err := json.Marshal(v); err == nil {
+		raw, isText := v.(json.RawMessage)
+		if !isText {
+			raw, err = json.Marshal(v)
+		}
+		if err == nil {
 			c.cache.put(key, raw)
 		}
 		c.cacheStats()
@@ -383,6 +388,11 @@ func (c *backendClient) sender(op opID) sendFunc {
 		raw, err := c.send(ctx, op, wc, body)
 		if err != nil {
 			return nil, err
+		}
+		if wc.record {
+			if text, ok := recordText(raw); ok {
+				return text, nil
+			}
 		}
 		return decodeAnswer(op, raw)
 	}
@@ -642,6 +652,24 @@ func decodeAnswer(op opID, raw []byte) (any, error) {
 		return data, nil
 	}
 	return obj, nil
+}
+
+// recordText returns the compact text of a 2xx answer that can reach a
+// tool result without being decoded: a JSON object in valid UTF-8 with no
+// success envelope. ok is false when the answer needs decodeAnswer (an
+// envelope, another shape, broken JSON, invalid UTF-8).
+func recordText(raw []byte) (text json.RawMessage, ok bool) {
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if json.Compact(&buf, raw) != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' || !utf8.Valid(buf.Bytes()) {
+		return nil, false
+	}
+	text = buf.Bytes()
+	envelope := false
+	eachMember(text, func(key []byte, _ json.RawMessage) {
+		envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && memberName(key) == "success"
+	})
+	return text, !envelope
 }
 
 // decodeJSON decodes one JSON value, keeping numbers exact.

@@ -42,11 +42,14 @@ type wireCall struct {
 	atOrigin bool   // path is relative to the origin (the base without /api/v1 or /api)
 	query    url.Values
 	body     any // JSON-encoded when non-nil
+	// record: the answer is one record that reaches the tool result
+	// untouched, so it may stay JSON text (json.RawMessage).
+	record bool
 }
 
 // sendFunc performs one wireCall on behalf of a logical operation, with its
 // retries, metrics and spans, and returns the decoded answer (nil for an
-// empty one).
+// empty one), or for a wireCall.record its JSON text (see recordText).
 type sendFunc func(ctx context.Context, wc wireCall) (any, error)
 
 // route is how one dialect serves one logical operation. The zero route
@@ -122,6 +125,7 @@ func (a *adapter) perform(ctx context.Context, send sendFunc, r request) (any, e
 	if err != nil {
 		return nil, err
 	}
+	wc.record = r.untouched && rt.read == nil
 	v, err := send(ctx, wc)
 	if err != nil || rt.read == nil {
 		return v, err

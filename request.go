@@ -114,13 +114,29 @@ func objectMembers(text []byte) (map[string]json.RawMessage, string, error) {
 	if !json.Valid(text) {
 		return nil, "", errors.New("invalid JSON")
 	}
-	i := skipSpace(text, 0)
-	if text[i] != '{' {
+	if text[skipSpace(text, 0)] != '{' {
 		return nil, "", errNotObject
 	}
 	members := make(map[string]json.RawMessage, len(jsonrpcMembers))
 	dup := ""
-	for i = skipSpace(text, i+1); text[i] != '}'; i = skipSpace(text, i) {
+	eachMember(text, func(key []byte, value json.RawMessage) {
+		name := memberName(key)
+		if !isJSONRPCMember(name) {
+			return
+		}
+		if _, seen := members[name]; seen && dup == "" {
+			dup = name
+		}
+		members[name] = value
+	})
+	return members, dup, nil
+}
+
+// eachMember calls fn with the quoted key and the raw value (slices of
+// text) of every top-level member of the object in text, in order. text
+// must be a valid JSON object.
+func eachMember(text []byte, fn func(key []byte, value json.RawMessage)) {
+	for i := skipSpace(text, skipSpace(text, 0)+1); text[i] != '}'; i = skipSpace(text, i) {
 		if text[i] == ',' {
 			i = skipSpace(text, i+1)
 		}
@@ -130,19 +146,18 @@ func objectMembers(text []byte) (map[string]json.RawMessage, string, error) {
 		valueEnd := jsonValueEnd(text, i)
 		value := text[i:valueEnd]
 		i = valueEnd
-		name := string(key[1 : len(key)-1])
-		if bytes.IndexByte(key, '\\') >= 0 {
-			_ = json.Unmarshal(key, &name)
-		}
-		if !isJSONRPCMember(name) {
-			continue
-		}
-		if _, seen := members[name]; seen && dup == "" {
-			dup = name
-		}
-		members[name] = value
+		fn(key, value)
 	}
-	return members, dup, nil
+}
+
+// memberName decodes a quoted member key.
+func memberName(key []byte) string {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return string(key[1 : len(key)-1])
+	}
+	var name string
+	_ = json.Unmarshal(key, &name)
+	return name
 }
 
 // skipSpace returns the index of the first byte at or after i that is not
