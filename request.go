@@ -235,11 +235,15 @@ func (m *message) readParams(raw json.RawMessage) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return
 	}
-	if raw[0] != '{' || json.Unmarshal(raw, &m.params) != nil {
-		m.params = nil
+	if raw[0] != '{' {
 		m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params must be an object"}
 		return
 	}
+	// raw is a slice of the message objectMembers validated: its members
+	// are read in place, the last of a repeated name winning as in
+	// json.Unmarshal.
+	m.params = make(map[string]json.RawMessage, 4)
+	eachMember(raw, func(key []byte, value json.RawMessage) { m.params[memberName(key)] = value })
 	if meta, ok := m.params["_meta"]; ok && string(meta) != "null" {
 		if meta[0] != '{' || json.Unmarshal(meta, &m.meta) != nil {
 			m.meta = nil
