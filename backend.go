@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,18 +45,26 @@ const (
 // backendClient is the only code that speaks HTTP to a Task Manager API,
 // remote or embedded.
 type backendClient struct {
-	base       string // base URL without trailing slash
-	spanBase   string // base without credentials, for url.full in spans and mode
-	host       string // the base URL's host name, for server.address in spans
-	mode       string // "embedded" or the remote base URL without credentials, for reports
-	http       *http.Client
-	timeout    time.Duration // per attempt
-	maxRetries int
-	retryDelay time.Duration
-	userAgent  string
-	logger     *slog.Logger
-	metrics    *metrics // nil records nothing
-	tracing    *tracing // nil: no spans
+	base     string // base URL without trailing slash
+	spanBase string // base without credentials, for url.full in spans and mode
+	host     string // the base URL's host name, for server.address in spans
+	mode     string // "embedded" or the remote base URL without credentials, for reports
+	// transport carries every exchange; it is called directly, without
+	// an http.Client: redirects are not followed (a backend redirect is
+	// a misconfiguration, and following one would turn a PUT into a GET)
+	// and nothing else of the client's is used.
+	transport http.RoundTripper
+	// Header values every request carries, built once: the client's
+	// User-Agent and, for a base URL with credentials, their Basic
+	// Authorization (as an http.Client would send).
+	userAgentValue, authValue []string
+	timeout                   time.Duration // per attempt
+	maxRetries                int
+	retryDelay                time.Duration
+	userAgent                 string
+	logger                    *slog.Logger
+	metrics                   *metrics // nil records nothing
+	tracing                   *tracing // nil: no spans
 	// breakers holds one circuit breaker per operation, indexed by opID;
 	// nil entries (breakers disabled) pass every call through.
 	breakers [numOps]*breaker
@@ -133,11 +142,11 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 	switch {
 	case opts.BaseURL != "":
 		c.base = strings.TrimRight(opts.BaseURL, "/")
-		c.http = &http.Client{Transport: newBackendTransport()}
+		c.transport = newBackendTransport()
 	case opts.Embedded != nil:
 		c.base = "http://embedded"
 		c.mode = "embedded"
-		c.http = &http.Client{Transport: handlerTransport{opts.Embedded}}
+		c.transport = handlerTransport{opts.Embedded}
 	default:
 		return nil, errors.New("backend client: no base URL and no embedded backend")
 	}
@@ -156,14 +165,16 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		return nil, errors.New("backend client: the base URL does not parse")
 	}
 	c.host = u.Hostname()
+	c.userAgentValue = []string{c.userAgent}
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		c.authValue = []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw))}
+	}
 	u.User = nil // credentials never go into spans or reports
 	c.spanBase = u.String()
 	if c.mode == "" {
 		c.mode = c.spanBase
 	}
-	// A backend redirect is a misconfiguration (wrong base URL); following
-	// it would silently turn a PUT into a GET.
-	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c, nil
 }
 
@@ -188,7 +199,9 @@ func newBackendTransport() *http.Transport {
 
 // close releases idle connections.
 func (c *backendClient) close() {
-	c.http.CloseIdleConnections()
+	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 // backendError is an answer from the backend that is not a success. Its
@@ -487,32 +500,20 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 		}
 		span.End()
 	}()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	hreq, err := http.NewRequestWithContext(actx, method, target, rd)
+	hreq, err := c.newRequest(actx, method, target, body)
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("%s: %w", op, err)
 	}
 	c.tracing.injectHTTP(actx, hreq.Header)
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set("User-Agent", c.userAgent)
-	if id := requestIDFrom(ctx); id != "" {
-		hreq.Header.Set("X-Request-ID", id)
-	}
 	start := time.Now()
-	resp, err := c.http.Do(hreq)
+	resp, err := c.transport.RoundTrip(hreq)
 	if err != nil {
 		reason = c.transportRetryReason(ctx, err)
 		c.metrics.observeBackendCall(o.method, o.path, outcomeLabel(ctx, reason), time.Since(start))
 		return nil, 0, reason, c.transportError(ctx, op, err)
 	}
 	defer resp.Body.Close()
-	raw, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	raw, err = readAnswer(resp)
 	if err != nil {
 		reason = c.transportRetryReason(ctx, err)
 		c.metrics.observeBackendCall(o.method, o.path, outcomeLabel(ctx, reason), time.Since(start))
@@ -541,6 +542,53 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 		wait = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return nil, wait, reason, berr
+}
+
+// Header values shared by every request (never modified).
+var (
+	acceptJSON      = []string{"application/json"}
+	contentTypeJSON = []string{"application/json"}
+)
+
+// newRequest builds one exchange with the headers every call carries:
+// Accept, User-Agent, the base URL's credentials, the request id of ctx
+// as X-Request-ID, and Content-Type when there is a body.
+func (c *backendClient) newRequest(ctx context.Context, method, target string, body []byte) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, err
+	}
+	h := hreq.Header // canonical keys set directly: no canonicalising, no value slices
+	h["Accept"] = acceptJSON
+	h["User-Agent"] = c.userAgentValue
+	if body != nil {
+		h["Content-Type"] = contentTypeJSON
+	}
+	if c.authValue != nil {
+		h["Authorization"] = c.authValue
+	}
+	if id := requestIDFrom(ctx); id != "" {
+		h["X-Request-Id"] = []string{id}
+	}
+	return hreq, nil
+}
+
+// readAnswer reads an answer body of up to maxAnswerBytes+1 bytes (one
+// more than allowed, so the caller can tell it was too large), in one
+// buffer of the announced size when there is a Content-Length.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxAnswerBytes {
+		raw := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, raw); err != nil {
+			return nil, err
+		}
+		return raw, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 }
 
 // statusLabelText returns a status code as retry reason text, e.g. "503".

@@ -491,3 +491,37 @@ func FuzzRecordText(f *testing.F) {
 		}
 	})
 }
+
+// TestBackendBasicAuth: credentials in the base URL are sent as Basic
+// Authorization, with every call.
+func TestBackendBasicAuth(t *testing.T) {
+	var user, pass string
+	var ok bool
+	srv, _ := scripted(t, func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok = r.BasicAuth()
+		status(200, `{"id":"T-1"}`)(w, r)
+	})
+	c, _ := testBackend(t, strings.Replace(srv.URL, "http://", "http://ops:s3cret@", 1), 0)
+	if _, err := c.do(context.Background(), request{op: opGetTask, args: []string{"T-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !ok || user != "ops" || pass != "s3cret" {
+		t.Errorf("Basic auth = %q, %q, %v; want ops, s3cret", user, pass, ok)
+	}
+}
+
+// TestShortAnswerBody: an answer shorter than its Content-Length is a
+// broken answer, retried on a read, not a record.
+func TestShortAnswerBody(t *testing.T) {
+	srv, n := scripted(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "40")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"id":"T-1"}`)
+	})
+	c, _ := testBackend(t, srv.URL, 1)
+	_, err := c.do(context.Background(), request{op: opGetTask, args: []string{"T-1"}, untouched: true})
+	var uerr *unreachableError
+	if !errors.As(err, &uerr) || n.Load() != 2 {
+		t.Fatalf("err = %v after %d requests; want unreachable after 2", err, n.Load())
+	}
+}

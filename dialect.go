@@ -350,13 +350,11 @@ func field(v any, key string) any {
 // is not a logical operation), and returns the status and decoded JSON body
 // (nil when it is not JSON). err is set only when no answer came.
 func (c *backendClient) probe(ctx context.Context, target string) (int, any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req, err := c.newRequest(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	resp, err := c.http.Do(req)
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		return 0, nil, c.transportError(ctx, opHealth, err)
 	}
