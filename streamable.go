@@ -381,28 +381,47 @@ func (t *httpTransport) handleMCP(w http.ResponseWriter, r *http.Request) {
 // accepts reports whether an Accept header allows the media type.
 func accepts(accept, mediaType string) bool {
 	major, _, _ := strings.Cut(mediaType, "/")
-	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if q, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+	for part := range strings.SplitSeq(accept, ",") {
+		part = strings.TrimSpace(part)
+		var mt string
+		if !strings.Contains(part, ";") {
+			// The common case, a bare type: compared as ParseMediaType
+			// would leave it; only a valid type can equal the ones we want.
+			mt = strings.ToLower(part)
+		} else {
+			var params map[string]string
+			var err error
+			if mt, params, err = mime.ParseMediaType(part); err != nil {
 				continue
 			}
+			if q, ok := params["q"]; ok {
+				if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+					continue
+				}
+			}
 		}
-		if mt == "*/*" || mt == mediaType || mt == major+"/*" {
+		if mt == "*/*" || mt == mediaType || strings.HasSuffix(mt, "/*") && mt[:len(mt)-2] == major {
 			return true
 		}
 	}
 	return false
 }
 
+// isJSONContentType reports whether a Content-Type names application/json,
+// with or without parameters.
+func isJSONContentType(ct string) bool {
+	if ct == "application/json" {
+		return true // the common case, without parsing
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
 // handlePost serves one POSTed JSON-RPC message (or a 2025-03-26 batch).
 // The body is parsed once; the era the message selects decides whether it
 // needs a session.
 func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !isJSONContentType(r.Header.Get("Content-Type")) {
 		writeRPCError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json")
 		return
 	}

@@ -1000,3 +1000,33 @@ func checkPriming(t *testing.T, what, stream string, primed bool) {
 		t.Errorf("%s %q: priming event = %v, want %v", what, stream, got, primed)
 	}
 }
+
+func TestAccepts(t *testing.T) {
+	tests := []struct {
+		accept, mediaType string
+		want              bool
+	}{
+		{"application/json, text/event-stream", "text/event-stream", true},
+		{"application/json,text/event-stream", "application/json", true},
+		{"Application/JSON", "application/json", true},
+		{"application/*", "application/json", true},
+		{"*/*", "text/event-stream", true},
+		{"application/json;q=0.5", "application/json", true},
+		{"text/event-stream;q=0, application/json", "text/event-stream", false},
+		{"application/*;q=0", "application/json", false},
+		{"application/jsonx", "application/json", false},
+		{"text/*", "application/json", false},
+		{"", "application/json", false},
+		{"application/json;=", "application/json", false},
+	}
+	for _, tt := range tests {
+		if got := accepts(tt.accept, tt.mediaType); got != tt.want {
+			t.Errorf("accepts(%q, %q) = %v, want %v", tt.accept, tt.mediaType, got, tt.want)
+		}
+	}
+	for ct, want := range map[string]bool{"application/json": true, "application/json; charset=utf-8": true, "Application/Json": true, "text/plain": false, "": false} {
+		if got := isJSONContentType(ct); got != want {
+			t.Errorf("isJSONContentType(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
