@@ -448,7 +448,8 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.single != nil && in.single.modern(r.Header, false) {
 		// No session; closing the stream cancels a modern request, so
-		// its context is the HTTP request's own.
+		// its context is the HTTP request's own (which the server's
+		// base context, t.stop, also cancels at the shutdown deadline).
 		t.dispatch(w, r, r.Context(), newSession(""), in)
 		return
 	}
@@ -484,7 +485,9 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *i
 	defer t.sessions.release(hs)
 	// A legacy client that disconnects has not cancelled its request
 	// (2025-11-25 transports): let it finish, unless the server stops.
-	ctx := context.WithoutCancel(r.Context())
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	defer context.AfterFunc(t.stop, cancel)()
 	a := t.dispatch(w, r, ctx, hs.session, in)
 	if isInit && (a == nil || !a.ok()) {
 		t.sessions.remove(hs.id) // initialize failed: the session never began
@@ -494,13 +497,15 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *i
 // dispatch runs a parsed body through the dispatcher and writes its
 // answer: 202 when there is none to give, JSON with the answer's status,
 // or an event stream once a notification has to go out before the result.
-// It returns the answer written, if any.
+// ctx ends when the request must stop (the shutdown deadline, and for a
+// modern request the client closing the stream). It returns the answer
+// written, if any.
 func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, ctx context.Context, sess *session, in *incoming) *answer {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopWatch := context.AfterFunc(t.stop, cancel)
-	defer stopWatch()
-	ctx = withRequestInfo(ctx, &requestInfo{id: requestIDFrom(r.Context()), session: sess.id})
+	// The HTTP request's one request info (see observe) learns the
+	// session: the dispatcher's log lines and the access line carry it.
+	if ri := requestInfoFrom(ctx); ri != nil {
+		ri.session = sess.id
+	}
 
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w), prime: primes(sess.negotiated())}
 	notify := func(n *notification) {
