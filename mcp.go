@@ -389,7 +389,10 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 		if !ok {
 			level = slog.LevelInfo
 		}
-		s.logger.Log(ctx, level, "request done", "method", req.method, "duration_ms", time.Since(start).Milliseconds(), "ok", ok)
+		if s.logger.Enabled(ctx, level) { // checked first: the attributes cost allocations
+			s.logger.LogAttrs(ctx, level, "request done", slog.String("method", req.method),
+				slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.Bool("ok", ok))
+		}
 	}()
 	result, err := s.dispatch(ctx, &invocation{req: req, sess: sess, ri: ri, notify: notify}, h)
 	if err != nil {
@@ -746,7 +749,9 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		return res, nil
 	}
 	s.metrics.observeToolExecution(t.name, "success", elapsed)
-	s.logger.DebugContext(ctx, "tool call done", "duration_ms", elapsed.Milliseconds())
+	if s.logger.Enabled(ctx, slog.LevelDebug) {
+		s.logger.LogAttrs(ctx, slog.LevelDebug, "tool call done", slog.Int64("duration_ms", elapsed.Milliseconds()))
+	}
 	return res, nil
 }
 
