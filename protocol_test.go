@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -808,5 +809,40 @@ func TestInvalidUTF8ProgressTokenEchoedValid(t *testing.T) {
 		if !utf8.Valid(b) || !strings.Contains(string(b), "\"progressToken\":\"t\uFFFD\"") {
 			t.Errorf("notification %q: want valid UTF-8 with the token t\\uFFFD", b)
 		}
+	}
+}
+
+// TestToolResponseEncodedOnce: the hand-assembled tools/call response is
+// byte for byte what encoding/json writes for the same response, for every
+// shape a tool result takes.
+func TestToolResponseEncodedOnce(t *testing.T) {
+	record := json.RawMessage(`{"id":"T-1","title":"a \u003cb\u003e","hours":1.50}`)
+	stale := newToolResult(version20251125, map[string]any{"task": record, "note": "x"})
+	markStale(stale, &staleness{age: 3 * time.Second, cause: errors.New("backend down")})
+	stamped := newToolResult(versionModern, map[string]any{"projectId": "P-1", "task": map[string]any{"b": 1, "a": "<&>"}})
+	stamped.stamp(&implementation{Name: "taskman-mcp", Version: "test"})
+	results := map[string]*toolResult{
+		"legacy text only": newToolResult(version20250326, map[string]any{"task": record}),
+		"structured":       newToolResult(version20250618, map[string]any{"task": record}),
+		"stale":            stale,
+		"stamped":          stamped,
+		"error":            errorToolResult("task_read: <not found> \u2028 \xff"),
+		"no content":       {},
+	}
+	for name, tr := range results {
+		for _, id := range []json.RawMessage{json.RawMessage(`7`), json.RawMessage(`"<id>"`), nil} {
+			want, err := json.Marshal(&response{JSONRPC: "2.0", ID: id, Result: tr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := marshalToolResponse(id, tr)
+			if err != nil || string(got) != string(want) {
+				t.Errorf("%s, id %s:\n got %s (%v)\nwant %s", name, id, got, err, want)
+			}
+		}
+	}
+	text, err := encodePayload(map[string]any{"task": record, "a": []any{1, "<"}})
+	if want := `{"a":[1,"\u003c"],"task":` + string(record) + `}`; err != nil || string(text) != want {
+		t.Errorf("encodePayload = %s, %v; want %s", text, err, want)
 	}
 }

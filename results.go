@@ -7,6 +7,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -138,7 +141,7 @@ func markStale(res *toolResult, st *staleness) {
 // version v: the payload as text always, as structuredContent from
 // 2025-06-18 on.
 func newToolResult(v string, payload map[string]any) *toolResult {
-	text, err := json.Marshal(payload)
+	text, err := encodePayload(payload)
 	if err != nil {
 		return errorToolResult("the result could not be encoded: " + err.Error())
 	}
@@ -147,6 +150,63 @@ func newToolResult(v string, payload map[string]any) *toolResult {
 		res.StructuredContent = text
 	}
 	return res
+}
+
+// encodePayload encodes a tool's payload as json.Marshal would, except
+// that a json.RawMessage value (a backend record passed on as its text,
+// already compact and valid: see recordText) is copied, not scanned again.
+func encodePayload(payload map[string]any) ([]byte, error) {
+	b := make([]byte, 0, 1024)
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(payload)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		kv, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, kv...), ':')
+		if text, ok := payload[k].(json.RawMessage); ok {
+			b = append(b, text...)
+			continue
+		}
+		v, err := json.Marshal(payload[k])
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSON appends the JSON text of r, byte for byte what encoding/json
+// writes for it, except that structuredContent (compact JSON made by
+// encodePayload) is copied instead of being scanned again: a tool result
+// is encoded once.
+func (r *toolResult) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, '{')
+	if r.Meta != nil {
+		meta, err := json.Marshal(r.Meta)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, `"_meta":`...), meta...), ',')
+	}
+	b = append(b, `"content":`...)
+	content, err := json.Marshal(r.Content)
+	if err != nil {
+		return nil, err
+	}
+	b = append(append(b, content...), `,"isError":`...)
+	b = strconv.AppendBool(b, r.IsError)
+	if r.ResultType != "" {
+		b = strconv.AppendQuote(append(b, `,"resultType":`...), r.ResultType) // a constant name, nothing to escape
+	}
+	if len(r.StructuredContent) > 0 {
+		b = append(append(b, `,"structuredContent":`...), r.StructuredContent...)
+	}
+	return append(b, '}'), nil
 }
 
 // errorToolResult is a tools/call result with isError and its text.
