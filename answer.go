@@ -69,16 +69,38 @@ type response struct {
 // marshalToolResponse encodes the response carrying a tool result as
 // json.Marshal would, with the result encoded once (toolResult.appendJSON).
 func marshalToolResponse(id json.RawMessage, tr *toolResult) ([]byte, error) {
-	idText, err := json.Marshal(id) // compacted and HTML-escaped like any RawMessage
+	b := make([]byte, 0, 2*len(tr.StructuredContent)+512)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	switch {
+	case id == nil:
+		b = append(b, "null"...)
+	case plainScalar(id):
+		b = append(b, id...)
+	default:
+		idText, err := json.Marshal(id) // compacted and HTML-escaped like any RawMessage
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, idText...)
+	}
+	b = append(b, `,"result":`...)
+	b, err := tr.appendJSON(b)
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 2*len(tr.StructuredContent)+512)
-	b = append(append(append(b, `{"jsonrpc":"2.0","id":`...), idText...), `,"result":`...)
-	if b, err = tr.appendJSON(b); err != nil {
-		return nil, err
-	}
 	return append(b, '}'), nil
+}
+
+// plainScalar reports whether id, a valid JSON number or string, is
+// already what json.Marshal writes for it: printable ASCII without space,
+// backslash or the HTML characters it escapes.
+func plainScalar(id json.RawMessage) bool {
+	for _, c := range id {
+		if c <= ' ' || c > 0x7e || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // notification is an outgoing JSON-RPC notification.

@@ -830,7 +830,7 @@ func TestToolResponseEncodedOnce(t *testing.T) {
 		"no content":       {},
 	}
 	for name, tr := range results {
-		for _, id := range []json.RawMessage{json.RawMessage(`7`), json.RawMessage(`"<id>"`), nil} {
+		for _, id := range []json.RawMessage{json.RawMessage(`7`), json.RawMessage(`-1.5e3`), json.RawMessage(`"req-1"`), json.RawMessage(`"<id>"`), json.RawMessage(`"a\"b"`), json.RawMessage(`"é\u00e9"`), nil} {
 			want, err := json.Marshal(&response{JSONRPC: "2.0", ID: id, Result: tr})
 			if err != nil {
 				t.Fatal(err)

@@ -7,7 +7,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -156,17 +155,23 @@ func newToolResult(v string, payload map[string]any) *toolResult {
 // that a json.RawMessage value (a backend record passed on as its text,
 // already compact and valid: see recordText) is copied, not scanned again.
 func encodePayload(payload map[string]any) ([]byte, error) {
-	b := make([]byte, 0, 1024)
+	keys := make([]string, 0, 8)
+	size := 2
+	for k, v := range payload {
+		keys = append(keys, k)
+		if text, ok := v.(json.RawMessage); ok {
+			size += len(text)
+		}
+		size += len(k) + 64
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
 	b = append(b, '{')
-	for i, k := range slices.Sorted(maps.Keys(payload)) {
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		kv, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		b = append(append(b, kv...), ':')
+		b = append(appendJSONString(b, k), ':')
 		if text, ok := payload[k].(json.RawMessage); ok {
 			b = append(b, text...)
 			continue
@@ -178,6 +183,27 @@ func encodePayload(payload map[string]any) ([]byte, error) {
 		b = append(b, v...)
 	}
 	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string, as json.Marshal writes it.
+func appendJSONString(b []byte, s string) []byte {
+	if !needsEscape(s) {
+		return append(append(append(b, '"'), s...), '"')
+	}
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
+}
+
+// needsEscape reports whether json.Marshal changes any byte of s inside
+// its quotes: anything outside printable ASCII, a quote, a backslash, or
+// one of the HTML characters it escapes.
+func needsEscape(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return true
+		}
+	}
+	return false
 }
 
 // appendJSON appends the JSON text of r, byte for byte what encoding/json
@@ -201,7 +227,7 @@ func (r *toolResult) appendJSON(b []byte) ([]byte, error) {
 	b = append(append(b, content...), `,"isError":`...)
 	b = strconv.AppendBool(b, r.IsError)
 	if r.ResultType != "" {
-		b = strconv.AppendQuote(append(b, `,"resultType":`...), r.ResultType) // a constant name, nothing to escape
+		b = appendJSONString(append(b, `,"resultType":`...), r.ResultType)
 	}
 	if len(r.StructuredContent) > 0 {
 		b = append(append(b, `,"structuredContent":`...), r.StructuredContent...)
