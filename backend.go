@@ -474,7 +474,7 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	o := operations[op] // metrics name the logical operation, spans the real call
-	actx, span := c.tracing.tracer().Start(actx, method, spanKindClient...)
+	actx, span := c.tracing.start(actx, method, spanKindClient...)
 	status := 0 // the answer's status code, once there is one
 	defer func() {
 		if span.IsRecording() {

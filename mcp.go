@@ -423,7 +423,7 @@ func (s *server) startSpan(ctx context.Context, req *message) (context.Context, 
 		}
 		ctx = s.tracing.extractMeta(ctx, carrier)
 	}
-	return s.tracing.tracer().Start(ctx, req.method, kind...)
+	return s.tracing.start(ctx, req.method, kind...)
 }
 
 // endSpan names the MCP span after the tool called, sets its attributes and

@@ -209,7 +209,7 @@ func (t *httpTransport) observe(next http.Handler) http.Handler {
 		span := trace.SpanFromContext(ctx)
 		if route == "/mcp" {
 			ctx = t.srv.tracing.extractHTTP(ctx, r.Header)
-			ctx, span = t.srv.tracing.tracer().Start(ctx, httpSpanName(r.Method), spanKindServer...)
+			ctx, span = t.srv.tracing.start(ctx, httpSpanName(r.Method), spanKindServer...)
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
