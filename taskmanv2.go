@@ -89,7 +89,7 @@ type v2 struct {
 // owner is the owner of tasks created without one.
 func newTaskmanV2Adapter(owner string) *adapter {
 	v := v2{owner: owner}
-	return &adapter{dialect: dialectTaskmanV2, routes: [numOps]route{
+	a := &adapter{dialect: dialectTaskmanV2, routes: [numOps]route{
 		opHealth: {build: v2Call("GET", "/health", true), read: v2Health},
 
 		opListTasks:        {build: v.listTasks, read: v2ReadPage("tasks", v2TaskFrom, v2TaskLocalFilter)},
@@ -127,6 +127,15 @@ func newTaskmanV2Adapter(owner string) *adapter {
 		opBulkUpdateActionLists: {run: v2BulkUpdateActionLists},
 		opSearchActionLists:     {run: v2SearchActionLists},
 	}}
+	// An operation without a route is refused rather than sent as its
+	// legacy template, which this backend would answer 404 or, worse,
+	// silently misread.
+	for op := range numOps {
+		if rt := &a.routes[op]; rt.build == nil && rt.run == nil && rt.unsupported == "" {
+			rt.unsupported = "this server does not map " + op.String() + " to the TaskMan-v2 API"
+		}
+	}
+	return a
 }
 
 // v2Path fills the {} segments of tmpl with ids, escaped, refusing ids that
