@@ -1030,3 +1030,28 @@ func TestAccepts(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLineCarriesSession: the access line of a request in a legacy
+// session names the session; a modern request's has none to name.
+func TestAccessLineCarriesSession(t *testing.T) {
+	s := startHTTP(t, map[string]string{"LOG_LEVEL": "info"})
+	sid := s.initSession(t, nil)
+	s.post(t, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": version20251125})
+	if resp, body := s.post(t, modern(2, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil), modernCallHeaders("task_list")); resp.StatusCode != 200 {
+		t.Fatalf("modern call: %d %s", resp.StatusCode, body)
+	}
+	var legacy, modernLines int
+	for line := range strings.Lines(s.stderr.String()) {
+		if !strings.Contains(line, `"msg":"http request"`) || !strings.Contains(line, `"route":"/mcp"`) {
+			continue
+		}
+		if strings.Contains(line, `"session_id":"`+sid+`"`) {
+			legacy++
+		} else if !strings.Contains(line, `"session_id"`) {
+			modernLines++
+		}
+	}
+	if legacy != 2 || modernLines != 1 {
+		t.Errorf("access lines with the session %d (want 2: initialize, ping), without %d (want 1):\n%s", legacy, modernLines, s.stderr.String())
+	}
+}
