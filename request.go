@@ -239,17 +239,23 @@ func (m *message) readParams(raw json.RawMessage) {
 		m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params must be an object"}
 		return
 	}
-	// raw is a slice of the message objectMembers validated: its members
-	// are read in place, the last of a repeated name winning as in
-	// json.Unmarshal.
-	m.params = make(map[string]json.RawMessage, 4)
-	eachMember(raw, func(key []byte, value json.RawMessage) { m.params[memberName(key)] = value })
+	m.params = rawMembers(raw)
 	if meta, ok := m.params["_meta"]; ok && string(meta) != "null" {
-		if meta[0] != '{' || json.Unmarshal(meta, &m.meta) != nil {
-			m.meta = nil
+		if meta[0] != '{' {
 			m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params._meta must be an object"}
+			return
 		}
+		m.meta = rawMembers(meta)
 	}
+}
+
+// rawMembers returns the members of obj, a JSON object inside a message
+// objectMembers validated, read in place (values are slices of obj); the
+// last of a repeated name wins, as with json.Unmarshal.
+func rawMembers(obj json.RawMessage) map[string]json.RawMessage {
+	members := make(map[string]json.RawMessage, 4)
+	eachMember(obj, func(key []byte, value json.RawMessage) { members[memberName(key)] = value })
+	return members
 }
 
 // param decodes the params member name into v; an absent member leaves v
