@@ -581,17 +581,23 @@ func (c *backendClient) newRequest(ctx context.Context, method, target string, b
 }
 
 // readAnswer reads an answer body of up to maxAnswerBytes+1 bytes (one
-// more than allowed, so the caller can tell it was too large), in one
-// buffer of the announced size when there is a Content-Length.
+// more than allowed, so the caller can tell it was too large).
 func readAnswer(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 && n <= maxAnswerBytes {
-		raw := make([]byte, n)
-		if _, err := io.ReadFull(resp.Body, raw); err != nil {
-			return nil, err
-		}
-		return raw, nil
+	return readBody(io.LimitReader(resp.Body, maxAnswerBytes+1), resp.ContentLength, maxAnswerBytes)
+}
+
+// readBody reads r to its end, in one buffer of the announced length when
+// a Content-Length of at most limit bytes announced it (length < 0: none),
+// else as io.ReadAll does. r enforces any limit itself.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length < 0 || length > limit {
+		return io.ReadAll(r)
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	b := make([]byte, length)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // statusLabelText returns a status code as retry reason text, e.g. "503".

@@ -430,7 +430,7 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Not Acceptable: Accept must allow application/json and text/event-stream")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, t.maxBody), r.ContentLength, t.maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
