@@ -365,7 +365,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 	ctx = withRequestInfo(ctx, ri)
 	ctx, span := s.startSpan(ctx, req)
 	defer span.End()
-	ctx, f, done := sess.track(ctx, req.id)
+	ctx, f, done := s.track(ctx, sess, req)
 	defer done()
 	start := time.Now()
 	defer func() {
@@ -404,6 +404,17 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 		return errorAnswer(req.id, rerr)
 	}
 	return resultAnswer(req.id, result)
+}
+
+// track registers req with its session for cancellation by id
+// (notifications/cancelled), except over HTTP without a session: the
+// session of a 2026-07-28 request is made for it alone, so no other
+// message can name it, and closing its stream is what cancels it.
+func (s *server) track(ctx context.Context, sess *session, req *message) (context.Context, *inflight, func()) {
+	if s.cfg.Transport == "http" && sess.id == "" {
+		return ctx, &inflight{}, func() {}
+	}
+	return sess.track(ctx, req.id)
 }
 
 // startSpan starts the MCP span of a request: a child of the HTTP span

@@ -846,3 +846,41 @@ func TestToolResponseEncodedOnce(t *testing.T) {
 		t.Errorf("encodePayload = %s, %v; want %s", text, err, want)
 	}
 }
+
+// TestModernCallEndsWithItsStream: over HTTP, a 2026-07-28 request is
+// cancelled by closing its stream; the backend call stops with it.
+func TestModernCallEndsWithItsStream(t *testing.T) {
+	backend, started, cancelled, _ := slowBackend(t)
+	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/mcp",
+		strings.NewReader(modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-1"}}, nil)))
+	for k, v := range mcpHeaders {
+		req.Header.Set(k, v)
+	}
+	for k, v := range modernCallHeaders("task_read") {
+		req.Header.Set(k, v)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case err := <-errc:
+		t.Fatalf("the call ended before reaching the backend: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not reach the backend")
+	}
+	cancel()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closing the stream did not cancel the backend call")
+	}
+	<-errc
+}
