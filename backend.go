@@ -61,7 +61,6 @@ type backendClient struct {
 	timeout                   time.Duration // per attempt
 	maxRetries                int
 	retryDelay                time.Duration
-	userAgent                 string
 	logger                    *slog.Logger
 	metrics                   *metrics // nil records nothing
 	tracing                   *tracing // nil: no spans
@@ -125,16 +124,16 @@ type backendOptions struct {
 // both take the same path through retries, metrics and logs.
 func newBackendClient(opts backendOptions) (*backendClient, error) {
 	c := &backendClient{
-		timeout:    opts.Timeout,
-		maxRetries: opts.MaxRetries,
-		retryDelay: opts.RetryDelay,
-		userAgent:  "taskman-mcp/" + opts.Version,
-		logger:     opts.Logger,
-		metrics:    opts.Metrics,
-		tracing:    opts.Tracing,
-		cache:      opts.Cache,
-		sleep:      sleepContext,
-		detecting:  make(chan struct{}, 1),
+		timeout:        opts.Timeout,
+		maxRetries:     opts.MaxRetries,
+		retryDelay:     opts.RetryDelay,
+		userAgentValue: []string{"taskman-mcp/" + opts.Version},
+		logger:         opts.Logger,
+		metrics:        opts.Metrics,
+		tracing:        opts.Tracing,
+		cache:          opts.Cache,
+		sleep:          sleepContext,
+		detecting:      make(chan struct{}, 1),
 	}
 	for op := range numOps {
 		c.breakers[op] = opts.Breakers.get(op.String())
@@ -165,7 +164,6 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		return nil, errors.New("backend client: the base URL does not parse")
 	}
 	c.host = u.Hostname()
-	c.userAgentValue = []string{c.userAgent}
 	if u.User != nil {
 		pw, _ := u.User.Password()
 		c.authValue = []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw))}
