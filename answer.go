@@ -66,6 +66,43 @@ type response struct {
 	Error   *rpcError       `json:"error,omitempty"`
 }
 
+// marshalToolResponse encodes the response carrying a tool result as
+// json.Marshal would, with the result encoded once (toolResult.appendJSON).
+func marshalToolResponse(id json.RawMessage, tr *toolResult) ([]byte, error) {
+	b := make([]byte, 0, 2*len(tr.StructuredContent)+512)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	switch {
+	case id == nil:
+		b = append(b, "null"...)
+	case plainScalar(id):
+		b = append(b, id...)
+	default:
+		idText, err := json.Marshal(id) // compacted and HTML-escaped like any RawMessage
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, idText...)
+	}
+	b = append(b, `,"result":`...)
+	b, err := tr.appendJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+// plainScalar reports whether id, a valid JSON number or string, is
+// already what json.Marshal writes for it: printable ASCII without space,
+// backslash or the HTML characters it escapes.
+func plainScalar(id json.RawMessage) bool {
+	for _, c := range id {
+		if c <= ' ' || c > 0x7e || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
 // notification is an outgoing JSON-RPC notification.
 type notification struct {
 	JSONRPC string `json:"jsonrpc"`
@@ -99,6 +136,11 @@ func errorResponse(id json.RawMessage, code int, msg string) *response {
 // marshalResponse encodes resp; a result that cannot be encoded becomes an
 // internal error rather than a broken line.
 func (s *server) marshalResponse(resp *response) []byte {
+	if tr, ok := resp.Result.(*toolResult); ok && resp.Error == nil {
+		if b, err := marshalToolResponse(resp.ID, tr); err == nil {
+			return b
+		}
+	}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		s.logger.Error("encode response", "err", err)

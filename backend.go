@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -43,18 +45,25 @@ const (
 // backendClient is the only code that speaks HTTP to a Task Manager API,
 // remote or embedded.
 type backendClient struct {
-	base       string // base URL without trailing slash
-	spanBase   string // base without credentials, for url.full in spans and mode
-	host       string // the base URL's host name, for server.address in spans
-	mode       string // "embedded" or the remote base URL without credentials, for reports
-	http       *http.Client
-	timeout    time.Duration // per attempt
-	maxRetries int
-	retryDelay time.Duration
-	userAgent  string
-	logger     *slog.Logger
-	metrics    *metrics // nil records nothing
-	tracing    *tracing // nil: no spans
+	base     string // base URL without trailing slash
+	spanBase string // base without credentials, for url.full in spans and mode
+	host     string // the base URL's host name, for server.address in spans
+	mode     string // "embedded" or the remote base URL without credentials, for reports
+	// transport carries every exchange; it is called directly, without
+	// an http.Client: redirects are not followed (a backend redirect is
+	// a misconfiguration, and following one would turn a PUT into a GET)
+	// and nothing else of the client's is used.
+	transport http.RoundTripper
+	// Header values every request carries, built once: the client's
+	// User-Agent and, for a base URL with credentials, their Basic
+	// Authorization (as an http.Client would send).
+	userAgentValue, authValue []string
+	timeout                   time.Duration // per attempt
+	maxRetries                int
+	retryDelay                time.Duration
+	logger                    *slog.Logger
+	metrics                   *metrics // nil records nothing
+	tracing                   *tracing // nil: no spans
 	// breakers holds one circuit breaker per operation, indexed by opID;
 	// nil entries (breakers disabled) pass every call through.
 	breakers [numOps]*breaker
@@ -115,16 +124,16 @@ type backendOptions struct {
 // both take the same path through retries, metrics and logs.
 func newBackendClient(opts backendOptions) (*backendClient, error) {
 	c := &backendClient{
-		timeout:    opts.Timeout,
-		maxRetries: opts.MaxRetries,
-		retryDelay: opts.RetryDelay,
-		userAgent:  "taskman-mcp/" + opts.Version,
-		logger:     opts.Logger,
-		metrics:    opts.Metrics,
-		tracing:    opts.Tracing,
-		cache:      opts.Cache,
-		sleep:      sleepContext,
-		detecting:  make(chan struct{}, 1),
+		timeout:        opts.Timeout,
+		maxRetries:     opts.MaxRetries,
+		retryDelay:     opts.RetryDelay,
+		userAgentValue: []string{"taskman-mcp/" + opts.Version},
+		logger:         opts.Logger,
+		metrics:        opts.Metrics,
+		tracing:        opts.Tracing,
+		cache:          opts.Cache,
+		sleep:          sleepContext,
+		detecting:      make(chan struct{}, 1),
 	}
 	for op := range numOps {
 		c.breakers[op] = opts.Breakers.get(op.String())
@@ -132,11 +141,11 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 	switch {
 	case opts.BaseURL != "":
 		c.base = strings.TrimRight(opts.BaseURL, "/")
-		c.http = &http.Client{Transport: newBackendTransport()}
+		c.transport = newBackendTransport()
 	case opts.Embedded != nil:
 		c.base = "http://embedded"
 		c.mode = "embedded"
-		c.http = &http.Client{Transport: handlerTransport{opts.Embedded}}
+		c.transport = handlerTransport{opts.Embedded}
 	default:
 		return nil, errors.New("backend client: no base URL and no embedded backend")
 	}
@@ -157,14 +166,15 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		return nil, errors.New("backend client: the base URL does not parse")
 	}
 	c.host = u.Hostname()
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		c.authValue = []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw))}
+	}
 	u.User = nil // credentials never go into spans or reports
 	c.spanBase = u.String()
 	if c.mode == "" {
 		c.mode = c.spanBase
 	}
-	// A backend redirect is a misconfiguration (wrong base URL); following
-	// it would silently turn a PUT into a GET.
-	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c, nil
 }
 
@@ -189,7 +199,9 @@ func newBackendTransport() *http.Transport {
 
 // close releases idle connections.
 func (c *backendClient) close() {
-	c.http.CloseIdleConnections()
+	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 // backendError is an answer from the backend that is not a success. Its
@@ -298,7 +310,11 @@ func (c *backendClient) call(ctx context.Context, req request) (any, *staleness,
 		return nil, nil, err
 	}
 	if key != "" {
-		if raw, err := json.Marshal(v); err == nil {
+		raw, isText := v.(json.RawMessage)
+		if !isText {
+			raw, err = json.Marshal(v)
+		}
+		if err == nil {
 			c.cache.put(key, raw)
 		}
 		c.cacheStats()
@@ -391,6 +407,11 @@ func (c *backendClient) sender(op opID) sendFunc {
 		if err != nil {
 			return nil, err
 		}
+		if wc.record {
+			if text, ok := recordText(raw); ok {
+				return text, nil
+			}
+		}
 		return decodeAnswer(op, raw)
 	}
 }
@@ -458,7 +479,7 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	o := operations[op] // metrics name the logical operation, spans the real call
-	actx, span := c.tracing.tracer().Start(actx, method, spanKindClient...)
+	actx, span := c.tracing.start(actx, method, spanKindClient...)
 	status := 0 // the answer's status code, once there is one
 	defer func() {
 		if span.IsRecording() {
@@ -487,32 +508,20 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 		}
 		span.End()
 	}()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	hreq, err := http.NewRequestWithContext(actx, method, target, rd)
+	hreq, err := c.newRequest(actx, method, target, body)
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("%s: %w", op, err)
 	}
 	c.tracing.injectHTTP(actx, hreq.Header)
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set("User-Agent", c.userAgent)
-	if id := requestIDFrom(ctx); id != "" {
-		hreq.Header.Set("X-Request-ID", id)
-	}
 	start := time.Now()
-	resp, err := c.http.Do(hreq)
+	resp, err := c.transport.RoundTrip(hreq)
 	if err != nil {
 		reason = c.transportRetryReason(ctx, err)
 		c.metrics.observeBackendCall(o.method, o.path, outcomeLabel(ctx, reason), time.Since(start))
 		return nil, 0, reason, c.transportError(ctx, op, err)
 	}
 	defer resp.Body.Close()
-	raw, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	raw, err = readAnswer(resp)
 	if err != nil {
 		reason = c.transportRetryReason(ctx, err)
 		c.metrics.observeBackendCall(o.method, o.path, outcomeLabel(ctx, reason), time.Since(start))
@@ -541,6 +550,59 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 		wait = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return nil, wait, reason, berr
+}
+
+// Header values shared by every request (never modified).
+var (
+	acceptJSON      = []string{"application/json"}
+	contentTypeJSON = []string{"application/json"}
+)
+
+// newRequest builds one exchange with the headers every call carries:
+// Accept, User-Agent, the base URL's credentials, the request id of ctx
+// as X-Request-ID, and Content-Type when there is a body.
+func (c *backendClient) newRequest(ctx context.Context, method, target string, body []byte) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, err
+	}
+	h := hreq.Header // canonical keys set directly: no canonicalising, no value slices
+	h["Accept"] = acceptJSON
+	h["User-Agent"] = c.userAgentValue
+	if body != nil {
+		h["Content-Type"] = contentTypeJSON
+	}
+	if c.authValue != nil {
+		h["Authorization"] = c.authValue
+	}
+	if id := requestIDFrom(ctx); id != "" {
+		h["X-Request-Id"] = []string{id}
+	}
+	return hreq, nil
+}
+
+// readAnswer reads an answer body of up to maxAnswerBytes+1 bytes (one
+// more than allowed, so the caller can tell it was too large).
+func readAnswer(resp *http.Response) ([]byte, error) {
+	return readBody(io.LimitReader(resp.Body, maxAnswerBytes+1), resp.ContentLength, maxAnswerBytes)
+}
+
+// readBody reads r to its end, in one buffer of the announced length when
+// a Content-Length of at most limit bytes announced it (length < 0: none),
+// else as io.ReadAll does. r enforces any limit itself.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length < 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, length)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // statusLabelText returns a status code as retry reason text, e.g. "503".
@@ -662,6 +724,24 @@ func decodeAnswer(op opID, raw []byte) (any, error) {
 		return data, nil
 	}
 	return obj, nil
+}
+
+// recordText returns the compact text of a 2xx answer that can reach a
+// tool result without being decoded: a JSON object in valid UTF-8 with no
+// success envelope. ok is false when the answer needs decodeAnswer (an
+// envelope, another shape, broken JSON, invalid UTF-8).
+func recordText(raw []byte) (text json.RawMessage, ok bool) {
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if json.Compact(&buf, raw) != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' || !utf8.Valid(buf.Bytes()) {
+		return nil, false
+	}
+	text = buf.Bytes()
+	envelope := false
+	eachMember(text, func(key []byte, _ json.RawMessage) {
+		envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && memberName(key) == "success"
+	})
+	return text, !envelope
 }
 
 // decodeJSON decodes one JSON value, keeping numbers exact.

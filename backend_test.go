@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -441,5 +442,115 @@ func TestRefusedConnectionHints(t *testing.T) {
 	_, err = c2.do(context.Background(), request{op: opHealth})
 	if err == nil || strings.Contains(err.Error(), "TASK_MANAGER_API_ENDPOINT") {
 		t.Errorf("503: err = %v, want an error without the refused-connection hint", err)
+	}
+}
+
+func TestRecordText(t *testing.T) {
+	tests := []struct {
+		name, raw, want string // want "" means the answer must be decoded
+	}{
+		{"compact record", `{"id":"T-1","b":1,"a":[2]}`, `{"id":"T-1","b":1,"a":[2]}`},
+		{"spaced record, trailing newline", " {\"id\": \"T-1\",\n \"n\": 1.50}\n", `{"id":"T-1","n":1.50}`},
+		{"nested success is data", `{"id":"T-1","meta":{"success":true}}`, `{"id":"T-1","meta":{"success":true}}`},
+		{"envelope", `{"success":true,"data":{"id":"T-1"}}`, ""},
+		{"escaped envelope key", `{"succ\u0065ss":true,"data":{"id":"T-1"}}`, ""},
+		{"array", `[{"id":"T-1"}]`, ""},
+		{"string", `"T-1"`, ""},
+		{"empty", ``, ""},
+		{"broken", `{"id":"T-1"`, ""},
+		{"trailing data", `{"id":"T-1"} {}`, ""},
+		{"invalid UTF-8", "{\"id\":\"T-\xff\"}", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text, ok := recordText([]byte(tt.raw))
+			if ok != (tt.want != "") || string(text) != tt.want && ok {
+				t.Fatalf("recordText(%q) = %q, %v; want %q", tt.raw, text, ok, tt.want)
+			}
+		})
+	}
+}
+
+// TestRecordTravelsAsText: a record a tool returns untouched reaches the
+// caller as the backend's JSON text (compacted, members in the backend's
+// order, exact numbers); an enveloped one is decoded as before.
+func TestRecordTravelsAsText(t *testing.T) {
+	for _, tt := range []struct{ body, want string }{
+		{"{\"title\": \"x\", \"id\": \"T-1\", \"hours\": 1.50}\n", `{"title":"x","id":"T-1","hours":1.50}`},
+		{`{"success":true,"data":{"title":"x","id":"T-1"}}`, ""},
+	} {
+		srv, _ := scripted(t, status(200, tt.body))
+		c, _ := testBackend(t, srv.URL, 0)
+		v, err := c.do(context.Background(), request{op: opGetTask, args: []string{"T-1"}, untouched: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, isText := v.(json.RawMessage)
+		if tt.want != "" && string(text) != tt.want {
+			t.Errorf("answer to %s = %#v, want the text %s", tt.body, v, tt.want)
+		}
+		if rec, _ := v.(map[string]any); tt.want == "" && (isText || rec["id"] != "T-1") {
+			t.Errorf("answer to %s = %#v, want the decoded data", tt.body, v)
+		}
+	}
+}
+
+// FuzzRecordText: whatever the backend sends, a record passed on as text
+// is valid JSON that decodes to what the answer decodes to, and is an
+// object without a success envelope.
+func FuzzRecordText(f *testing.F) {
+	for _, s := range []string{`{"id":"T-1"}`, ` {"a": [1, {"b": "\u00e9"}]}`, `{"success":true,"data":{}}`, `[1]`, `{"x":"<&>"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		text, ok := recordText(raw)
+		if !ok {
+			return
+		}
+		got, err := decodeJSON(text)
+		if err != nil {
+			t.Fatalf("recordText(%q) = %q, not JSON: %v", raw, text, err)
+		}
+		want, err := decodeJSON(raw)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("recordText(%q) decodes to %v, the answer to %v (%v)", raw, got, want, err)
+		}
+		if rec, isObj := got.(map[string]any); !isObj || rec["success"] != nil {
+			t.Fatalf("recordText(%q) = %q: not a record without an envelope", raw, text)
+		}
+	})
+}
+
+// TestBackendBasicAuth: credentials in the base URL are sent as Basic
+// Authorization, with every call.
+func TestBackendBasicAuth(t *testing.T) {
+	var user, pass string
+	var ok bool
+	srv, _ := scripted(t, func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok = r.BasicAuth()
+		status(200, `{"id":"T-1"}`)(w, r)
+	})
+	c, _ := testBackend(t, strings.Replace(srv.URL, "http://", "http://ops:s3cret@", 1), 0)
+	if _, err := c.do(context.Background(), request{op: opGetTask, args: []string{"T-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !ok || user != "ops" || pass != "s3cret" {
+		t.Errorf("Basic auth = %q, %q, %v; want ops, s3cret", user, pass, ok)
+	}
+}
+
+// TestShortAnswerBody: an answer shorter than its Content-Length is a
+// broken answer, retried on a read, not a record.
+func TestShortAnswerBody(t *testing.T) {
+	srv, n := scripted(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "40")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"id":"T-1"}`)
+	})
+	c, _ := testBackend(t, srv.URL, 1)
+	_, err := c.do(context.Background(), request{op: opGetTask, args: []string{"T-1"}, untouched: true})
+	var uerr *unreachableError
+	if !errors.As(err, &uerr) || n.Load() != 2 {
+		t.Fatalf("err = %v after %d requests; want unreachable after 2", err, n.Load())
 	}
 }

@@ -43,11 +43,14 @@ type wireCall struct {
 	atOrigin bool   // path is relative to the origin (the base without /api/v1 or /api)
 	query    url.Values
 	body     any // JSON-encoded when non-nil
+	// record: the answer is one record that reaches the tool result
+	// untouched, so it may stay JSON text (json.RawMessage).
+	record bool
 }
 
 // sendFunc performs one wireCall on behalf of a logical operation, with its
 // retries, metrics and spans, and returns the decoded answer (nil for an
-// empty one).
+// empty one), or for a wireCall.record its JSON text (see recordText).
 type sendFunc func(ctx context.Context, wc wireCall) (any, error)
 
 // route is how one dialect serves one logical operation. The zero route
@@ -123,6 +126,7 @@ func (a *adapter) perform(ctx context.Context, send sendFunc, r request) (any, e
 	if err != nil {
 		return nil, err
 	}
+	wc.record = r.untouched && rt.read == nil
 	v, err := send(ctx, wc)
 	if err != nil || rt.read == nil {
 		return v, err
@@ -291,24 +295,22 @@ const (
 	metaLocalFilters  = "io.taskman/local_filters"
 )
 
-// annotate adds the notes to a successful tool result: _meta entries for
-// programs (metaDroppedFields, metaLocalFilters) and a text block for people.
+// annotate adds the notes to a successful tool result: _meta entries
+// (io.taskman/dropped_fields, io.taskman/local_filters) for programs and a
+// text block for people.
 func (n *callNotes) annotate(res *toolResult) {
 	if n == nil || (len(n.dropped) == 0 && len(n.localFilters) == 0) {
 		return
 	}
-	if res.Meta == nil {
-		res.Meta = &resultMeta{}
-	}
 	var text []string
 	if len(n.dropped) > 0 {
 		slices.Sort(n.dropped)
-		res.Meta.DroppedFields = n.dropped
+		res.meta().DroppedFields = n.dropped
 		text = append(text, "Not stored (the backend has no place for them): "+strings.Join(n.dropped, ", ")+".")
 	}
 	if len(n.localFilters) > 0 {
 		slices.Sort(n.localFilters)
-		res.Meta.LocalFilters = n.localFilters
+		res.meta().LocalFilters = n.localFilters
 		text = append(text, "Filtered here, within the page the backend returned (it does not apply them): "+strings.Join(n.localFilters, ", ")+".")
 	}
 	res.Content = append(res.Content, contentBlock{Type: "text", Text: strings.Join(text, " ")})
@@ -385,13 +387,11 @@ func field(v any, key string) any {
 // is not a logical operation), and returns the status and decoded JSON body
 // (nil when it is not JSON). err is set only when no answer came.
 func (c *backendClient) probe(ctx context.Context, target string) (int, any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req, err := c.newRequest(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	resp, err := c.http.Do(req)
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		return 0, nil, c.transportError(ctx, opHealth, err)
 	}

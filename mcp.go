@@ -354,7 +354,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 	ctx = withRequestInfo(ctx, ri)
 	ctx, span := s.startSpan(ctx, req)
 	defer span.End()
-	ctx, f, done := sess.track(ctx, req.id)
+	ctx, f, done := s.track(ctx, sess, req)
 	defer done()
 	start := time.Now()
 	defer func() {
@@ -378,7 +378,10 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 		if !ok {
 			level = slog.LevelInfo
 		}
-		s.logger.Log(ctx, level, "request done", "method", req.method, "duration_ms", time.Since(start).Milliseconds(), "ok", ok)
+		if s.logger.Enabled(ctx, level) { // checked first: the attributes cost allocations
+			s.logger.LogAttrs(ctx, level, "request done", slog.String("method", req.method),
+				slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.Bool("ok", ok))
+		}
 	}()
 	result, err := s.dispatch(ctx, &invocation{req: req, sess: sess, ri: ri, notify: notify}, h)
 	if err != nil {
@@ -390,6 +393,17 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 		return errorAnswer(req.id, rerr)
 	}
 	return resultAnswer(req.id, result)
+}
+
+// track registers req with its session for cancellation by id
+// (notifications/cancelled), except over HTTP without a session: the
+// session of a 2026-07-28 request is made for it alone, so no other
+// message can name it, and closing its stream is what cancels it.
+func (s *server) track(ctx context.Context, sess *session, req *message) (context.Context, *inflight, func()) {
+	if s.cfg.Transport == "http" && sess.id == "" {
+		return ctx, &inflight{}, func() {}
+	}
+	return sess.track(ctx, req.id)
 }
 
 // startSpan starts the MCP span of a request: a child of the HTTP span
@@ -409,7 +423,7 @@ func (s *server) startSpan(ctx context.Context, req *message) (context.Context, 
 		}
 		ctx = s.tracing.extractMeta(ctx, carrier)
 	}
-	return s.tracing.tracer().Start(ctx, req.method, kind...)
+	return s.tracing.start(ctx, req.method, kind...)
 }
 
 // endSpan names the MCP span after the tool called, sets its attributes and
@@ -743,7 +757,9 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		return res, nil
 	}
 	s.metrics.observeToolExecution(t.name, "success", elapsed)
-	s.logger.DebugContext(ctx, "tool call done", "duration_ms", elapsed.Milliseconds())
+	if s.logger.Enabled(ctx, slog.LevelDebug) {
+		s.logger.LogAttrs(ctx, slog.LevelDebug, "tool call done", slog.Int64("duration_ms", elapsed.Milliseconds()))
+	}
 	return res, nil
 }
 

@@ -166,6 +166,9 @@ type request struct {
 	args  []string   // path parameters, in template order
 	query url.Values // nil for none; absent values are simply not set
 	body  any        // JSON-encoded when non-nil
+	// untouched: the caller returns the answer, one record, as it is, so
+	// the dialect may hand it over as JSON text when it changes nothing.
+	untouched bool
 	// notes, when set, receives what the dialect could not do as asked
 	// (fields not stored, filters applied locally) for the tool result.
 	notes *callNotes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -820,4 +821,77 @@ func TestInvalidUTF8ProgressTokenEchoedValid(t *testing.T) {
 			t.Errorf("notification %q: want valid UTF-8 with the token t\\uFFFD", b)
 		}
 	}
+}
+
+// TestToolResponseEncodedOnce: the hand-assembled tools/call response is
+// byte for byte what encoding/json writes for the same response, for every
+// shape a tool result takes.
+func TestToolResponseEncodedOnce(t *testing.T) {
+	record := json.RawMessage(`{"id":"T-1","title":"a \u003cb\u003e","hours":1.50}`)
+	stale := newToolResult(version20251125, map[string]any{"task": record, "note": "x"})
+	markStale(stale, &staleness{age: 3 * time.Second, cause: errors.New("backend down")})
+	stamped := newToolResult(versionModern, map[string]any{"projectId": "P-1", "task": map[string]any{"b": 1, "a": "<&>"}})
+	stamped.stamp(&implementation{Name: "taskman-mcp", Version: "test"})
+	results := map[string]*toolResult{
+		"legacy text only": newToolResult(version20250326, map[string]any{"task": record}),
+		"structured":       newToolResult(version20250618, map[string]any{"task": record}),
+		"stale":            stale,
+		"stamped":          stamped,
+		"error":            errorToolResult("task_read: <not found> \u2028 \xff"),
+		"no content":       {},
+	}
+	for name, tr := range results {
+		for _, id := range []json.RawMessage{json.RawMessage(`7`), json.RawMessage(`-1.5e3`), json.RawMessage(`"req-1"`), json.RawMessage(`"<id>"`), json.RawMessage(`"a\"b"`), json.RawMessage(`"é\u00e9"`), nil} {
+			want, err := json.Marshal(&response{JSONRPC: "2.0", ID: id, Result: tr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := marshalToolResponse(id, tr)
+			if err != nil || string(got) != string(want) {
+				t.Errorf("%s, id %s:\n got %s (%v)\nwant %s", name, id, got, err, want)
+			}
+		}
+	}
+	text, err := encodePayload(map[string]any{"task": record, "a": []any{1, "<"}})
+	if want := `{"a":[1,"\u003c"],"task":` + string(record) + `}`; err != nil || string(text) != want {
+		t.Errorf("encodePayload = %s, %v; want %s", text, err, want)
+	}
+}
+
+// TestModernCallEndsWithItsStream: over HTTP, a 2026-07-28 request is
+// cancelled by closing its stream; the backend call stops with it.
+func TestModernCallEndsWithItsStream(t *testing.T) {
+	backend, started, cancelled, _ := slowBackend(t)
+	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/mcp",
+		strings.NewReader(modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-1"}}, nil)))
+	for k, v := range mcpHeaders {
+		req.Header.Set(k, v)
+	}
+	for k, v := range modernCallHeaders("task_read") {
+		req.Header.Set(k, v)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case err := <-errc:
+		t.Fatalf("the call ended before reaching the backend: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not reach the backend")
+	}
+	cancel()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closing the stream did not cancel the backend call")
+	}
+	<-errc
 }

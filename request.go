@@ -114,13 +114,29 @@ func objectMembers(text []byte) (map[string]json.RawMessage, string, error) {
 	if !json.Valid(text) {
 		return nil, "", errors.New("invalid JSON")
 	}
-	i := skipSpace(text, 0)
-	if text[i] != '{' {
+	if text[skipSpace(text, 0)] != '{' {
 		return nil, "", errNotObject
 	}
 	members := make(map[string]json.RawMessage, len(jsonrpcMembers))
 	dup := ""
-	for i = skipSpace(text, i+1); text[i] != '}'; i = skipSpace(text, i) {
+	eachMember(text, func(key []byte, value json.RawMessage) {
+		name := memberName(key)
+		if !isJSONRPCMember(name) {
+			return
+		}
+		if _, seen := members[name]; seen && dup == "" {
+			dup = name
+		}
+		members[name] = value
+	})
+	return members, dup, nil
+}
+
+// eachMember calls fn with the quoted key and the raw value (slices of
+// text) of every top-level member of the object in text, in order. text
+// must be a valid JSON object.
+func eachMember(text []byte, fn func(key []byte, value json.RawMessage)) {
+	for i := skipSpace(text, skipSpace(text, 0)+1); text[i] != '}'; i = skipSpace(text, i) {
 		if text[i] == ',' {
 			i = skipSpace(text, i+1)
 		}
@@ -130,19 +146,18 @@ func objectMembers(text []byte) (map[string]json.RawMessage, string, error) {
 		valueEnd := jsonValueEnd(text, i)
 		value := text[i:valueEnd]
 		i = valueEnd
-		name := string(key[1 : len(key)-1])
-		if bytes.IndexByte(key, '\\') >= 0 {
-			_ = json.Unmarshal(key, &name)
-		}
-		if !isJSONRPCMember(name) {
-			continue
-		}
-		if _, seen := members[name]; seen && dup == "" {
-			dup = name
-		}
-		members[name] = value
+		fn(key, value)
 	}
-	return members, dup, nil
+}
+
+// memberName decodes a quoted member key.
+func memberName(key []byte) string {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return string(key[1 : len(key)-1])
+	}
+	var name string
+	_ = json.Unmarshal(key, &name)
+	return name
 }
 
 // skipSpace returns the index of the first byte at or after i that is not
@@ -220,17 +235,27 @@ func (m *message) readParams(raw json.RawMessage) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return
 	}
-	if raw[0] != '{' || json.Unmarshal(raw, &m.params) != nil {
-		m.params = nil
+	if raw[0] != '{' {
 		m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params must be an object"}
 		return
 	}
+	m.params = rawMembers(raw)
 	if meta, ok := m.params["_meta"]; ok && string(meta) != "null" {
-		if meta[0] != '{' || json.Unmarshal(meta, &m.meta) != nil {
-			m.meta = nil
+		if meta[0] != '{' {
 			m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params._meta must be an object"}
+			return
 		}
+		m.meta = rawMembers(meta)
 	}
+}
+
+// rawMembers returns the members of obj, a JSON object inside a message
+// objectMembers validated, read in place (values are slices of obj); the
+// last of a repeated name wins, as with json.Unmarshal.
+func rawMembers(obj json.RawMessage) map[string]json.RawMessage {
+	members := make(map[string]json.RawMessage, 4)
+	eachMember(obj, func(key []byte, value json.RawMessage) { members[memberName(key)] = value })
+	return members
 }
 
 // param decodes the params member name into v; an absent member leaves v

@@ -7,6 +7,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -108,10 +110,15 @@ type toolResult struct {
 }
 
 func (r *toolResult) stamp(info *implementation) {
+	r.meta().ServerInfo, r.ResultType = info, "complete"
+}
+
+// meta returns the result's _meta, creating it when absent.
+func (r *toolResult) meta() *resultMeta {
 	if r.Meta == nil {
 		r.Meta = &resultMeta{}
 	}
-	r.Meta.ServerInfo, r.ResultType = info, "complete"
+	return r.Meta
 }
 
 // contentBlock is a text content block, the only kind our tools return.
@@ -124,10 +131,7 @@ type contentBlock struct {
 // _meta["io.taskman/stale"] for programs, a second text block for people.
 // The payload itself is unchanged.
 func markStale(res *toolResult, st *staleness) {
-	if res.Meta == nil {
-		res.Meta = &resultMeta{}
-	}
-	res.Meta.Stale = &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}
+	res.meta().Stale = &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}
 	res.Content = append(res.Content, contentBlock{Type: "text",
 		Text: fmt.Sprintf("Stale: the backend is unavailable (%s); this copy is %s old.", st.cause, st.age.Round(time.Second))})
 }
@@ -136,7 +140,7 @@ func markStale(res *toolResult, st *staleness) {
 // version v: the payload as text always, as structuredContent from
 // 2025-06-18 on.
 func newToolResult(v string, payload map[string]any) *toolResult {
-	text, err := json.Marshal(payload)
+	text, err := encodePayload(payload)
 	if err != nil {
 		return errorToolResult("the result could not be encoded: " + err.Error())
 	}
@@ -145,6 +149,90 @@ func newToolResult(v string, payload map[string]any) *toolResult {
 		res.StructuredContent = text
 	}
 	return res
+}
+
+// encodePayload encodes a tool's payload as json.Marshal would, except
+// that a json.RawMessage value (a backend record passed on as its text,
+// already compact and valid: see recordText) is copied, not scanned again.
+func encodePayload(payload map[string]any) ([]byte, error) {
+	keys := make([]string, 0, 8)
+	size := 2
+	for k, v := range payload {
+		keys = append(keys, k)
+		if text, ok := v.(json.RawMessage); ok {
+			size += len(text)
+		}
+		size += len(k) + 64
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(appendJSONString(b, k), ':')
+		if text, ok := payload[k].(json.RawMessage); ok {
+			b = append(b, text...)
+			continue
+		}
+		v, err := json.Marshal(payload[k])
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string, as json.Marshal writes it.
+func appendJSONString(b []byte, s string) []byte {
+	if !needsEscape(s) {
+		return append(append(append(b, '"'), s...), '"')
+	}
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
+}
+
+// needsEscape reports whether json.Marshal changes any byte of s inside
+// its quotes: anything outside printable ASCII, a quote, a backslash, or
+// one of the HTML characters it escapes.
+func needsEscape(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return true
+		}
+	}
+	return false
+}
+
+// appendJSON appends the JSON text of r, byte for byte what encoding/json
+// writes for it, except that structuredContent (compact JSON made by
+// encodePayload) is copied instead of being scanned again: a tool result
+// is encoded once.
+func (r *toolResult) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, '{')
+	if r.Meta != nil {
+		meta, err := json.Marshal(r.Meta)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, `"_meta":`...), meta...), ',')
+	}
+	b = append(b, `"content":`...)
+	content, err := json.Marshal(r.Content)
+	if err != nil {
+		return nil, err
+	}
+	b = append(append(b, content...), `,"isError":`...)
+	b = strconv.AppendBool(b, r.IsError)
+	if r.ResultType != "" {
+		b = appendJSONString(append(b, `,"resultType":`...), r.ResultType)
+	}
+	if len(r.StructuredContent) > 0 {
+		b = append(append(b, `,"structuredContent":`...), r.StructuredContent...)
+	}
+	return append(b, '}'), nil
 }
 
 // errorToolResult is a tools/call result with isError and its text.

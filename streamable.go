@@ -222,7 +222,7 @@ func (t *httpTransport) observe(next http.Handler) http.Handler {
 		span := trace.SpanFromContext(ctx)
 		if route == "/mcp" {
 			ctx = t.srv.tracing.extractHTTP(ctx, r.Header)
-			ctx, span = t.srv.tracing.tracer().Start(ctx, httpSpanName(r.Method), spanKindServer...)
+			ctx, span = t.srv.tracing.start(ctx, httpSpanName(r.Method), spanKindServer...)
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
@@ -390,28 +390,47 @@ func (t *httpTransport) handleMCP(w http.ResponseWriter, r *http.Request) {
 // accepts reports whether an Accept header allows the media type.
 func accepts(accept, mediaType string) bool {
 	major, _, _ := strings.Cut(mediaType, "/")
-	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if q, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+	for part := range strings.SplitSeq(accept, ",") {
+		part = strings.TrimSpace(part)
+		var mt string
+		if !strings.Contains(part, ";") {
+			// The common case, a bare type: compared as ParseMediaType
+			// would leave it; only a valid type can equal the ones we want.
+			mt = strings.ToLower(part)
+		} else {
+			var params map[string]string
+			var err error
+			if mt, params, err = mime.ParseMediaType(part); err != nil {
 				continue
 			}
+			if q, ok := params["q"]; ok {
+				if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+					continue
+				}
+			}
 		}
-		if mt == "*/*" || mt == mediaType || mt == major+"/*" {
+		if mt == "*/*" || mt == mediaType || strings.HasSuffix(mt, "/*") && mt[:len(mt)-2] == major {
 			return true
 		}
 	}
 	return false
 }
 
+// isJSONContentType reports whether a Content-Type names application/json,
+// with or without parameters.
+func isJSONContentType(ct string) bool {
+	if ct == "application/json" {
+		return true // the common case, without parsing
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
 // handlePost serves one POSTed JSON-RPC message (or a 2025-03-26 batch).
 // The body is parsed once; the era the message selects decides whether it
 // needs a session.
 func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !isJSONContentType(r.Header.Get("Content-Type")) {
 		writeRPCError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json")
 		return
 	}
@@ -420,7 +439,7 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Not Acceptable: Accept must allow application/json and text/event-stream")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, t.maxBody), r.ContentLength, t.maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -438,7 +457,8 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.single != nil && in.single.modern(r.Header, false) {
 		// No session; closing the stream cancels a modern request, so
-		// its context is the HTTP request's own.
+		// its context is the HTTP request's own (which the server's
+		// base context, t.stop, also cancels at the shutdown deadline).
 		t.dispatch(w, r, r.Context(), newSession(""), in)
 		return
 	}
@@ -486,13 +506,15 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *i
 // dispatch runs a parsed body through the dispatcher and writes its
 // answer: 202 when there is none to give, JSON with the answer's status,
 // or an event stream once a notification has to go out before the result.
-// It returns the answer written, if any.
+// ctx ends when the request must stop (the shutdown deadline, and for a
+// modern request the client closing the stream). It returns the answer
+// written, if any.
 func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, ctx context.Context, sess *session, in *incoming) *answer {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopWatch := context.AfterFunc(t.stop, cancel)
-	defer stopWatch()
-	ctx = withRequestInfo(ctx, &requestInfo{id: requestIDFrom(r.Context()), session: sess.id})
+	// The HTTP request's one request info (see observe) learns the
+	// session: the dispatcher's log lines and the access line carry it.
+	if ri := requestInfoFrom(ctx); ri != nil {
+		ri.session = sess.id
+	}
 
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w), prime: primes(sess.negotiated())}
 	notify := func(n *notification) {

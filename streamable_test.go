@@ -957,3 +957,58 @@ func checkPriming(t *testing.T, what, stream string, primed bool) {
 		t.Errorf("%s %q: priming event = %v, want %v", what, stream, got, primed)
 	}
 }
+
+func TestAccepts(t *testing.T) {
+	tests := []struct {
+		accept, mediaType string
+		want              bool
+	}{
+		{"application/json, text/event-stream", "text/event-stream", true},
+		{"application/json,text/event-stream", "application/json", true},
+		{"Application/JSON", "application/json", true},
+		{"application/*", "application/json", true},
+		{"*/*", "text/event-stream", true},
+		{"application/json;q=0.5", "application/json", true},
+		{"text/event-stream;q=0, application/json", "text/event-stream", false},
+		{"application/*;q=0", "application/json", false},
+		{"application/jsonx", "application/json", false},
+		{"text/*", "application/json", false},
+		{"", "application/json", false},
+		{"application/json;=", "application/json", false},
+	}
+	for _, tt := range tests {
+		if got := accepts(tt.accept, tt.mediaType); got != tt.want {
+			t.Errorf("accepts(%q, %q) = %v, want %v", tt.accept, tt.mediaType, got, tt.want)
+		}
+	}
+	for ct, want := range map[string]bool{"application/json": true, "application/json; charset=utf-8": true, "Application/Json": true, "text/plain": false, "": false} {
+		if got := isJSONContentType(ct); got != want {
+			t.Errorf("isJSONContentType(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+// TestAccessLineCarriesSession: the access line of a request in a legacy
+// session names the session; a modern request's has none to name.
+func TestAccessLineCarriesSession(t *testing.T) {
+	s := startHTTP(t, map[string]string{"LOG_LEVEL": "info"})
+	sid := s.initSession(t, nil)
+	s.post(t, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": version20251125})
+	if resp, body := s.post(t, modern(2, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil), modernCallHeaders("task_list")); resp.StatusCode != 200 {
+		t.Fatalf("modern call: %d %s", resp.StatusCode, body)
+	}
+	var legacy, modernLines int
+	for line := range strings.Lines(s.stderr.String()) {
+		if !strings.Contains(line, `"msg":"http request"`) || !strings.Contains(line, `"route":"/mcp"`) {
+			continue
+		}
+		if strings.Contains(line, `"session_id":"`+sid+`"`) {
+			legacy++
+		} else if !strings.Contains(line, `"session_id"`) {
+			modernLines++
+		}
+	}
+	if legacy != 2 || modernLines != 1 {
+		t.Errorf("access lines with the session %d (want 2: initialize, ping), without %d (want 1):\n%s", legacy, modernLines, s.stderr.String())
+	}
+}

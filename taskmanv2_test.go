@@ -103,7 +103,7 @@ func v2Workflow() []v2Step {
 				want(t, "listed", get(r, "projects", 0, "id"), st["project"])
 				want(t, "total", r["total"], 1)
 				want(t, "has_more", r["has_more"], false)
-				want(t, "local filters", get(res, "_meta", metaLocalFilters), []any{"search"})
+				want(t, "local filters", get(res, "_meta", "io.taskman/local_filters"), []any{"search"})
 				wantSent(t, sent, "GET /api/v1/projects?page=1&per_page=20&status=paused")
 			}},
 		{"project_add_sprint", func(st workflowState) map[string]any {
@@ -140,7 +140,7 @@ func v2Workflow() []v2Step {
 			want(t, "assignee", task["assignee"], "ann")
 			want(t, "owner default", task["owner"], "taskman-mcp")
 			want(t, "summary default", task["summary"], "first")
-			want(t, "dropped", get(res, "_meta", metaDroppedFields), []any{"estimated_hours", "notes"})
+			want(t, "dropped", get(res, "_meta", "io.taskman/dropped_fields"), []any{"estimated_hours", "notes"})
 		}},
 		{"task_create", func(st workflowState) map[string]any {
 			return map[string]any{"task": map[string]any{"id": "T-second", "title": "second", "project_id": st["project"], "status": "pending", "work_type": "bug"}}
@@ -149,7 +149,7 @@ func v2Workflow() []v2Step {
 			st["task2"], _ = task["id"].(string)
 			want(t, "caller's id", task["id"], "T-second")
 			want(t, "status (ready there)", task["status"], "pending")
-			want(t, "no dropped fields", get(res, "_meta", metaDroppedFields), nil)
+			want(t, "no dropped fields", get(res, "_meta", "io.taskman/dropped_fields"), nil)
 		}},
 		{"task_read", func(st workflowState) map[string]any { return map[string]any{"taskId": st["task1"]} },
 			func(t *testing.T, st workflowState, res map[string]any, _ []string) {
@@ -165,7 +165,7 @@ func v2Workflow() []v2Step {
 			return map[string]any{"taskId": st["task1"], "status": "review", "notes": "look"}
 		}, func(t *testing.T, _ workflowState, res map[string]any, _ []string) {
 			want(t, "status", get(sc(t, res), "task", "status"), "review")
-			want(t, "dropped", get(res, "_meta", metaDroppedFields), []any{"notes"})
+			want(t, "dropped", get(res, "_meta", "io.taskman/dropped_fields"), []any{"notes"})
 		}},
 		{"task_assign", func(st workflowState) map[string]any { return map[string]any{"taskId": st["task1"], "assignee": nil} },
 			func(t *testing.T, _ workflowState, res map[string]any, _ []string) {
@@ -186,7 +186,7 @@ func v2Workflow() []v2Step {
 			r := sc(t, res)
 			want(t, "second page", get(r, "tasks", 0, "id"), st["task2"])
 			want(t, "has_more", r["has_more"], false)
-			want(t, "local filters", get(res, "_meta", metaLocalFilters), []any{"work_type"})
+			want(t, "local filters", get(res, "_meta", "io.taskman/local_filters"), []any{"work_type"})
 		}},
 		{"task_bulk_update", func(st workflowState) map[string]any {
 			return map[string]any{"taskIds": []any{st["task1"], "T-missing", st["task2"]}, "changes": map[string]any{"priority": "low"}}
@@ -233,7 +233,7 @@ func v2Workflow() []v2Step {
 			st["item1"], _ = get(al, "items", 0, "id").(string)
 			st["item2"], _ = get(al, "items", 1, "id").(string)
 			want(t, "metadata", al["metadata"], map[string]any{"k": "v"})
-			want(t, "dropped", get(res, "_meta", metaDroppedFields), []any{"task_id"})
+			want(t, "dropped", get(res, "_meta", "io.taskman/dropped_fields"), []any{"task_id"})
 		}},
 		{"action_list_create", func(workflowState) map[string]any { return map[string]any{"title": "x", "status": "blocked"} },
 			func(t *testing.T, _ workflowState, res map[string]any, sent []string) {

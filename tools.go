@@ -79,11 +79,17 @@ func (tc *toolCall) do(ctx context.Context, req request) (any, error) {
 	return v, err
 }
 
-// record sends req and returns the answer as one record.
-func (tc *toolCall) record(ctx context.Context, req request) (map[string]any, error) {
+// record sends req and returns the answer as one record, for a tool that
+// returns it untouched: the backend's JSON text (json.RawMessage) when it
+// can travel as it came, else the decoded record.
+func (tc *toolCall) record(ctx context.Context, req request) (any, error) {
+	req.untouched = true
 	v, err := tc.do(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if text, ok := v.(json.RawMessage); ok {
+		return text, nil
 	}
 	return asRecord(req.op, v)
 }

@@ -248,6 +248,16 @@ func (t *tracing) tracer() trace.Tracer {
 	return t.tr
 }
 
+// start starts a span as tracer().Start does. With tracing off it leaves
+// ctx as it is and returns the non-recording span already in it: a span
+// that records nothing costs nothing, not even a context value.
+func (t *tracing) start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if t == nil || t.provider == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return t.tr.Start(ctx, name, opts...)
+}
+
 // propagator returns the W3C TraceContext+Baggage propagator when tracing
 // is on. When it is off (or t is nil) it returns an empty composite that
 // extracts and injects nothing: an incoming traceparent is not forwarded to
