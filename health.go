@@ -325,18 +325,6 @@ func (h *health) markShuttingDown() {
 	}
 }
 
-// register adds the probe routes to mux. A "GET" pattern also matches HEAD,
-// and the mux answers other methods with 405.
-func (h *health) register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /health", h.handleHealth)
-	mux.HandleFunc("GET /health/live", h.handleLive)
-	mux.HandleFunc("GET /livez", h.handleLive)
-	mux.HandleFunc("GET /health/ready", h.handleReady)
-	mux.HandleFunc("GET /readyz", h.handleReady)
-	mux.HandleFunc("GET /health/startup", h.handleStartup)
-	mux.HandleFunc("GET /health/info", h.handleInfo)
-}
-
 // handleLive answers /health/live and /livez. Answering at all is the
 // proof of life: there is no wedge detector (a deadlocked process does not
 // answer, which the kubelet's probe timeout already treats as a failure),

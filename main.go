@@ -236,7 +236,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Version:   buildVersion(),
 		Revision:  buildRevision(),
 		Tools:     toolNames,
-		Routes:    httpRoutes,
+		Routes:    routeLabelValues(),
 		Endpoints: endpointTemplates(),
 		Breakers:  operationNames(),
 	})

@@ -127,54 +127,6 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// routes returns the handler for every path, wrapped in the checks every
-// route shares.
-func (t *httpTransport) routes() http.Handler {
-	mux := http.NewServeMux()
-	// The token is checked before admission, so that requests without
-	// it cannot take the in-flight slots of those with it.
-	mux.Handle("/mcp", t.requireToken(t.admission.wrap(http.HandlerFunc(t.handleMCP))))
-	t.opsRoutes(mux)
-	return t.observe(t.guard(t.allowedHosts, t.cors(mux)))
-}
-
-// opsRoutes registers the health and metrics endpoints, which the stdio
-// side listener (TASKMAN_OPS_ADDR) serves too.
-func (t *httpTransport) opsRoutes(mux *http.ServeMux) {
-	if t.health != nil {
-		t.health.register(mux)
-	}
-	metricsHandler := t.metrics.handler()
-	if t.authMetrics {
-		metricsHandler = t.requireToken(metricsHandler)
-	}
-	mux.Handle("/metrics", metricsHandler)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "hint": "MCP is served at /mcp; health at /health/*; metrics at /metrics"})
-	})
-}
-
-// opsHandler is the handler of the stdio side listener: health and
-// metrics only, behind the same checks as the HTTP transport, with the
-// Host allow-list of the listener's own bind (allowedHostsFor).
-func (t *httpTransport) opsHandler(allowedHosts []string) http.Handler {
-	mux := http.NewServeMux()
-	t.opsRoutes(mux)
-	return t.observe(t.guard(allowedHosts, mux))
-}
-
-// routeLabel folds a path into the fixed set of route labels.
-func routeLabel(path string) string {
-	switch path {
-	case "/mcp", "/metrics", "/health", "/health/live", "/health/ready", "/health/startup", "/health/info", "/livez", "/readyz":
-		return path
-	}
-	return "other"
-}
-
-// httpRoutes are the route label values, for the metrics allow-list.
-var httpRoutes = []string{"/mcp", "/metrics", "/health", "/health/live", "/health/ready", "/health/startup", "/health/info", "/livez", "/readyz"}
-
 // statusRecorder remembers the status and size of an answer, and unwraps
 // to the real writer so http.ResponseController can flush through it.
 type statusRecorder struct {
