@@ -163,6 +163,8 @@ type healthOptions struct {
 
 // health answers the probes. Its methods are safe for concurrent use.
 type health struct {
+	served bool // false for disabledHealth: the probe routes are not registered
+
 	version, goVersion, transport, backendMode string
 	features                                   map[string]bool // a private copy, never written after newHealth
 
@@ -272,6 +274,7 @@ type healthRuntime struct {
 // markStarted.
 func newHealth(opts healthOptions) *health {
 	h := &health{
+		served:         true,
 		version:        opts.Version,
 		goVersion:      opts.GoVersion,
 		transport:      opts.Transport,
@@ -305,6 +308,14 @@ func newHealth(opts healthOptions) *health {
 	}
 	h.sample = h.readRuntime
 	h.start = h.now()
+	return h
+}
+
+// disabledHealth returns the health of HEALTH_CHECK_ENABLED=false: its
+// lifecycle marks are kept silently and no route serves it (httpRoute.health).
+func disabledHealth() *health {
+	h := newHealth(healthOptions{})
+	h.served = false
 	return h
 }
 

@@ -101,7 +101,7 @@ func routeLabelValues() []string {
 func (t *httpTransport) mux(opsOnly bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, rt := range httpRoutes {
-		if (opsOnly && !rt.ops) || (rt.health && t.health == nil) {
+		if (opsOnly && !rt.ops) || (rt.health && !t.health.served) {
 			continue
 		}
 		mux.Handle(rt.pattern(), t.authorize(rt.auth, rt.handler(t)))

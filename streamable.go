@@ -65,7 +65,7 @@ type httpTransport struct {
 	srv       *server
 	logger    *slog.Logger
 	metrics   *metrics
-	health    *health // nil when HEALTH_CHECK_ENABLED=false
+	health    *health // disabledHealth when HEALTH_CHECK_ENABLED=false
 	sessions  *sessionStore
 	admission *admission
 
@@ -84,8 +84,11 @@ type httpTransport struct {
 }
 
 // newHTTPTransport returns the transport for srv with cfg's security
-// settings.
+// settings; a nil h serves no probe routes.
 func newHTTPTransport(srv *server, cfg *config, h *health, m *metrics, stop context.Context) *httpTransport {
+	if h == nil {
+		h = disabledHealth()
+	}
 	t := &httpTransport{
 		srv:         srv,
 		logger:      srv.logger,
