@@ -60,7 +60,8 @@ const (
 	// is the one that must not be hammered.
 	healthBackendTTL = 5 * time.Second
 
-	// healthBackendTimeout bounds one backend check. It equals
+	// healthBackendTimeout bounds one backend check (probeBackend), of
+	// readiness and of the activate_* tools alike. It equals
 	// healthBackendFail: waiting longer could only confirm a fail. Probes
 	// that wait for a check should have timeoutSeconds above it (kubelet's
 	// default of 1 s turns a slow backend into a probe timeout, which
@@ -529,6 +530,15 @@ func (h *health) runBackendCheck(ctx context.Context, f *healthFlight) {
 		err = fmt.Errorf("check timed out after %s: %w", healthBackendTimeout, err)
 	}
 	f.result = healthBackendResult(err, end.Sub(begin), end)
+}
+
+// probeBackend is the one probe of the backend's status, behind both the
+// readiness backend check and the activate_* tools: the dialect's health
+// endpoint through the normal client (breaker, retries, metrics, spans).
+// Callers bound it with healthBackendTimeout.
+func probeBackend(ctx context.Context, b *backendClient) error {
+	_, err := b.do(ctx, request{op: opHealth})
+	return err
 }
 
 // healthBackendResult judges one backend check that took elapsed and

@@ -329,11 +329,8 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 				"fallback_cache":  cfg.Cache.Enabled,
 				"auth":            cfg.AuthToken.reveal() != "",
 			},
-			Dialect: backend.dialectName,
-			CheckBackend: func(ctx context.Context) error {
-				_, err := backend.do(ctx, request{op: opHealth})
-				return err
-			},
+			Dialect:        backend.dialectName,
+			CheckBackend:   func(ctx context.Context) error { return probeBackend(ctx, backend) },
 			Circuits:       srv.circuits,
 			RequireBackend: cfg.ReadyNeedsBackend,
 			Metrics:        m,
