@@ -102,12 +102,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -247,8 +245,8 @@ func (p *program) onClose(f func()) { p.closers = append(p.closers, f) }
 
 // close releases what build opened, in reverse order of construction.
 func (p *program) close() {
-	for _, f := range slices.Backward(p.closers) {
-		f()
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
 	}
 }
 
@@ -436,42 +434,6 @@ func warnUnauthenticatedBind(logger *slog.Logger, cfg *config) {
 	logger.Warn("serving MCP over HTTP on a non-loopback address without TASKMAN_AUTH_TOKEN: anyone who can reach it can call every tool; "+
 		"set TASKMAN_AUTH_TOKEN (and TASKMAN_ALLOWED_HOSTS), or HOST=127.0.0.1 to serve this machine only",
 		"host", cfg.Host, "port", cfg.Port)
-}
-
-// opsListener serves /metrics and /health/* on TASKMAN_OPS_ADDR for a
-// stdio deployment. Its zero value serves nothing.
-type opsListener struct {
-	hs     *http.Server
-	ln     net.Listener
-	clock  *shutdownClock
-	logger *slog.Logger
-}
-
-// listenOps listens on TASKMAN_OPS_ADDR for t's ops routes.
-func listenOps(cfg *config, t *httpTransport, clock *shutdownClock, logger *slog.Logger) (opsListener, error) {
-	addr := cfg.OpsAddr
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return opsListener{}, fmt.Errorf("listen on TASKMAN_OPS_ADDR %s: %w", addr, err)
-	}
-	bindHost, _, _ := net.SplitHostPort(addr) // valid: config checked it
-	hs := newHTTPServer(addr, t.opsHandler(allowedHostsFor(cfg.AllowedHosts, bindHost)), context.Background(), nil, logger)
-	return opsListener{hs: hs, ln: ln, clock: clock, logger: logger}, nil
-}
-
-// start serves the listener and returns the function that stops it
-// within the shutdown clock's final deadline.
-func (o opsListener) start() (stop func()) {
-	if o.ln == nil {
-		return func() {}
-	}
-	go o.hs.Serve(o.ln)
-	o.logger.Info("serving metrics and health on the ops listener", "addr", "http://"+o.ln.Addr().String())
-	return func() {
-		ctx, cancel := o.clock.final()
-		defer cancel()
-		o.hs.Shutdown(ctx)
-	}
 }
 
 // gcPercentDefault is the GOGC the server runs with when the operator sets

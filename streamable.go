@@ -727,3 +727,39 @@ func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, clock *s
 	<-errc // Serve has returned http.ErrServerClosed
 	return nil
 }
+
+// opsListener serves /metrics and /health/* on TASKMAN_OPS_ADDR for a
+// stdio deployment. Its zero value serves nothing.
+type opsListener struct {
+	hs     *http.Server
+	ln     net.Listener
+	clock  *shutdownClock
+	logger *slog.Logger
+}
+
+// listenOps listens on TASKMAN_OPS_ADDR for t's ops routes.
+func listenOps(cfg *config, t *httpTransport, clock *shutdownClock, logger *slog.Logger) (opsListener, error) {
+	addr := cfg.OpsAddr
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return opsListener{}, fmt.Errorf("listen on TASKMAN_OPS_ADDR %s: %w", addr, err)
+	}
+	bindHost, _, _ := net.SplitHostPort(addr) // valid: config checked it
+	hs := newHTTPServer(addr, t.opsHandler(allowedHostsFor(cfg.AllowedHosts, bindHost)), context.Background(), nil, logger)
+	return opsListener{hs: hs, ln: ln, clock: clock, logger: logger}, nil
+}
+
+// start serves the listener and returns the function that stops it
+// within the shutdown clock's final deadline.
+func (o opsListener) start() (stop func()) {
+	if o.ln == nil {
+		return func() {}
+	}
+	go o.hs.Serve(o.ln)
+	o.logger.Info("serving metrics and health on the ops listener", "addr", "http://"+o.ln.Addr().String())
+	return func() {
+		ctx, cancel := o.clock.final()
+		defer cancel()
+		o.hs.Shutdown(ctx)
+	}
+}
