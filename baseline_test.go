@@ -5,7 +5,6 @@ package main
 // run so the ratio does not depend on the machine's mood.
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -63,16 +62,8 @@ func BenchmarkBareProxyBaseline(b *testing.B) {
 	defer backend.Close()
 
 	s := startHTTP(b, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy", "TRACING_ENABLED": "false"})
-	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
-	var r map[string]any
-	json.Unmarshal(created, &r)
-	id, _ := get(r, "result", "structuredContent", "task", "id").(string)
-	if id == "" {
-		b.Fatalf("create: %s", created)
-	}
+	id, body := benchTask(b, s)
 	proxy := newBareProxy(b, backend.URL+"/tasks/"+id)
-	body := []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
 
 	const clients = 16
 	var rate, cpu []float64

@@ -126,6 +126,21 @@ func (s *httpServer) stop() error {
 // mcpHeaders are the headers every MCP POST carries.
 var mcpHeaders = map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
+// setHeaders sets headers on req: "" deletes a header, and "Host" sets
+// the request's Host.
+func setHeaders(req *http.Request, headers map[string]string) {
+	for k, v := range headers {
+		switch {
+		case k == "Host":
+			req.Host = v
+		case v == "":
+			req.Header.Del(k)
+		default:
+			req.Header.Set(k, v)
+		}
+	}
+}
+
 // post sends an MCP POST with headers (nil values delete a default).
 func (s *httpServer) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
@@ -133,17 +148,7 @@ func (s *httpServer) post(t testing.TB, body string, headers map[string]string) 
 	for k, v := range mcpHeaders {
 		req.Header.Set(k, v)
 	}
-	for k, v := range headers {
-		if k == "Host" {
-			req.Host = v
-			continue
-		}
-		if v == "" {
-			req.Header.Del(k)
-		} else {
-			req.Header.Set(k, v)
-		}
-	}
+	setHeaders(req, headers)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST /mcp: %v", err)
@@ -607,20 +612,26 @@ func BenchmarkHTTPToolCall(b *testing.B) {
 	benchmarkHTTPToolCall(b, nil, 16)
 }
 
+// benchTask creates a task through s for a load benchmark and returns its
+// id and the body of a task_read call of it.
+func benchTask(b *testing.B, s *httpServer) (id string, readBody []byte) {
+	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
+	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
+	var r map[string]any
+	json.Unmarshal(created, &r)
+	id, _ = get(r, "result", "structuredContent", "task", "id").(string)
+	if id == "" {
+		b.Fatalf("create: %s", created)
+	}
+	return id, []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
+}
+
 // benchmarkHTTPToolCall runs the HTTP tool-call load with the given
 // environment and client count.
 func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 	b.StopTimer() // driveHTTPLoad times only the load
 	s := startHTTP(b, env)
-	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
-	var r map[string]any
-	json.Unmarshal(created, &r)
-	id, _ := get(r, "result", "structuredContent", "task", "id").(string)
-	if id == "" {
-		b.Fatalf("create: %s", created)
-	}
-	body := []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
+	_, body := benchTask(b, s)
 	st := driveHTTPLoad(b, s.base+"/mcp", body, clients, b.N)
 	st.report(b)
 	// A tracer that dropped spans under the load did less work than the
