@@ -141,14 +141,22 @@ func setHeaders(req *http.Request, headers map[string]string) {
 	}
 }
 
+// newMCPPost returns an MCP POST of body to base's /mcp with the
+// mcpHeaders and then headers (setHeaders).
+func newMCPPost(ctx context.Context, base, body string, headers map[string]string) *http.Request {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/mcp", strings.NewReader(body))
+	if err != nil {
+		panic("newMCPPost: " + err.Error()) // tests pass a valid base URL
+	}
+	setHeaders(req, mcpHeaders)
+	setHeaders(req, headers)
+	return req
+}
+
 // post sends an MCP POST with headers (nil values delete a default).
 func (s *httpServer) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.base+"/mcp", strings.NewReader(body))
-	for k, v := range mcpHeaders {
-		req.Header.Set(k, v)
-	}
-	setHeaders(req, headers)
+	req := newMCPPost(context.Background(), s.base, body, headers)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST /mcp: %v", err)
