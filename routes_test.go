@@ -50,3 +50,18 @@ func TestRouteTable(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteTableHealthOff: with HEALTH_CHECK_ENABLED=false the probe
+// routes answer the unknown-path 404 and the others are still served; the
+// server starts and stops with its no-op health (the cleanup checks run's
+// error).
+func TestRouteTableHealthOff(t *testing.T) {
+	s := startHTTP(t, map[string]string{"HEALTH_CHECK_ENABLED": "false"})
+	for _, rt := range httpRoutes {
+		code, body := routeGet(t, s.base+rt.path, "")
+		unknown := code == http.StatusNotFound && strings.Contains(body, `"not found"`)
+		if unknown != rt.health {
+			t.Errorf("GET %s with health off: %d %s; want the unknown-path 404 only for a probe route", rt.path, code, body)
+		}
+	}
+}
