@@ -62,9 +62,8 @@ func BenchmarkBareProxyBaseline(b *testing.B) {
 	defer backend.Close()
 
 	s := startHTTP(b, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy", "TRACING_ENABLED": "false"})
-	id := benchCreateTask(b, s)
+	id, body := benchTask(b, s)
 	proxy := newBareProxy(b, backend.URL+"/tasks/"+id)
-	body := []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
 
 	const clients = 16
 	var rate, cpu []float64

@@ -16,7 +16,6 @@ import (
 // completion and task-link write drops: the sprint itself, its project's
 // views and its tasks' views, and nothing unrelated.
 func TestSprintCacheInvalidation(t *testing.T) {
-	c := newCache(cacheConfig{Enabled: true, MaxSize: 100, TTL: time.Hour}, time.Now)
 	reads := []request{
 		0:  {op: opGetSprint, args: []string{"S-1"}},
 		1:  {op: opGetSprint, args: []string{"S-2"}},
@@ -33,10 +32,7 @@ func TestSprintCacheInvalidation(t *testing.T) {
 		12: {op: opListLinkedTasks, args: []string{"AL-2"}},
 		13: {op: opGetProject, args: []string{"P-2"}},
 	}
-	tests := []struct {
-		write request
-		gone  []int // indexes of reads dropped
-	}{
+	tests := []invalidationCase{
 		{request{op: opCreateSprint, body: map[string]any{"name": "S", "project_id": "P-1"}}, []int{2, 5, 6, 7}},
 		{request{op: opUpdateSprint, args: []string{"S-1"}}, []int{0, 2, 3}},
 		{request{op: opStartSprint, args: []string{"S-1"}}, []int{0, 2, 3}},
@@ -52,25 +48,7 @@ func TestSprintCacheInvalidation(t *testing.T) {
 		{request{op: opDeleteActionList, args: []string{"AL-1"}}, []int{10, 11}},
 		{request{op: opBulkDeleteActionLists}, []int{10, 11, 12}},
 	}
-	for _, tt := range tests {
-		for _, r := range reads {
-			c.put(r.cacheKey(), []byte("{}"))
-		}
-		for _, p := range tt.write.invalidates() {
-			c.invalidatePrefix(p)
-		}
-		for i, r := range reads {
-			_, _, ok := c.get(r.cacheKey())
-			dropped := !ok
-			wantDropped := false
-			for _, g := range tt.gone {
-				wantDropped = wantDropped || g == i
-			}
-			if dropped != wantDropped {
-				t.Errorf("after %s %v: %s dropped = %v, want %v", tt.write.op, tt.write.args, r.cacheKey(), dropped, wantDropped)
-			}
-		}
-	}
+	checkInvalidation(t, reads, tests)
 }
 
 // TestSprintToolsSurviveRestart writes with the sprint tools over stdio

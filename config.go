@@ -129,13 +129,6 @@ func (s secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // LogValue method of its fields.
 func (s secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// Log levels beyond slog's four, matching the old server's pino levels: trace
-// sits one slog step (4) below debug, fatal one step above error.
-const (
-	configLevelTrace = slog.LevelDebug - 4
-	configLevelFatal = slog.LevelError + 4
-)
-
 // Limits that are not defaults (defaults live in configVars).
 const (
 	// configDotEnvMaxBytes caps the .env file we read: a real one is a few
@@ -638,7 +631,7 @@ func (p *configParser) level(name string) slog.Level {
 	v, from, _ := p.lookup(name)
 	switch strings.ToLower(v) {
 	case "trace":
-		return configLevelTrace
+		return levelTrace
 	case "debug":
 		return slog.LevelDebug
 	case "info":
@@ -648,7 +641,7 @@ func (p *configParser) level(name string) slog.Level {
 	case "error":
 		return slog.LevelError
 	case "fatal":
-		return configLevelFatal
+		return levelFatal
 	}
 	p.bad(from, "must be trace, debug, info, warn, error or fatal", v)
 	return slog.LevelInfo
@@ -657,9 +650,9 @@ func (p *configParser) level(name string) slog.Level {
 // configLevelName is the LOG_LEVEL spelling of l.
 func configLevelName(l slog.Level) string {
 	switch l {
-	case configLevelTrace:
+	case levelTrace:
 		return "trace"
-	case configLevelFatal:
+	case levelFatal:
 		return "fatal"
 	}
 	return strings.ToLower(l.String())

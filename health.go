@@ -60,7 +60,8 @@ const (
 	// is the one that must not be hammered.
 	healthBackendTTL = 5 * time.Second
 
-	// healthBackendTimeout bounds one backend check. It equals
+	// healthBackendTimeout bounds one backend check (probeBackend), of
+	// readiness and of the activate_* tools alike. It equals
 	// healthBackendFail: waiting longer could only confirm a fail. Probes
 	// that wait for a check should have timeoutSeconds above it (kubelet's
 	// default of 1 s turns a slow backend into a probe timeout, which
@@ -163,6 +164,8 @@ type healthOptions struct {
 
 // health answers the probes. Its methods are safe for concurrent use.
 type health struct {
+	served bool // false for disabledHealth: the probe routes are not registered
+
 	version, goVersion, transport, backendMode string
 	features                                   map[string]bool // a private copy, never written after newHealth
 
@@ -272,6 +275,7 @@ type healthRuntime struct {
 // markStarted.
 func newHealth(opts healthOptions) *health {
 	h := &health{
+		served:         true,
 		version:        opts.Version,
 		goVersion:      opts.GoVersion,
 		transport:      opts.Transport,
@@ -308,6 +312,14 @@ func newHealth(opts healthOptions) *health {
 	return h
 }
 
+// disabledHealth returns the health of HEALTH_CHECK_ENABLED=false: its
+// lifecycle marks are kept silently and no route serves it (httpRoute.health).
+func disabledHealth() *health {
+	h := newHealth(healthOptions{})
+	h.served = false
+	return h
+}
+
 // markStarted records that startup is complete: /health/startup answers
 // 200 and readiness may pass.
 func (h *health) markStarted() {
@@ -323,18 +335,6 @@ func (h *health) markShuttingDown() {
 	if !h.shuttingDown.Swap(true) {
 		h.logger.Info("health: shutting down, readiness now fails")
 	}
-}
-
-// register adds the probe routes to mux. A "GET" pattern also matches HEAD,
-// and the mux answers other methods with 405.
-func (h *health) register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /health", h.handleHealth)
-	mux.HandleFunc("GET /health/live", h.handleLive)
-	mux.HandleFunc("GET /livez", h.handleLive)
-	mux.HandleFunc("GET /health/ready", h.handleReady)
-	mux.HandleFunc("GET /readyz", h.handleReady)
-	mux.HandleFunc("GET /health/startup", h.handleStartup)
-	mux.HandleFunc("GET /health/info", h.handleInfo)
 }
 
 // handleLive answers /health/live and /livez. Answering at all is the
@@ -530,6 +530,15 @@ func (h *health) runBackendCheck(ctx context.Context, f *healthFlight) {
 		err = fmt.Errorf("check timed out after %s: %w", healthBackendTimeout, err)
 	}
 	f.result = healthBackendResult(err, end.Sub(begin), end)
+}
+
+// probeBackend is the one probe of the backend's status, behind both the
+// readiness backend check and the activate_* tools: the dialect's health
+// endpoint through the normal client (breaker, retries, metrics, spans).
+// Callers bound it with healthBackendTimeout.
+func probeBackend(ctx context.Context, b *backendClient) error {
+	_, err := b.do(ctx, request{op: opHealth})
+	return err
 }
 
 // healthBackendResult judges one backend check that took elapsed and

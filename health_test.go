@@ -82,8 +82,15 @@ func healthNewFixture(t *testing.T, edit func(*healthFixture, *healthOptions)) *
 	f.h.sample = func() healthRuntime {
 		return healthRuntime{heapInUse: 20 << 20, heapObjects: 15 << 20, sys: 40 << 20, schedP99: 200 * time.Microsecond}
 	}
+	// The probe routes of the route table alone, without the catch-all
+	// 404, so that the mux's own 405 shows.
 	mux := http.NewServeMux()
-	f.h.register(mux)
+	tr := &httpTransport{health: f.h}
+	for _, rt := range httpRoutes {
+		if rt.health {
+			mux.Handle(rt.pattern(), rt.handler(tr))
+		}
+	}
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f

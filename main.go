@@ -163,8 +163,8 @@ func main() {
 }
 
 // run is the whole program: it parses flags and configuration, builds
-// every component, serves until ctx is cancelled or stdin ends, and shuts
-// down in reverse order of construction.
+// every component (build), serves until ctx is cancelled or stdin ends,
+// and shuts down in reverse order of construction.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	name := "taskman-mcp"
 	if len(args) > 0 {
@@ -210,12 +210,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		logger.Info("garbage collector tuned (set GOGC or GOMEMLIMIT to choose yourself)", "gc", gc)
 	}
 
+	p := &program{logger: logger, clock: &shutdownClock{timeout: cfg.ShutdownTimeout}}
+	defer p.close()
+	if err := p.build(ctx, cfg, stdin, stdout); err != nil {
+		return err
+	}
+	p.health.markStarted()
+	err = p.transport.serve(ctx)
+	logger.Info("stopped", "err", err)
+	return err
+}
+
+// program is every component of a run, each built once by build. A
+// disabled feature is a no-op value (metrics, tracing, health), so serving
+// needs no checks for what is off.
+type program struct {
+	logger    *slog.Logger
+	clock     *shutdownClock
+	health    *health
+	transport transport
+	closers   []func() // what build opened, in order; close runs them in reverse
+}
+
+// transport serves MCP in one mode (TASKMAN_MCP_TRANSPORT) until ctx is
+// cancelled or its input ends, then drains within the shutdown clock,
+// whose start marks readiness down.
+type transport interface {
+	serve(ctx context.Context) error
+}
+
+// onClose registers f to run when the program closes, before everything
+// opened earlier.
+func (p *program) onClose(f func()) { p.closers = append(p.closers, f) }
+
+// close releases what build opened, in reverse order of construction.
+func (p *program) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+}
+
+// build constructs every component in dependency order: tracing, the tool
+// table, metrics, breakers, the backend (embedded or remote), the server,
+// health and the transport of cfg.Transport. What it opened is released
+// by close, also when it fails midway.
+func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) error {
+	logger, clock := p.logger, p.clock
 	tr, err := newTracing(ctx, cfg.OTel, buildVersion(), logger)
 	if err != nil {
 		return err
 	}
-	clock := &shutdownClock{timeout: cfg.ShutdownTimeout}
-	defer func() {
+	p.onClose(func() {
 		// Spans are flushed last, after every request has ended, within
 		// what is left of the one shutdown deadline: a hung collector
 		// cannot stretch the shutdown past it.
@@ -224,7 +269,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := tr.shutdown(fctx); err != nil {
 			logger.Warn("flushing spans at exit failed", "err", err)
 		}
-	}()
+	})
 
 	tools := newToolTable()
 	toolNames := make([]string, len(tools))
@@ -236,7 +281,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Version:   buildVersion(),
 		Revision:  buildRevision(),
 		Tools:     toolNames,
-		Routes:    httpRoutes,
+		Routes:    routeLabelValues(),
 		Endpoints: endpointTemplates(),
 		Breakers:  operationNames(),
 	})
@@ -245,7 +290,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		logger.Warn("circuit breaker state changed", "breaker", name, "from", from.String(), "to", to.String())
 		m.breakerChanged(name, to)
 	})
-	opts := backendOptions{
+	backend, err := p.buildBackend(ctx, cfg, backendOptions{
 		BaseURL:      cfg.BackendURL,
 		Timeout:      cfg.BackendTimeout,
 		MaxRetries:   cfg.BackendMaxRetries,
@@ -258,36 +303,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Tracing:      tr,
 		Dialect:      cfg.BackendDialect,
 		DefaultOwner: cfg.DefaultOwner,
-	}
-	if cfg.embedded() {
-		emb, err := newEmbedded(cfg.DataFile, logger)
-		if err != nil {
-			return err
-		}
-		defer emb.close()
-		opts.Embedded = emb
-		logger.Info("using the embedded backend (set TASK_MANAGER_API_ENDPOINT for a remote one)", "backend", emb.describe())
-	} else {
-		logger.Info("using the remote backend", "endpoint", configRedactURL(cfg.BackendURL), "dialect", string(cfg.BackendDialect))
-	}
-	backend, err := newBackendClient(opts)
+	})
 	if err != nil {
 		return err
 	}
-	defer backend.close()
-	// Detection (TASKMAN_BACKEND_DIALECT=auto) runs beside the start, never
-	// delaying or failing it; a call that comes first waits for it.
-	go backend.adapter(ctx)
 
 	srv, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: buildVersion(), Backend: backend,
-		Metrics: m, Breakers: breakerSet, Tracing: tr})
+		Metrics: m, Breakers: breakerSet, Tracing: tr, Tools: tools})
 	if err != nil {
 		return err
 	}
-
-	var h *health
+	p.health = disabledHealth()
 	if cfg.HealthEnabled {
-		h = newHealth(healthOptions{
+		p.health = newHealth(healthOptions{
 			Version:     buildVersion(),
 			GoVersion:   runtime.Version(),
 			Transport:   cfg.Transport,
@@ -299,58 +327,99 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				"fallback_cache":  cfg.Cache.Enabled,
 				"auth":            cfg.AuthToken.reveal() != "",
 			},
-			Dialect: backend.dialectName,
-			CheckBackend: func(ctx context.Context) error {
-				_, err := backend.do(ctx, request{op: opHealth})
-				return err
-			},
+			Dialect:        backend.dialectName,
+			CheckBackend:   func(ctx context.Context) error { return probeBackend(ctx, backend) },
 			Circuits:       srv.circuits,
 			RequireBackend: cfg.ReadyNeedsBackend,
 			Metrics:        m,
 			Logger:         logger,
 		})
 	}
+	clock.onBegin = p.health.markShuttingDown
 
 	// Requests run on stop, a context the signal does not cancel: they get
 	// until the shutdown deadline to finish, then stop is cancelled.
 	stop, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRequests()
-	transport := newHTTPTransport(srv, cfg, h, m, stop)
-	clock.onBegin = func() {
-		if h != nil {
-			h.markShuttingDown()
-		}
+	p.onClose(cancelRequests)
+	if cfg.Transport == "http" {
+		p.transport, err = listenHTTP(cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, cancelRequests)
+		return err
 	}
+	st := &stdioServing{srv: srv, in: stdin, out: stdout, clock: clock}
+	if cfg.OpsAddr != "" {
+		st.ops, err = listenOps(cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, logger)
+	}
+	p.transport = st
+	return err
+}
 
-	switch cfg.Transport {
-	case "http":
-		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-		ln, err := net.Listen("tcp", addr)
+// buildBackend opens the embedded backend when no remote one is
+// configured, and the backend client over it or the remote API. Dialect
+// detection (TASKMAN_BACKEND_DIALECT=auto) starts beside the start, never
+// delaying or failing it; a call that comes first waits for it.
+func (p *program) buildBackend(ctx context.Context, cfg *config, opts backendOptions) (*backendClient, error) {
+	if cfg.embedded() {
+		emb, err := newEmbedded(cfg.DataFile, p.logger)
 		if err != nil {
-			return fmt.Errorf("listen on %s: %w", addr, err)
+			return nil, err
 		}
-		warnUnauthenticatedBind(logger, cfg)
-		if h != nil {
-			h.markStarted()
-		}
-		err = transport.serveHTTP(ctx, ln, clock, cancelRequests)
-		logger.Info("stopped", "err", err)
-		return err
-	default:
-		if cfg.OpsAddr != "" {
-			stopOps, err := serveOps(cfg, transport, clock, logger)
-			if err != nil {
-				return err
+		p.onClose(func() {
+			if err := emb.close(); err != nil {
+				p.logger.Warn("closing the embedded backend's data file at exit failed", "err", err)
 			}
-			defer stopOps()
-		}
-		if h != nil {
-			h.markStarted()
-		}
-		err = srv.serveStdio(ctx, stdin, stdout, clock)
-		logger.Info("stopped", "err", err)
-		return err
+		})
+		opts.Embedded = emb
+		p.logger.Info("using the embedded backend (set TASK_MANAGER_API_ENDPOINT for a remote one)", "backend", emb.describe())
+	} else {
+		p.logger.Info("using the remote backend", "endpoint", configRedactURL(cfg.BackendURL), "dialect", string(cfg.BackendDialect))
 	}
+	backend, err := newBackendClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	p.onClose(backend.close)
+	go backend.adapter(ctx)
+	return backend, nil
+}
+
+// httpServing is the transport of TASKMAN_MCP_TRANSPORT=http: the HTTP
+// transport on its listener.
+type httpServing struct {
+	t              *httpTransport
+	ln             net.Listener
+	clock          *shutdownClock
+	cancelRequests context.CancelFunc
+}
+
+// listenHTTP listens on HOST:PORT for t.
+func listenHTTP(cfg *config, t *httpTransport, clock *shutdownClock, cancelRequests context.CancelFunc) (*httpServing, error) {
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	warnUnauthenticatedBind(t.logger, cfg)
+	return &httpServing{t: t, ln: ln, clock: clock, cancelRequests: cancelRequests}, nil
+}
+
+func (h *httpServing) serve(ctx context.Context) error {
+	return h.t.serveHTTP(ctx, h.ln, h.clock, h.cancelRequests)
+}
+
+// stdioServing is the transport of TASKMAN_MCP_TRANSPORT=stdio: the
+// server on stdin and stdout, with the ops listener beside it.
+type stdioServing struct {
+	srv   *server
+	in    io.Reader
+	out   io.Writer
+	clock *shutdownClock
+	ops   opsListener // the zero value when TASKMAN_OPS_ADDR is unset
+}
+
+func (s *stdioServing) serve(ctx context.Context) error {
+	stopOps := s.ops.start()
+	defer stopOps()
+	return s.srv.serveStdio(ctx, s.in, s.out, s.clock)
 }
 
 // warnUnauthenticatedBind warns when HTTP is served on an address other
@@ -365,25 +434,6 @@ func warnUnauthenticatedBind(logger *slog.Logger, cfg *config) {
 	logger.Warn("serving MCP over HTTP on a non-loopback address without TASKMAN_AUTH_TOKEN: anyone who can reach it can call every tool; "+
 		"set TASKMAN_AUTH_TOKEN (and TASKMAN_ALLOWED_HOSTS), or HOST=127.0.0.1 to serve this machine only",
 		"host", cfg.Host, "port", cfg.Port)
-}
-
-// serveOps serves /metrics and /health/* on TASKMAN_OPS_ADDR for a stdio
-// deployment, and returns the function that stops it.
-func serveOps(cfg *config, t *httpTransport, clock *shutdownClock, logger *slog.Logger) (func(), error) {
-	addr := cfg.OpsAddr
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on TASKMAN_OPS_ADDR %s: %w", addr, err)
-	}
-	bindHost, _, _ := net.SplitHostPort(addr) // valid: config checked it
-	hs := newHTTPServer(addr, t.opsHandler(allowedHostsFor(cfg.AllowedHosts, bindHost)), context.Background(), nil, logger)
-	go hs.Serve(ln)
-	logger.Info("serving metrics and health on the ops listener", "addr", "http://"+ln.Addr().String())
-	return func() {
-		ctx, cancel := clock.final()
-		defer cancel()
-		hs.Shutdown(ctx)
-	}, nil
 }
 
 // gcPercentDefault is the GOGC the server runs with when the operator sets

@@ -111,6 +111,7 @@ type serverDeps struct {
 	Metrics  *metrics
 	Breakers *breakers
 	Tracing  *tracing
+	Tools    []*tool // the tool table; nil: newToolTable()
 }
 
 // newServer returns a server built from d.
@@ -126,11 +127,14 @@ func newServer(d serverDeps) (*server, error) {
 		metrics:       d.Metrics,
 		breakers:      d.Breakers,
 		tracing:       d.Tracing,
-		tools:         newToolTable(),
+		tools:         d.Tools,
 		byName:        make(map[string]*tool),
 		methods:       maps.Clone(methodTable),
 		toolsPageSize: defaultToolsPageSize,
 		toolsJSON:     make(map[string][]json.RawMessage),
+	}
+	if s.tools == nil {
+		s.tools = newToolTable()
 	}
 	for _, t := range s.tools {
 		if s.byName[t.name] != nil {

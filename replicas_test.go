@@ -9,6 +9,7 @@ package main
 // 404 as the Streamable HTTP transport requires for an unknown session.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -108,16 +109,7 @@ type rxClient struct {
 // and the decoded JSON answer (nil for an empty body).
 func (c rxClient) post(t *testing.T, body string, extra map[string]string) (int, http.Header, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, c.base+"/mcp", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range mcpHeaders {
-		req.Header.Set(k, v)
-	}
-	for k, v := range extra {
-		req.Header.Set(k, v)
-	}
+	req := newMCPPost(context.Background(), c.base, body, extra)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s/mcp: %v", c.base, err)

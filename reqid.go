@@ -9,10 +9,12 @@ import (
 	"strings"
 )
 
-// Log levels beyond slog's four, named as LOG_LEVEL names them.
+// Log levels beyond slog's four, named as LOG_LEVEL names them and
+// matching the old server's pino levels: trace sits one slog step (4)
+// below debug, fatal one step above error.
 const (
-	levelTrace = slog.Level(-8)
-	levelFatal = slog.Level(12)
+	levelTrace = slog.LevelDebug - 4
+	levelFatal = slog.LevelError + 4
 )
 
 // maxRequestIDLen bounds an accepted X-Request-ID; longer ones are replaced,

@@ -321,7 +321,6 @@ func grepValue(scrape, series string) string {
 }
 
 func TestCacheInvalidationPrefixes(t *testing.T) {
-	c := newCache(cacheConfig{Enabled: true, MaxSize: 100, TTL: time.Hour}, time.Now)
 	reads := []request{
 		{op: opGetTask, args: []string{"T-1"}},
 		{op: opGetTask, args: []string{"T-2"}},
@@ -331,16 +330,28 @@ func TestCacheInvalidationPrefixes(t *testing.T) {
 		{op: opGetProject, args: []string{"P-1"}},
 		{op: opGetActionList, args: []string{"AL-1"}},
 	}
-	tests := []struct {
-		write request
-		gone  []int // indexes of reads dropped
-	}{
+	tests := []invalidationCase{
 		{request{op: opUpdateTask, args: []string{"T-1"}}, []int{0, 2, 3, 4}},
 		{request{op: opBulkUpdateTasks}, []int{0, 1, 2, 3, 4}},
 		{request{op: opUpdateProject, args: []string{"P-1"}}, []int{4, 5}},
 		{request{op: opToggleItem, args: []string{"AL-1", "item-1"}}, []int{6}},
 		{request{op: opAddComment, args: []string{"P-1"}}, nil},
 	}
+	checkInvalidation(t, reads, tests)
+}
+
+// invalidationCase is a write and the indexes of the cached reads it must
+// drop.
+type invalidationCase struct {
+	write request
+	gone  []int // indexes of reads dropped
+}
+
+// checkInvalidation caches every read, applies each case's write
+// invalidation, and checks that exactly the reads it names are dropped.
+func checkInvalidation(t *testing.T, reads []request, tests []invalidationCase) {
+	t.Helper()
+	c := newCache(cacheConfig{Enabled: true, MaxSize: 100, TTL: time.Hour}, time.Now)
 	for _, tt := range tests {
 		for _, r := range reads {
 			c.put(r.cacheKey(), []byte("{}"))

@@ -45,13 +45,7 @@ func TestShutdownClockOneDeadline(t *testing.T) {
 func postAsync(ctx context.Context, s *httpServer, headers map[string]string, body string) <-chan string {
 	got := make(chan string, 1)
 	go func() {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/mcp", strings.NewReader(body))
-		for k, v := range mcpHeaders {
-			req.Header.Set(k, v)
-		}
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
+		req := newMCPPost(ctx, s.base, body, headers)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			got <- "error: " + err.Error()

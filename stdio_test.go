@@ -220,14 +220,7 @@ func TestStdioRefusesComplexJSON(t *testing.T) {
 // race it to a worker and be told the session is not initialized.
 func TestStdioInitializeBeforeNextRequest(t *testing.T) {
 	for i := range 20 {
-		s := newTestServer(t)
-		inR, inW := io.Pipe()
-		outR, outW := io.Pipe()
-		done := make(chan error, 1)
-		go func() {
-			done <- s.serveStdio(context.Background(), inR, outW, &shutdownClock{timeout: 5 * time.Second})
-			outW.Close()
-		}()
+		inW, outR, done := pipeStdio(newTestServer(t))
 		go io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\n"+
 			`{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"+
 			`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`+"\n")

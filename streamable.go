@@ -65,7 +65,7 @@ type httpTransport struct {
 	srv       *server
 	logger    *slog.Logger
 	metrics   *metrics
-	health    *health // nil when HEALTH_CHECK_ENABLED=false
+	health    *health // disabledHealth when HEALTH_CHECK_ENABLED=false
 	sessions  *sessionStore
 	admission *admission
 
@@ -84,8 +84,11 @@ type httpTransport struct {
 }
 
 // newHTTPTransport returns the transport for srv with cfg's security
-// settings.
+// settings; a nil h serves no probe routes.
 func newHTTPTransport(srv *server, cfg *config, h *health, m *metrics, stop context.Context) *httpTransport {
+	if h == nil {
+		h = disabledHealth()
+	}
 	t := &httpTransport{
 		srv:         srv,
 		logger:      srv.logger,
@@ -126,54 +129,6 @@ func isLoopbackHost(host string) bool {
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
 }
-
-// routes returns the handler for every path, wrapped in the checks every
-// route shares.
-func (t *httpTransport) routes() http.Handler {
-	mux := http.NewServeMux()
-	// The token is checked before admission, so that requests without
-	// it cannot take the in-flight slots of those with it.
-	mux.Handle("/mcp", t.requireToken(t.admission.wrap(http.HandlerFunc(t.handleMCP))))
-	t.opsRoutes(mux)
-	return t.observe(t.guard(t.allowedHosts, t.cors(mux)))
-}
-
-// opsRoutes registers the health and metrics endpoints, which the stdio
-// side listener (TASKMAN_OPS_ADDR) serves too.
-func (t *httpTransport) opsRoutes(mux *http.ServeMux) {
-	if t.health != nil {
-		t.health.register(mux)
-	}
-	metricsHandler := t.metrics.handler()
-	if t.authMetrics {
-		metricsHandler = t.requireToken(metricsHandler)
-	}
-	mux.Handle("/metrics", metricsHandler)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "hint": "MCP is served at /mcp; health at /health/*; metrics at /metrics"})
-	})
-}
-
-// opsHandler is the handler of the stdio side listener: health and
-// metrics only, behind the same checks as the HTTP transport, with the
-// Host allow-list of the listener's own bind (allowedHostsFor).
-func (t *httpTransport) opsHandler(allowedHosts []string) http.Handler {
-	mux := http.NewServeMux()
-	t.opsRoutes(mux)
-	return t.observe(t.guard(allowedHosts, mux))
-}
-
-// routeLabel folds a path into the fixed set of route labels.
-func routeLabel(path string) string {
-	switch path {
-	case "/mcp", "/metrics", "/health", "/health/live", "/health/ready", "/health/startup", "/health/info", "/livez", "/readyz":
-		return path
-	}
-	return "other"
-}
-
-// httpRoutes are the route label values, for the metrics allow-list.
-var httpRoutes = []string{"/mcp", "/metrics", "/health", "/health/live", "/health/ready", "/health/startup", "/health/info", "/livez", "/readyz"}
 
 // statusRecorder remembers the status and size of an answer, and unwraps
 // to the real writer so http.ResponseController can flush through it.
@@ -793,4 +748,40 @@ func (t *httpTransport) serveHTTP(ctx context.Context, ln net.Listener, clock *s
 	t.sessions.closeAll()
 	<-errc // Serve has returned http.ErrServerClosed
 	return nil
+}
+
+// opsListener serves /metrics and /health/* on TASKMAN_OPS_ADDR for a
+// stdio deployment. Its zero value serves nothing.
+type opsListener struct {
+	hs     *http.Server
+	ln     net.Listener
+	clock  *shutdownClock
+	logger *slog.Logger
+}
+
+// listenOps listens on TASKMAN_OPS_ADDR for t's ops routes.
+func listenOps(cfg *config, t *httpTransport, clock *shutdownClock, logger *slog.Logger) (opsListener, error) {
+	addr := cfg.OpsAddr
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return opsListener{}, fmt.Errorf("listen on TASKMAN_OPS_ADDR %s: %w", addr, err)
+	}
+	bindHost, _, _ := net.SplitHostPort(addr) // valid: config checked it
+	hs := newHTTPServer(addr, t.opsHandler(allowedHostsFor(cfg.AllowedHosts, bindHost)), context.Background(), nil, logger)
+	return opsListener{hs: hs, ln: ln, clock: clock, logger: logger}, nil
+}
+
+// start serves the listener and returns the function that stops it
+// within the shutdown clock's final deadline.
+func (o opsListener) start() (stop func()) {
+	if o.ln == nil {
+		return func() {}
+	}
+	go o.hs.Serve(o.ln)
+	o.logger.Info("serving metrics and health on the ops listener", "addr", "http://"+o.ln.Addr().String())
+	return func() {
+		ctx, cancel := o.clock.final()
+		defer cancel()
+		o.hs.Shutdown(ctx)
+	}
 }

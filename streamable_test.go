@@ -126,24 +126,37 @@ func (s *httpServer) stop() error {
 // mcpHeaders are the headers every MCP POST carries.
 var mcpHeaders = map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
-// post sends an MCP POST with headers (nil values delete a default).
-func (s *httpServer) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.base+"/mcp", strings.NewReader(body))
-	for k, v := range mcpHeaders {
-		req.Header.Set(k, v)
-	}
+// setHeaders sets headers on req: "" deletes a header, and "Host" sets
+// the request's Host.
+func setHeaders(req *http.Request, headers map[string]string) {
 	for k, v := range headers {
-		if k == "Host" {
+		switch {
+		case k == "Host":
 			req.Host = v
-			continue
-		}
-		if v == "" {
+		case v == "":
 			req.Header.Del(k)
-		} else {
+		default:
 			req.Header.Set(k, v)
 		}
 	}
+}
+
+// newMCPPost returns an MCP POST of body to base's /mcp with the
+// mcpHeaders and then headers (setHeaders).
+func newMCPPost(ctx context.Context, base, body string, headers map[string]string) *http.Request {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/mcp", strings.NewReader(body))
+	if err != nil {
+		panic("newMCPPost: " + err.Error()) // tests pass a valid base URL
+	}
+	setHeaders(req, mcpHeaders)
+	setHeaders(req, headers)
+	return req
+}
+
+// post sends an MCP POST with headers (nil values delete a default).
+func (s *httpServer) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req := newMCPPost(context.Background(), s.base, body, headers)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST /mcp: %v", err)
@@ -607,19 +620,18 @@ func BenchmarkHTTPToolCall(b *testing.B) {
 	benchmarkHTTPToolCall(b, nil, 16)
 }
 
-// benchCreateTask creates the task a benchmark reads, through s, and
-// returns its id.
-func benchCreateTask(tb testing.TB, s *httpServer) string {
-	tb.Helper()
+// benchTask creates a task through s for a load benchmark and returns its
+// id and the body of a task_read call of it.
+func benchTask(b *testing.B, s *httpServer) (id string, readBody []byte) {
 	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, created := s.post(tb, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
+	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
 	var r map[string]any
 	json.Unmarshal(created, &r)
-	id, _ := get(r, "result", "structuredContent", "task", "id").(string)
+	id, _ = get(r, "result", "structuredContent", "task", "id").(string)
 	if id == "" {
-		tb.Fatalf("create: %s", created)
+		b.Fatalf("create: %s", created)
 	}
-	return id
+	return id, []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
 }
 
 // benchmarkHTTPToolCall runs the HTTP tool-call load with the given
@@ -627,8 +639,7 @@ func benchCreateTask(tb testing.TB, s *httpServer) string {
 func benchmarkHTTPToolCall(b *testing.B, env map[string]string, clients int) {
 	b.StopTimer() // driveHTTPLoad times only the load
 	s := startHTTP(b, env)
-	id := benchCreateTask(b, s)
-	body := []byte(modern(2, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": id}}, nil))
+	_, body := benchTask(b, s)
 	st := driveHTTPLoad(b, s.base+"/mcp", body, clients, b.N)
 	st.report(b)
 	// A tracer that dropped spans under the load did less work than the

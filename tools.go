@@ -365,13 +365,13 @@ func helperTools() []*tool {
 	}}
 }
 
-// serverStatus checks the backend (GET /health, timed) for the activation
-// tools.
+// serverStatus checks the backend (probeBackend, timed, bounded like the
+// readiness check) for the activation tools.
 func (s *server) serverStatus(ctx context.Context) map[string]any {
-	ctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+	ctx, cancel := context.WithTimeout(ctx, healthBackendTimeout)
 	defer cancel()
 	start := time.Now()
-	_, err := s.backend.do(ctx, request{op: opHealth})
+	err := probeBackend(ctx, s.backend)
 	latency := time.Since(start)
 	status := map[string]any{
 		"serverOnline": err == nil,
@@ -415,10 +415,6 @@ func (s *server) circuits() (open, total int) {
 	}
 	return open, total
 }
-
-// healthCheckTimeout bounds a backend health check: a backend slower than
-// this is reported as down rather than making the caller wait.
-const healthCheckTimeout = 5 * time.Second
 
 // backendMode describes the backend for reports.
 func (s *server) backendMode() string {

@@ -112,17 +112,25 @@ func stdioTranscript(t *testing.T, steps []transcriptStep) []string {
 	return stdioAnswers(t, transcriptServer(t), lines)
 }
 
+// pipeStdio serves s's stdio transport on pipes and returns their ends:
+// in is its stdin, out its stdout (closed when it stops), and done
+// receives what serveStdio returned.
+func pipeStdio(s *server) (in *io.PipeWriter, out *io.PipeReader, done <-chan error) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.serveStdio(context.Background(), inR, outW, &shutdownClock{timeout: 5 * time.Second})
+		outW.Close()
+	}()
+	return inW, outR, errc
+}
+
 // stdioAnswers runs the lines through s's stdio transport, one message at
 // a time, and returns each answer line ("" when there is none).
 func stdioAnswers(t *testing.T, s *server, script []string) []string {
 	t.Helper()
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- s.serveStdio(context.Background(), inR, outW, &shutdownClock{timeout: 5 * time.Second})
-		outW.Close()
-	}()
+	inW, outR, done := pipeStdio(s)
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(outR)
@@ -199,13 +207,7 @@ func httpTranscript(t *testing.T, steps []transcriptStep, version string) []stri
 				req.Header.Set("MCP-Protocol-Version", version)
 			}
 		}
-		for k, v := range st.headers {
-			if v == "" {
-				req.Header.Del(k)
-			} else {
-				req.Header.Set(k, v)
-			}
-		}
+		setHeaders(req, st.headers)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("%s: POST: %v", st.name, err)
