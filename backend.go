@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,6 +67,13 @@ type backendClient struct {
 	// sleep waits d or until ctx is done; tests replace it to record the
 	// waits instead of sleeping.
 	sleep func(ctx context.Context, d time.Duration) error
+	// decided is the adapter of the backend's dialect, nil while auto
+	// detection has not succeeded; detecting (capacity 1) makes concurrent
+	// first calls share one detection, and a caller can stop waiting.
+	decided   atomic.Pointer[adapter]
+	detecting chan struct{}
+	// defaultOwner is the owner of tasks created on TaskMan-v2 without one.
+	defaultOwner string
 }
 
 // sleepContext waits d, or returns ctx's error if it ends first.
@@ -93,6 +101,13 @@ type backendOptions struct {
 	Breakers   *breakers // nil: no circuit breaking
 	Cache      *cache    // nil: no fallback cache
 	Tracing    *tracing  // nil: no spans
+	// Dialect is the contract the backend speaks: legacy, taskman-v2, or
+	// auto to detect it. "" is legacy; the embedded backend is always
+	// legacy.
+	Dialect dialect
+	// DefaultOwner is the owner of tasks created on TaskMan-v2 without
+	// one; "" is taskman-mcp.
+	DefaultOwner string
 }
 
 // newBackendClient returns a client for the remote API at opts.BaseURL or,
@@ -109,6 +124,7 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		tracing:    opts.Tracing,
 		cache:      opts.Cache,
 		sleep:      sleepContext,
+		detecting:  make(chan struct{}, 1),
 	}
 	for op := range numOps {
 		c.breakers[op] = opts.Breakers.get(op.String())
@@ -123,6 +139,17 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 		c.http = &http.Client{Transport: handlerTransport{opts.Embedded}}
 	default:
 		return nil, errors.New("backend client: no base URL and no embedded backend")
+	}
+	c.defaultOwner = cmp.Or(opts.DefaultOwner, "taskman-mcp")
+	switch {
+	case opts.BaseURL == "":
+		c.decided.Store(embeddedAdapter)
+	case opts.Dialect == "" || opts.Dialect == dialectLegacy:
+		c.decided.Store(legacyAdapter)
+	case opts.Dialect == dialectTaskmanV2:
+		c.decided.Store(adapterFor(dialectTaskmanV2, c.defaultOwner))
+	case opts.Dialect != dialectAuto:
+		return nil, fmt.Errorf("backend client: unknown dialect %q (want one of %s)", opts.Dialect, strings.Join(dialectNames, ", "))
 	}
 	u, err := url.Parse(c.base)
 	if err != nil {
@@ -178,10 +205,10 @@ func (e *backendError) Error() string {
 		return "backend refused: " + e.message
 	}
 	s := fmt.Sprintf("backend returned %d %s", e.status, http.StatusText(e.status))
-	if e.message != "" {
-		s += ": " + e.message
+	if e.message == "" {
+		return s + " with an empty body"
 	}
-	return s
+	return s + ": " + e.message
 }
 
 // unreachableError is a failure to get any answer from the backend:
@@ -196,6 +223,19 @@ func (e *unreachableError) Error() string {
 }
 
 func (e *unreachableError) Unwrap() error { return e.err }
+
+// shapeMismatchError is a 2xx answer we cannot read: not JSON, or not the
+// shape the operation answers with. The backend is up, so it does not
+// count against the breaker; the usual cause is a base URL pointing at
+// something else, or a backend speaking another dialect.
+type shapeMismatchError struct {
+	op     opID
+	detail string
+}
+
+func (e *shapeMismatchError) Error() string {
+	return fmt.Sprintf("backend answered %s with %s; check TASK_MANAGER_API_ENDPOINT, and TASKMAN_BACKEND_DIALECT if the backend speaks another contract", e.op, e.detail)
+}
 
 // do sends req and returns the decoded answer with any success envelope
 // removed (a 204 or empty body is nil). A read the backend could not serve
@@ -222,12 +262,12 @@ type staleness struct {
 // exists, and the answer is marked stale. A successful write invalidates
 // every cached read it could have changed.
 func (c *backendClient) call(ctx context.Context, req request) (any, *staleness, error) {
-	var body []byte
-	if req.body != nil {
-		var err error
-		if body, err = json.Marshal(req.body); err != nil {
-			return nil, nil, fmt.Errorf("%s: encode body: %w", req.op, err)
-		}
+	if err := req.checkArgs(); err != nil {
+		return nil, nil, err
+	}
+	ad := c.adapter(ctx)
+	if err := ad.check(req.op); err != nil {
+		return nil, nil, err
 	}
 	read := req.op.cacheable()
 	var key string
@@ -244,7 +284,7 @@ func (c *backendClient) call(ctx context.Context, req request) (any, *staleness,
 		}
 		return c.fallback(ctx, req.op, key, err)
 	}
-	raw, err := c.send(ctx, req, body)
+	v, err := ad.perform(ctx, c.sender(req.op), req)
 	b.record(ticket, breakerOutcomeOf(ctx, err))
 	if err != nil {
 		if read && countsAsFailure(err) && ctx.Err() == nil {
@@ -252,12 +292,10 @@ func (c *backendClient) call(ctx context.Context, req request) (any, *staleness,
 		}
 		return nil, nil, err
 	}
-	v, err := decodeAnswer(req.op, raw)
-	if err != nil {
-		return nil, nil, err
-	}
 	if key != "" {
-		c.cache.put(key, raw)
+		if raw, err := json.Marshal(v); err == nil {
+			c.cache.put(key, raw)
+		}
 		c.cacheStats()
 	} else if !read {
 		for _, prefix := range req.invalidates() {
@@ -283,7 +321,7 @@ func (c *backendClient) fallback(ctx context.Context, op opID, key string, cause
 	trace.SpanFromContext(ctx).AddEvent("fallback_cache.stale_served", trace.WithAttributes(
 		attribute.String("backend.operation", op.String()), attribute.Int64("age_ms", age.Milliseconds())))
 	c.logger.WarnContext(ctx, "serving a stale copy", "age_ms", age.Milliseconds(), "cause", cause)
-	v, err := decodeAnswer(op, raw) // it decoded once before it was stored
+	v, err := decodeJSON(raw) // the answer as the tools read it, stored after decoding
 	if err != nil {
 		return nil, nil, cause
 	}
@@ -334,32 +372,54 @@ func breakerOutcomeOf(ctx context.Context, err error) breakerOutcome {
 	return breakerSuccess
 }
 
+// sender returns the function that sends the calls of logical operation op.
+func (c *backendClient) sender(op opID) sendFunc {
+	return func(ctx context.Context, wc wireCall) (any, error) {
+		var body []byte
+		if wc.body != nil {
+			var err error
+			if body, err = json.Marshal(wc.body); err != nil {
+				return nil, fmt.Errorf("%s: encode body: %w", op, err)
+			}
+		}
+		raw, err := c.send(ctx, op, wc, body)
+		if err != nil {
+			return nil, err
+		}
+		return decodeAnswer(op, raw)
+	}
+}
+
 // send performs the attempts of one call and returns the body of a 2xx
-// answer.
-func (c *backendClient) send(ctx context.Context, req request, body []byte) ([]byte, error) {
-	target := c.base + req.path()
-	if len(req.query) > 0 {
-		target += "?" + req.query.Encode()
+// answer. Retries follow the call's own method; metrics and logs name the
+// logical operation op.
+func (c *backendClient) send(ctx context.Context, op opID, wc wireCall, body []byte) ([]byte, error) {
+	target := c.base + wc.path
+	if wc.atOrigin {
+		target = originOf(c.base) + wc.path
+	}
+	if len(wc.query) > 0 {
+		target += "?" + wc.query.Encode()
 	}
 	for attempt := 0; ; attempt++ {
-		raw, wait, reason, err := c.attempt(ctx, req, target, body, attempt)
+		raw, wait, reason, err := c.attempt(ctx, op, wc.method, target, body, attempt)
 		if err == nil {
 			return raw, nil
 		}
-		if reason == "" || attempt >= c.maxRetries || !req.op.idempotent() {
+		if reason == "" || attempt >= c.maxRetries || !idempotentMethod(wc.method) {
 			return nil, err
 		}
 		if wait == 0 {
 			wait = c.backoff(attempt)
 		}
-		c.metrics.countRetry(operations[req.op].method, operations[req.op].path, reason)
+		c.metrics.countRetry(operations[op].method, operations[op].path, reason)
 		trace.SpanFromContext(ctx).AddEvent("backend.retry", trace.WithAttributes(
-			attribute.String("backend.operation", req.op.String()), attribute.Int("attempt", attempt+1), attribute.String("reason", reason)))
+			attribute.String("backend.operation", op.String()), attribute.Int("attempt", attempt+1), attribute.String("reason", reason)))
 		c.logger.DebugContext(ctx, "retrying backend call",
-			"op", req.op.String(), "attempt", attempt+1, "reason", reason,
+			"op", op.String(), "attempt", attempt+1, "reason", reason,
 			"wait_ms", wait.Milliseconds(), "err", err)
 		if serr := c.sleep(ctx, wait); serr != nil {
-			return nil, fmt.Errorf("%s: %w (after %d attempts: %v)", req.op, serr, attempt+1, err)
+			return nil, fmt.Errorf("%s: %w (after %d attempts: %v)", op, serr, attempt+1, err)
 		}
 	}
 }
@@ -389,17 +449,17 @@ func (c *backendClient) spanURL(target string) string {
 // attempt makes one HTTP exchange. On failure it returns a non-empty retry
 // reason when the failure is one worth retrying, and the wait the backend
 // asked for with Retry-After (0 when it did not say).
-func (c *backendClient) attempt(ctx context.Context, req request, target string, body []byte, attempt int) (raw []byte, wait time.Duration, reason string, err error) {
+func (c *backendClient) attempt(ctx context.Context, op opID, method, target string, body []byte, attempt int) (raw []byte, wait time.Duration, reason string, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	o := operations[req.op]
-	actx, span := c.tracing.tracer().Start(actx, o.method, spanKindClient...)
+	o := operations[op] // metrics name the logical operation, spans the real call
+	actx, span := c.tracing.tracer().Start(actx, method, spanKindClient...)
 	status := 0 // the answer's status code, once there is one
 	defer func() {
 		if span.IsRecording() {
 			a := newSpanAttrs()
 			a.add(
-				attribute.String("http.request.method", o.method),
+				attribute.String("http.request.method", method),
 				attribute.String("url.full", c.spanURL(target)),
 				attribute.String("server.address", c.host),
 			)
@@ -423,9 +483,9 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(actx, o.method, target, rd)
+	hreq, err := http.NewRequestWithContext(actx, method, target, rd)
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("%s: %w", req.op, err)
+		return nil, 0, "", fmt.Errorf("%s: %w", op, err)
 	}
 	c.tracing.injectHTTP(actx, hreq.Header)
 	if body != nil {
@@ -441,31 +501,31 @@ func (c *backendClient) attempt(ctx context.Context, req request, target string,
 	if err != nil {
 		reason = c.transportRetryReason(ctx, err)
 		c.metrics.observeBackendCall(o.method, o.path, outcomeLabel(ctx, reason), time.Since(start))
-		return nil, 0, reason, c.transportError(ctx, req.op, err)
+		return nil, 0, reason, c.transportError(ctx, op, err)
 	}
 	defer resp.Body.Close()
 	raw, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
 		reason = c.transportRetryReason(ctx, err)
 		c.metrics.observeBackendCall(o.method, o.path, outcomeLabel(ctx, reason), time.Since(start))
-		return nil, 0, reason, c.transportError(ctx, req.op, fmt.Errorf("read answer: %w", err))
+		return nil, 0, reason, c.transportError(ctx, op, fmt.Errorf("read answer: %w", err))
 	}
 	c.metrics.observeBackendCall(o.method, o.path, statusLabel(resp.StatusCode), time.Since(start))
 	status = resp.StatusCode
 	if len(raw) > maxAnswerBytes {
-		return nil, 0, "", &unreachableError{req.op, fmt.Errorf("answer larger than %d MiB", maxAnswerBytes>>20)}
+		return nil, 0, "", &unreachableError{op, fmt.Errorf("answer larger than %d MiB", maxAnswerBytes>>20)}
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return raw, 0, "", nil
 	}
-	berr := &backendError{op: req.op, status: resp.StatusCode, message: errorMessage(raw)}
+	berr := &backendError{op: op, status: resp.StatusCode, message: errorMessage(raw)}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		reason = statusLabelText(resp.StatusCode)
 	case http.StatusInternalServerError:
 		// A 500 on a read is often transient; on a write it may have
 		// half-happened, so only GET retries it.
-		if operations[req.op].method == http.MethodGet {
+		if method == http.MethodGet {
 			reason = statusLabelText(resp.StatusCode)
 		}
 	}
@@ -558,7 +618,7 @@ func decodeAnswer(op opID, raw []byte) (any, error) {
 	}
 	v, err := decodeJSON(raw)
 	if err != nil {
-		return nil, &unreachableError{op, fmt.Errorf("answer is not JSON: %s", snippet(raw))}
+		return nil, &shapeMismatchError{op, "an answer that is not JSON: " + snippet(raw)}
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
@@ -605,6 +665,9 @@ func decodeJSON(raw []byte) (any, error) {
 // string or detail list (each "loc: msg"); RFC 9457 problem+json (title,
 // detail). Anything else is quoted, shortened.
 func errorMessage(raw []byte) string {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return "" // the status alone says it; quoting "" says nothing
+	}
 	v, err := decodeJSON(raw)
 	if err != nil {
 		return snippet(raw)
@@ -697,38 +760,46 @@ func asRecord(op opID, v any) (map[string]any, error) {
 // shapeError reports an answer whose shape is not one we can read.
 func shapeError(op opID, v any) error {
 	b, _ := json.Marshal(v)
-	return &unreachableError{op, fmt.Errorf("unexpected answer shape: %s", snippet(b))}
+	return &shapeMismatchError{op, "an unexpected answer shape: " + snippet(b)}
 }
 
 // listAnswer is a list read tolerantly from any of the shapes backends use.
 type listAnswer struct {
 	items      []any
 	nextCursor string // "" when the backend gave none
+	total      any    // the backend's total, nil when it gave none
+	hasMore    *bool  // the backend's has_more, nil when it gave none
 }
 
 // asList reads a list answer: a bare array; or an object holding the list
-// under one of keys, "data" or "items", with next_cursor when present.
+// under one of keys, "data" or "items", with next_cursor, total and
+// has_more when present. An object with an id is a record, not a list,
+// even when it has items (an action list does).
 func asList(op opID, v any, keys ...string) (listAnswer, error) {
 	switch t := v.(type) {
 	case []any:
 		return listAnswer{items: t}, nil
 	case map[string]any:
+		if _, isRecord := t["id"]; isRecord {
+			break
+		}
 		for _, k := range append(keys, "data", "items") {
-			items, ok := t[k].([]any)
-			if !ok {
+			val, present := t[k]
+			items, ok := val.([]any)
+			if !ok && !(present && val == nil) { // an empty list is sometimes sent as null
 				continue
 			}
-			la := listAnswer{items: items}
+			la := listAnswer{items: items, total: t["total"]}
+			if la.items == nil {
+				la.items = []any{}
+			}
 			if nc, ok := t["next_cursor"].(string); ok {
 				la.nextCursor = nc
 			}
-			return la, nil
-		}
-		// An empty list is sometimes sent as null.
-		for _, k := range append(keys, "data", "items") {
-			if val, ok := t[k]; ok && val == nil {
-				return listAnswer{items: []any{}}, nil
+			if hm, ok := t["has_more"].(bool); ok {
+				la.hasMore = &hm
 			}
+			return la, nil
 		}
 	case nil:
 		return listAnswer{items: []any{}}, nil

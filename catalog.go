@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -42,6 +43,13 @@ func changesInput(desc string, fields map[string]*schema, open bool) *schema {
 	return &schema{typ: "object", desc: desc, props: nullableCopy(fields), open: open, minProps: 1}
 }
 
+// withCreateID adds the optional id of a create to props: the TaskMan-v2
+// backend takes the client's id (prefix…), the legacy one assigns its own.
+func withCreateID(props map[string]*schema, prefix string) map[string]*schema {
+	props["id"] = str("Id for the new record, "+prefix+"… (TaskMan-v2 only; generated when absent; the legacy backend assigns its own).", 1, maxRefID)
+	return props
+}
+
 // projectFields returns the project properties of docs/tools.md.
 func projectFields() map[string]*schema {
 	return map[string]*schema{
@@ -51,7 +59,7 @@ func projectFields() map[string]*schema {
 	}
 }
 
-// taskTools returns the 10 task tools.
+// taskTools returns the task tools.
 func taskTools() []*tool {
 	setStatusBody := []string{"status", "notes", "completion_notes", "done_date"}
 	return []*tool{{
@@ -169,7 +177,7 @@ func taskTools() []*tool {
 			ids, _ := a["taskIds"].([]any)
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("updating %d tasks", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkUpdateTasks, body: map[string]any{"task_ids": ids, "updates": stripNulls(argObject(a, "changes"))}})
+			v, err := tc.do(ctx, request{op: opBulkUpdateTasks, progress: tc.progress, body: map[string]any{"task_ids": ids, "updates": stripNulls(argObject(a, "changes"))}})
 			if err != nil {
 				return nil, err
 			}
@@ -189,7 +197,7 @@ func taskTools() []*tool {
 			sprint := argString(a, "sprintId")
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("assigning %d tasks to sprint %s", len(ids), sprint))
-			v, err := tc.do(ctx, request{op: opBulkAssignSprint, body: map[string]any{"task_ids": ids, "sprint_id": sprint}})
+			v, err := tc.do(ctx, request{op: opBulkAssignSprint, progress: tc.progress, body: map[string]any{"task_ids": ids, "sprint_id": sprint}})
 			if err != nil {
 				return nil, err
 			}
@@ -218,10 +226,26 @@ func taskTools() []*tool {
 			}
 			return searchResult(opSearchTasks, v, argString(a, "query"), "tasks")
 		},
+	}, {
+		name: "task_complete", title: "Complete a task", family: familyTasks, hints: hintSet,
+		description: "Mark a task as done, with optional notes on what was done.",
+		input: object("", map[string]*schema{
+			"taskId": idArg("task"),
+			"notes":  str("What was done; stored as the task's completion notes.", 0, 0),
+		}, "taskId"),
+		output: out(map[string]*schema{"task": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			var body any
+			if notes, ok := a["notes"].(string); ok {
+				body = map[string]any{"completion_notes": notes}
+			}
+			rec, err := tc.record(ctx, request{op: opCompleteTask, args: []string{argString(a, "taskId")}, body: body})
+			return map[string]any{"task": rec}, err
+		},
 	}}
 }
 
-// projectTools returns the 12 project tools.
+// projectTools returns the project tools.
 func projectTools() []*tool {
 	pid := map[string]*schema{"projectId": idArg("project")}
 	withPID := func(props map[string]*schema) map[string]*schema {
@@ -232,7 +256,7 @@ func projectTools() []*tool {
 	return []*tool{{
 		name: "project_create", title: "Create a project", family: familyProjects, hints: hintCreate,
 		description: "Create a project and return the stored project.",
-		input:       object("", map[string]*schema{"project": object("The project to create.", projectFields(), "name")}, "project"),
+		input:       object("", map[string]*schema{"project": object("The project to create.", withCreateID(projectFields(), "P-"), "name")}, "project"),
 		output:      out(map[string]*schema{"project": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opCreateProject, body: stripNulls(argObject(a, "project"))})
@@ -390,10 +414,10 @@ func actionListFields() map[string]*schema {
 	}
 }
 
-// actionListTools returns the 12 action-list tools.
+// actionListTools returns the action-list tools.
 func actionListTools() []*tool {
 	alid := func() *schema { return idArg("action list") }
-	createProps := actionListFields()
+	createProps := withCreateID(actionListFields(), "AL-")
 	createProps["project_id"] = str("Project the list belongs to.", 0, maxRefID)
 	createProps["sprint_id"] = str("Sprint the list belongs to.", 0, maxRefID)
 	createProps["task_id"] = str("Task the list belongs to.", 0, maxRefID)
@@ -534,7 +558,7 @@ func actionListTools() []*tool {
 			ids, _ := a["action_list_ids"].([]any)
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("deleting %d action lists", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkDeleteActionLists, body: ids})
+			v, err := tc.do(ctx, request{op: opBulkDeleteActionLists, progress: tc.progress, body: ids})
 			if err != nil {
 				return nil, err
 			}
@@ -554,7 +578,7 @@ func actionListTools() []*tool {
 			}
 			n := float64(len(ids))
 			tc.progress(0, n, fmt.Sprintf("updating %d action lists", len(ids)))
-			v, err := tc.do(ctx, request{op: opBulkUpdateActionLists, body: map[string]any{"action_list_ids": ids, "updates": updates}})
+			v, err := tc.do(ctx, request{op: opBulkUpdateActionLists, progress: tc.progress, body: map[string]any{"action_list_ids": ids, "updates": updates}})
 			if err != nil {
 				return nil, err
 			}
@@ -583,5 +607,39 @@ func actionListTools() []*tool {
 			}
 			return searchResult(opSearchActionLists, v, argString(a, "q"), "data")
 		},
+	}, {
+		name: "action_list_link_task", title: "Link a task", family: familyActionLists, hints: hintSet,
+		description: "Link an existing task to an action list; linking it twice changes nothing.",
+		input:       taskLinkArgs(),
+		output:      alOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			q := url.Values{"task_id": {argString(a, "task_id")}}
+			rec, err := tc.record(ctx, request{op: opLinkTask, args: []string{argString(a, "action_list_id")}, query: q})
+			return map[string]any{"action_list": rec}, err
+		},
+	}, {
+		name: "action_list_unlink_task", title: "Unlink a task", family: familyActionLists, hints: hintDelete,
+		description: "Unlink a task from an action list; the task itself is kept.",
+		input:       taskLinkArgs(),
+		output:      alOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opUnlinkTask, args: []string{argString(a, "action_list_id"), argString(a, "task_id")}})
+			return map[string]any{"action_list": rec}, err
+		},
+	}, {
+		name: "action_list_tasks", title: "An action list's tasks", family: familyActionLists, hints: hintRead,
+		description: "List the ids of the tasks linked to an action list, in the order they were linked.",
+		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
+		output:      out(map[string]*schema{"task_ids": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			la, err := tc.list(ctx, request{op: opListLinkedTasks, args: []string{argString(a, "action_list_id")}}, "task_ids")
+			return map[string]any{"task_ids": la.items}, err
+		},
 	}}
+}
+
+// taskLinkArgs are the arguments of the tools that link a task to an
+// action list or unlink it.
+func taskLinkArgs() *schema {
+	return object("", map[string]*schema{"action_list_id": idArg("action list"), "task_id": idArg("task")}, "action_list_id", "task_id")
 }

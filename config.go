@@ -32,6 +32,8 @@ type config struct {
 	Env                string        // NODE_ENV: development (default), test, production
 	BackendURL         string        // TASK_MANAGER_API_ENDPOINT; "" = embedded backend; absolute http(s) URL, trailing "/" trimmed
 	DataFile           string        // TASKMAN_DATA_FILE; embedded backend only
+	BackendDialect     dialect       // TASKMAN_BACKEND_DIALECT: auto (default), legacy or taskman-v2
+	DefaultOwner       string        // TASKMAN_DEFAULT_OWNER, default taskman-mcp: the owner of tasks created on TaskMan-v2 without one
 	BackendTimeout     time.Duration // BACKEND_TIMEOUT_MS, default 30s, >=1ms
 	BackendMaxRetries  int           // BACKEND_MAX_RETRIES, 0..10, default 3
 	BackendRetryDelay  time.Duration // BACKEND_RETRY_DELAY_MS, default 1s, >=0
@@ -236,6 +238,15 @@ var configVars = []configVar{
 		defText: "unset: in memory",
 		help:    "embedded backend only: JSON file to persist tasks to",
 		value:   func(c *config) string { return c.DataFile }},
+	// auto: a new user points at either backend and nothing else is set.
+	{name: "TASKMAN_BACKEND_DIALECT", group: configGroupBackend, def: "auto",
+		help:  "auto (ask the backend at start), legacy or taskman-v2: the contract the backend speaks",
+		value: func(c *config) string { return string(c.BackendDialect) }},
+	// TaskMan-v2 requires an owner on every task; the server is a fair
+	// default for tasks an assistant creates without naming one.
+	{name: "TASKMAN_DEFAULT_OWNER", group: configGroupBackend, def: "taskman-mcp",
+		help:  "taskman-v2 only: owner of a task created without one (1..100 characters)",
+		value: func(c *config) string { return c.DefaultOwner }},
 	// 30 s per attempt: the old server's value; a healthy API answers in
 	// milliseconds, a stuck one should not hold a tool call for minutes.
 	{name: "BACKEND_TIMEOUT_MS", group: configGroupBackend, def: "30000",
@@ -419,6 +430,14 @@ func loadConfig(getenv func(string) string, dotenvPath string) (*config, error) 
 	c.DataFile, _, _ = p.lookup("TASKMAN_DATA_FILE")
 	if c.DataFile != "" && p.isSet("TASK_MANAGER_API_ENDPOINT") {
 		p.bad("TASKMAN_DATA_FILE", "only used by the embedded backend; unset it or TASK_MANAGER_API_ENDPOINT", c.DataFile)
+	}
+	c.BackendDialect = dialect(p.choice("TASKMAN_BACKEND_DIALECT", dialectNames...))
+	if c.BackendDialect == dialectTaskmanV2 && !p.isSet("TASK_MANAGER_API_ENDPOINT") {
+		p.bad("TASKMAN_BACKEND_DIALECT", "needs TASK_MANAGER_API_ENDPOINT (the embedded backend always speaks legacy)", string(c.BackendDialect))
+	}
+	c.DefaultOwner, _, _ = p.lookup("TASKMAN_DEFAULT_OWNER")
+	if n := len([]rune(c.DefaultOwner)); n < 1 || n > maxPerson {
+		p.bad("TASKMAN_DEFAULT_OWNER", "must be 1 to 100 characters (TaskMan-v2's owner limit)", c.DefaultOwner)
 	}
 	c.BackendTimeout = p.millis("BACKEND_TIMEOUT_MS", 1)
 	c.BackendMaxRetries = int(p.integer("BACKEND_MAX_RETRIES", 0, configMaxRetries))

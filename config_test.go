@@ -84,6 +84,8 @@ func configTestDefaults() *config {
 		MaxSessions:        1000,
 		MaxRequestBytes:    4 << 20,
 		Env:                "development",
+		BackendDialect:     dialectAuto,
+		DefaultOwner:       "taskman-mcp",
 		BackendTimeout:     30 * time.Second,
 		BackendMaxRetries:  3,
 		BackendRetryDelay:  time.Second,
@@ -146,6 +148,8 @@ var configTestEnvAll = map[string]string{
 	"NODE_ENV":                           "test",
 	"TASK_MANAGER_API_ENDPOINT":          "https://api.example/api/v1//",
 	"TASKMAN_DATA_FILE":                  "",
+	"TASKMAN_BACKEND_DIALECT":            "TaskMan-V2",
+	"TASKMAN_DEFAULT_OWNER":              "ops team",
 	"BACKEND_TIMEOUT_MS":                 "1500",
 	"BACKEND_MAX_RETRIES":                "0",
 	"BACKEND_RETRY_DELAY_MS":             "0",
@@ -193,6 +197,8 @@ func configTestAllWant() *config {
 		MaxRequestBytes:    1024,
 		Env:                "test",
 		BackendURL:         "https://api.example/api/v1",
+		BackendDialect:     dialectTaskmanV2,
+		DefaultOwner:       "ops team",
 		BackendTimeout:     1500 * time.Millisecond,
 		BackendMaxRetries:  0,
 		BackendRetryDelay:  0,
@@ -270,6 +276,7 @@ var configTestBadCases = []struct {
 	{"max request bytes small", map[string]string{"TASKMAN_MAX_REQUEST_BYTES": "1023"}, `TASKMAN_MAX_REQUEST_BYTES: must be an integer from 1024 to 1073741824, got "1023"`},
 	{"node env", map[string]string{"NODE_ENV": "staging"}, `NODE_ENV: must be development, test or production, got "staging"`},
 	{"endpoint relative", map[string]string{"TASK_MANAGER_API_ENDPOINT": "localhost:3001/api"}, `TASK_MANAGER_API_ENDPOINT: must be an absolute http:// or https:// URL with a host and no query or fragment, got "localhost:3001/api"`},
+	{"owner too long", map[string]string{"TASKMAN_DEFAULT_OWNER": strings.Repeat("o", 101)}, `TASKMAN_DEFAULT_OWNER: must be 1 to 100 characters (TaskMan-v2's owner limit), got "` + strings.Repeat("o", 101) + `"`},
 	{"data file with remote", map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://h", "TASKMAN_DATA_FILE": "/d.json"}, `TASKMAN_DATA_FILE: only used by the embedded backend; unset it or TASK_MANAGER_API_ENDPOINT, got "/d.json"`},
 	{"backend timeout zero", map[string]string{"BACKEND_TIMEOUT_MS": "0"}, `BACKEND_TIMEOUT_MS: must be a whole number of milliseconds from 1 to 9223372036854, got "0"`},
 	{"retries too many", map[string]string{"BACKEND_MAX_RETRIES": "11"}, `BACKEND_MAX_RETRIES: must be an integer from 0 to 10, got "11"`},
@@ -301,6 +308,7 @@ var configTestBadCases = []struct {
 	{"health", map[string]string{"HEALTH_CHECK_ENABLED": "off"}, `HEALTH_CHECK_ENABLED: must be true or false (or 1/0, yes/no), got "off"`},
 	{"shutdown", map[string]string{"GRACEFUL_SHUTDOWN_TIMEOUT_MS": " "}, ``}, // blank is unset: no problem
 	{"shutdown underscore", map[string]string{"GRACEFUL_SHUTDOWN_TIMEOUT_MS": "1_000"}, `GRACEFUL_SHUTDOWN_TIMEOUT_MS: must be a whole number of milliseconds from 1 to 9223372036854, got "1_000"`},
+	{"taskman-v2 without endpoint", map[string]string{"TASKMAN_BACKEND_DIALECT": "taskman-v2", "TASK_MANAGER_API_ENDPOINT": ""}, `TASKMAN_BACKEND_DIALECT: needs TASK_MANAGER_API_ENDPOINT (the embedded backend always speaks legacy), got "taskman-v2"`},
 }
 
 func TestLoadConfigProblems(t *testing.T) {

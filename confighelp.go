@@ -40,12 +40,13 @@ func writeConfigHelp(w io.Writer, name string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: %s [--help] [--version] [--print-config]\n\n", name)
 	b.WriteString(`taskman-mcp is a Model Context Protocol (MCP) server that gives AI clients
-tools to manage tasks and projects in a Task Manager API. It speaks MCP over
-stdio (the default) or Streamable HTTP, and runs an embedded in-memory
-backend unless TASK_MANAGER_API_ENDPOINT names a remote one. It is configured
-only by environment variables; a .env file in the working directory is read
-too, and the environment wins. --print-config shows the effective settings
-with secrets redacted; a configuration problem exits with status 2.
+tools to manage tasks, projects and sprints in a Task Manager API. It speaks
+MCP over stdio (the default) or Streamable HTTP, and runs an embedded
+in-memory backend unless TASK_MANAGER_API_ENDPOINT names a remote one. It is
+configured only by environment variables; a .env file in the working
+directory is read too, and the environment wins. --print-config shows the
+effective settings with secrets redacted; a configuration problem exits with
+status 2.
 
 `)
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)

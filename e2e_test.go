@@ -45,7 +45,7 @@ const (
 
 	// e2eToolCount is the size of the catalog in docs/tools.md; the scripts
 	// compare the names themselves and report the count they saw.
-	e2eToolCount = 39
+	e2eToolCount = 51
 )
 
 // e2eNodeRel is the Node 22 binary install.sh puts in e2e/.node22 (the npm

@@ -9,7 +9,7 @@
 //     UTC, millisecond precision). Ids are a prefix plus 8 lowercase hex
 //     characters from crypto/rand: T- (tasks and meta tasks), P- (projects),
 //     AL- (action lists), item- (action list items), C- (project comments),
-//     B- (project blockers).
+//     B- (project blockers), S- (sprints).
 //   - Tasks keep fields they do not know (they pass through). Projects,
 //     action lists, items, comments and blockers reject unknown fields with
 //     422, so a misspelt field is reported rather than silently lost.
@@ -218,6 +218,7 @@ func (e *embedded) routes() *http.ServeMux {
 	h("POST /action-lists/bulk/delete", e.handleBulkDeleteActionLists)
 	h("POST /action-lists/bulk/update", e.handleBulkUpdateActionLists)
 	h("GET /action-lists/search", e.handleSearchActionLists)
+	e.sprintRoutes(h)
 	return mux
 }
 

@@ -10,7 +10,7 @@ import (
 
 // embActionListView returns an action list as answered: items (sorted by
 // order when stored) plus total_items, completed_items and
-// progress_percentage.
+// progress_percentage, and task_ids (the linked tasks, [] when none).
 func embActionListView(rec map[string]any) map[string]any {
 	out := maps.Clone(rec)
 	items, _ := rec["items"].([]any)
@@ -24,6 +24,9 @@ func embActionListView(rec map[string]any) map[string]any {
 		}
 	}
 	out["items"] = items
+	if _, ok := out["task_ids"]; !ok {
+		out["task_ids"] = []any{}
+	}
 	out["total_items"] = len(items)
 	out["completed_items"] = done
 	out["progress_percentage"] = embPercent(done, len(items))

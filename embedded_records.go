@@ -33,6 +33,7 @@ var (
 var embServerOwned = map[string]bool{
 	"id": true, "created_at": true, "updated_at": true, "deleted": true, "deleted_at": true,
 	"sprints": true, "total_items": true, "completed_items": true, "progress_percentage": true,
+	"task_ids": true,
 }
 
 // embProblem is an error the client sees as a problem+json answer.

@@ -29,6 +29,7 @@ type embStore struct {
 	ActionLists embTable `json:"action_lists"`
 	Comments    embTable `json:"comments"`
 	Blockers    embTable `json:"blockers"`
+	Sprints     embTable `json:"sprints"`
 }
 
 // embTable maps a record id to its entry.
@@ -170,7 +171,7 @@ func embNewID(prefix string, taken func(string) bool) (string, error) {
 func embNewStore() *embStore {
 	return &embStore{
 		Version: embFormatVersion, Tasks: embTable{}, Projects: embTable{},
-		ActionLists: embTable{}, Comments: embTable{}, Blockers: embTable{},
+		ActionLists: embTable{}, Comments: embTable{}, Blockers: embTable{}, Sprints: embTable{},
 	}
 }
 
@@ -208,7 +209,7 @@ func embLoad(path string) (*embStore, error) {
 	}
 	for name, t := range map[string]*embTable{
 		"tasks": &s.Tasks, "projects": &s.Projects, "action_lists": &s.ActionLists,
-		"comments": &s.Comments, "blockers": &s.Blockers,
+		"comments": &s.Comments, "blockers": &s.Blockers, "sprints": &s.Sprints,
 	} {
 		if *t == nil {
 			*t = embTable{}

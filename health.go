@@ -146,6 +146,10 @@ type healthOptions struct {
 	// RequireBackend (TASKMAN_READY_REQUIRES_BACKEND) makes a failing
 	// backend or circuits check turn readiness down instead of degraded.
 	RequireBackend bool
+	// Dialect reports the backend's dialect (docs/dialects.md) for
+	// /health/info; it may change once, when auto detection decides. nil:
+	// not reported.
+	Dialect func() string
 	// CheckBackend probes the backend (GET /health through the normal
 	// client); nil error = reachable. nil: no backend check is reported.
 	CheckBackend func(ctx context.Context) error
@@ -162,6 +166,7 @@ type health struct {
 	version, goVersion, transport, backendMode string
 	features                                   map[string]bool // a private copy, never written after newHealth
 
+	dialect        func() string
 	checkBackend   func(ctx context.Context) error
 	circuits       func() (open, total int)
 	requireBackend bool // a failing backend or circuits check makes readiness down
@@ -229,18 +234,20 @@ type healthSummary struct {
 // healthInfo is the body of /health/info. It holds no configuration
 // values, only what newHealth was given, so it cannot leak a secret.
 type healthInfo struct {
-	Service     string           `json:"service"`
-	Version     string           `json:"version"`
-	GoVersion   string           `json:"goVersion"`
-	Timestamp   string           `json:"timestamp"`
-	Uptime      float64          `json:"uptime"` // seconds
-	Transport   string           `json:"transport"`
-	BackendMode string           `json:"backendMode"`
-	Features    map[string]bool  `json:"features"`
-	Memory      healthMemoryInfo `json:"memory"`
-	Goroutines  int              `json:"goroutines"`
-	Started     bool             `json:"started"`
-	Shutdown    bool             `json:"shuttingDown"`
+	Service     string  `json:"service"`
+	Version     string  `json:"version"`
+	GoVersion   string  `json:"goVersion"`
+	Timestamp   string  `json:"timestamp"`
+	Uptime      float64 `json:"uptime"` // seconds
+	Transport   string  `json:"transport"`
+	BackendMode string  `json:"backendMode"`
+	// BackendDialect is legacy, taskman-v2 or "auto (undecided)".
+	BackendDialect string           `json:"backendDialect,omitempty"`
+	Features       map[string]bool  `json:"features"`
+	Memory         healthMemoryInfo `json:"memory"`
+	Goroutines     int              `json:"goroutines"`
+	Started        bool             `json:"started"`
+	Shutdown       bool             `json:"shuttingDown"`
 }
 
 // healthMemoryInfo is the memory part of /health/info, in bytes.
@@ -269,6 +276,7 @@ func newHealth(opts healthOptions) *health {
 		transport:      opts.Transport,
 		backendMode:    healthUserinfo.ReplaceAllString(opts.BackendMode, "//"),
 		features:       maps.Clone(opts.Features),
+		dialect:        opts.Dialect,
 		checkBackend:   opts.CheckBackend,
 		circuits:       opts.Circuits,
 		requireBackend: opts.RequireBackend,
@@ -391,6 +399,9 @@ func (h *health) handleInfo(w http.ResponseWriter, r *http.Request) {
 		Goroutines:  runtime.NumGoroutine(),
 		Started:     h.started.Load(),
 		Shutdown:    h.shuttingDown.Load(),
+	}
+	if h.dialect != nil {
+		info.BackendDialect = h.dialect()
 	}
 	if limit := debug.SetMemoryLimit(-1); limit > 0 && limit < math.MaxInt64 { // MaxInt64: no GOMEMLIMIT
 		info.Memory.Limit = uint64(limit)

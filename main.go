@@ -1,6 +1,6 @@
 // Command taskman-mcp is a Model Context Protocol (MCP) server that lets AI
-// assistants manage the tasks, projects and action lists of a Task Manager
-// REST API.
+// assistants manage the tasks, projects, sprints and action lists of a Task
+// Manager REST API.
 //
 // # Running it
 //
@@ -17,7 +17,9 @@
 // an in-process implementation of the Task Manager API, kept in memory or,
 // with TASKMAN_DATA_FILE, in a JSON file written crash-safely after every
 // write. With TASK_MANAGER_API_ENDPOINT (e.g. http://localhost:3001/api/v1)
-// it talks to that API instead.
+// it talks to that API instead, in the dialect it speaks
+// (TASKMAN_BACKEND_DIALECT, auto-detected by default): the legacy contract
+// of docs/backend-api.md or the TaskMan-v2 Backend API (docs/dialects.md).
 //
 // # Configuration
 //
@@ -237,16 +239,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		m.breakerChanged(name, to)
 	})
 	opts := backendOptions{
-		BaseURL:    cfg.BackendURL,
-		Timeout:    cfg.BackendTimeout,
-		MaxRetries: cfg.BackendMaxRetries,
-		RetryDelay: cfg.BackendRetryDelay,
-		Version:    buildVersion(),
-		Logger:     logger,
-		Metrics:    m,
-		Breakers:   breakerSet,
-		Cache:      newCache(cfg.Cache, time.Now),
-		Tracing:    tr,
+		BaseURL:      cfg.BackendURL,
+		Timeout:      cfg.BackendTimeout,
+		MaxRetries:   cfg.BackendMaxRetries,
+		RetryDelay:   cfg.BackendRetryDelay,
+		Version:      buildVersion(),
+		Logger:       logger,
+		Metrics:      m,
+		Breakers:     breakerSet,
+		Cache:        newCache(cfg.Cache, time.Now),
+		Tracing:      tr,
+		Dialect:      cfg.BackendDialect,
+		DefaultOwner: cfg.DefaultOwner,
 	}
 	if cfg.embedded() {
 		emb, err := newEmbedded(cfg.DataFile)
@@ -257,13 +261,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		opts.Embedded = emb
 		logger.Info("using the embedded backend (set TASK_MANAGER_API_ENDPOINT for a remote one)", "backend", emb.describe())
 	} else {
-		logger.Info("using the remote backend", "endpoint", configRedactURL(cfg.BackendURL))
+		logger.Info("using the remote backend", "endpoint", configRedactURL(cfg.BackendURL), "dialect", string(cfg.BackendDialect))
 	}
 	backend, err := newBackendClient(opts)
 	if err != nil {
 		return err
 	}
 	defer backend.close()
+	// Detection (TASKMAN_BACKEND_DIALECT=auto) runs beside the start, never
+	// delaying or failing it; a call that comes first waits for it.
+	go backend.adapter(ctx)
 
 	srv, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: buildVersion(), Backend: backend,
 		Metrics: m, Breakers: breakerSet, Tracing: tr})
@@ -285,6 +292,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				"fallback_cache":  cfg.Cache.Enabled,
 				"auth":            cfg.AuthToken.reveal() != "",
 			},
+			Dialect: backend.dialectName,
 			CheckBackend: func(ctx context.Context) error {
 				_, err := backend.do(ctx, request{op: opHealth})
 				return err

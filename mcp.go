@@ -731,14 +731,14 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		s.metrics.observeToolExecution(t.name, "error", elapsed)
 		s.metrics.countError(toolErrorKind(err))
 		level := slog.LevelWarn
-		var berr *backendError
-		if errors.As(err, &berr) && berr.status >= 400 && berr.status < 500 {
-			level = slog.LevelInfo // the caller's mistake, not the operator's problem
+		if toolErrorKind(err) == "tool_error" {
+			level = slog.LevelInfo // the caller's mistake or the backend's limit, not the operator's problem
 		}
 		s.logger.Log(ctx, level, "tool call failed", "duration_ms", elapsed.Milliseconds(), "err", err)
 		return errorToolResult(t.name + ": " + err.Error()), nil
 	}
 	res := newToolResult(v, payload)
+	tc.notes.annotate(res)
 	if tc.stale != nil {
 		s.metrics.observeToolExecution(t.name, "stale", elapsed)
 		markStale(res, tc.stale)
@@ -755,7 +755,8 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 // it refused the request.
 func toolErrorKind(err error) string {
 	var berr *backendError
-	if errors.As(err, &berr) && berr.status >= 400 && berr.status < 500 {
+	var uerr *unsupportedError // the backend's dialect has no way to serve the tool
+	if errors.As(err, &berr) && berr.status >= 400 && berr.status < 500 || errors.As(err, &uerr) {
 		return "tool_error"
 	}
 	return "backend"

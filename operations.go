@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -47,6 +48,18 @@ const (
 	opBulkDeleteActionLists
 	opBulkUpdateActionLists
 	opSearchActionLists
+	opListSprints
+	opCreateSprint
+	opGetSprint
+	opUpdateSprint
+	opDeleteSprint
+	opSprintProgress
+	opStartSprint
+	opCompleteSprint
+	opCompleteTask
+	opListLinkedTasks
+	opLinkTask
+	opUnlinkTask
 	numOps
 )
 
@@ -92,6 +105,18 @@ var operations = [numOps]operation{
 	opBulkDeleteActionLists: {"POST", "/action-lists/bulk/delete"},
 	opBulkUpdateActionLists: {"POST", "/action-lists/bulk/update"},
 	opSearchActionLists:     {"GET", "/action-lists/search"},
+	opListSprints:           {"GET", "/sprints"},
+	opCreateSprint:          {"POST", "/sprints"},
+	opGetSprint:             {"GET", "/sprints/{id}"},
+	opUpdateSprint:          {"PUT", "/sprints/{id}"},
+	opDeleteSprint:          {"DELETE", "/sprints/{id}"},
+	opSprintProgress:        {"GET", "/sprints/{id}/progress"},
+	opStartSprint:           {"POST", "/sprints/{id}/start"},
+	opCompleteSprint:        {"POST", "/sprints/{id}/complete"},
+	opCompleteTask:          {"POST", "/tasks/{id}/complete"},
+	opListLinkedTasks:       {"GET", "/action-lists/{id}/tasks"},
+	opLinkTask:              {"POST", "/action-lists/{id}/tasks"},
+	opUnlinkTask:            {"DELETE", "/action-lists/{id}/tasks/{task_id}"},
 }
 
 // String returns the operation's name, e.g. "GET /tasks/{id}"; it names the
@@ -122,23 +147,59 @@ func endpointTemplates() []string {
 	return out
 }
 
-// idempotent reports whether the operation may be retried: GET, PUT and
-// DELETE may; POST may create twice and PATCH (the item toggle) may toggle
-// back, so they never are.
-func (op opID) idempotent() bool {
-	switch operations[op].method {
+// idempotentMethod reports whether a call with this method may be retried:
+// GET, PUT and DELETE may; POST may create twice and PATCH (the legacy item
+// toggle) may toggle back, so they never are.
+func idempotentMethod(method string) bool {
+	switch method {
 	case http.MethodGet, http.MethodPut, http.MethodDelete:
 		return true
 	}
 	return false
 }
 
-// request is one call to the backend.
+// request is one logical call to the backend, in the vocabulary of
+// docs/backend-api.md; the dialect's adapter turns it into what the backend
+// speaks.
 type request struct {
 	op    opID
 	args  []string   // path parameters, in template order
 	query url.Values // nil for none; absent values are simply not set
 	body  any        // JSON-encoded when non-nil
+	// notes, when set, receives what the dialect could not do as asked
+	// (fields not stored, filters applied locally) for the tool result.
+	notes *callNotes
+	// progress, when set, is told how far an operation served as several
+	// calls has got.
+	progress func(done, total float64, message string)
+}
+
+// report passes progress on, when someone listens.
+func (r request) report(done, total float64, message string) {
+	if r.progress != nil {
+		r.progress(done, total, message)
+	}
+}
+
+// checkArgs refuses path parameters that would not name one record: empty,
+// or a dot segment, which a proxy normalising paths would resolve ("DELETE
+// /projects/P/sprints/.." becomes a delete of the project). It runs before
+// anything is sent.
+func (r request) checkArgs() error {
+	for _, a := range r.args {
+		if err := checkPathID(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPathID refuses an id that cannot be one path segment.
+func checkPathID(id string) error {
+	if id == "" || id == "." || id == ".." {
+		return &argError{"", fmt.Sprintf("id %q cannot name a record (empty and dot-segment ids are refused before any request)", id)}
+	}
+	return nil
 }
 
 // path returns the request's path with its parameters escaped into place.
@@ -186,7 +247,10 @@ func keyPrefix(op opID, args ...string) string {
 
 // invalidates returns the cache-key prefixes of every read a successful
 // write of r could have changed: the record itself, the lists and searches
-// that may show it, and the analytics that count it.
+// that may show it, and the analytics and sprint progress that count it.
+// Where the request does not say which record a write touches (the tasks
+// of a deleted sprint, the sprint of a completed task), every record of
+// that kind is invalidated.
 func (r request) invalidates() []string {
 	arg := func(i int) string {
 		if i < len(r.args) {
@@ -194,15 +258,18 @@ func (r request) invalidates() []string {
 		}
 		return ""
 	}
-	taskViews := []string{keyPrefix(opListTasks), keyPrefix(opSearchTasks), keyPrefix(opProjectAnalytics)}
+	taskViews := []string{keyPrefix(opListTasks), keyPrefix(opSearchTasks), keyPrefix(opProjectAnalytics), keyPrefix(opSprintProgress)}
 	projectViews := func(id string) []string {
 		return []string{keyPrefix(opListProjects), keyPrefix(opGetProject, id), keyPrefix(opProjectAnalytics, id)}
 	}
 	listViews := []string{keyPrefix(opListActionLists), keyPrefix(opSearchActionLists)}
+	sprintViews := func(id string) []string {
+		return []string{keyPrefix(opListSprints), keyPrefix(opGetSprint, id), keyPrefix(opSprintProgress, id)}
+	}
 	switch r.op {
 	case opCreateTask:
 		return taskViews
-	case opUpdateTask, opDeleteTask:
+	case opUpdateTask, opDeleteTask, opCompleteTask:
 		return append(taskViews, keyPrefix(opGetTask, arg(0)))
 	case opBulkUpdateTasks, opBulkAssignSprint:
 		return append(taskViews, keyPrefix(opGetTask))
@@ -218,10 +285,25 @@ func (r request) invalidates() []string {
 		return append(taskViews, projectViews(arg(0))...)
 	case opCreateActionList:
 		return listViews
-	case opUpdateActionList, opDeleteActionList, opAddItem, opToggleItem, opRemoveItem, opReorderItems:
+	case opUpdateActionList, opAddItem, opToggleItem, opRemoveItem, opReorderItems:
 		return append(listViews, keyPrefix(opGetActionList, arg(0)))
-	case opBulkDeleteActionLists, opBulkUpdateActionLists:
+	case opDeleteActionList, opLinkTask, opUnlinkTask:
+		return append(listViews, keyPrefix(opGetActionList, arg(0)), keyPrefix(opListLinkedTasks, arg(0)))
+	case opBulkDeleteActionLists:
+		return append(listViews, keyPrefix(opGetActionList), keyPrefix(opListLinkedTasks))
+	case opBulkUpdateActionLists:
 		return append(listViews, keyPrefix(opGetActionList))
+	case opCreateSprint:
+		// The new sprint joins its project's sprints.
+		body, _ := r.body.(map[string]any)
+		project, _ := body["project_id"].(string)
+		return append(projectViews(project), keyPrefix(opListSprints))
+	case opUpdateSprint, opStartSprint, opCompleteSprint:
+		return sprintViews(arg(0))
+	case opDeleteSprint:
+		// Its project stops listing it and its tasks lose their sprint_id.
+		views := append(sprintViews(arg(0)), keyPrefix(opListProjects), keyPrefix(opGetProject), keyPrefix(opProjectAnalytics))
+		return append(append(views, taskViews...), keyPrefix(opGetTask))
 	}
 	return nil
 }

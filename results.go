@@ -36,11 +36,14 @@ const (
 	capabilityLogging = "logging"
 )
 
-// resultMeta is the _meta of a result: our identity in 2026-07-28, and the
-// staleness mark of an answer from the fallback cache.
+// resultMeta is the _meta of a result: our identity in 2026-07-28, the
+// fields a backend dialect could not store or filter (docs/dialects.md),
+// and the staleness mark of an answer from the fallback cache.
 type resultMeta struct {
-	ServerInfo *implementation `json:"io.modelcontextprotocol/serverInfo,omitempty"`
-	Stale      *staleMark      `json:"io.taskman/stale,omitempty"`
+	ServerInfo    *implementation `json:"io.modelcontextprotocol/serverInfo,omitempty"`
+	DroppedFields []string        `json:"io.taskman/dropped_fields,omitempty"`
+	LocalFilters  []string        `json:"io.taskman/local_filters,omitempty"`
+	Stale         *staleMark      `json:"io.taskman/stale,omitempty"`
 }
 
 // staleMark tells programs that a result came from the fallback cache.
@@ -122,7 +125,10 @@ type contentBlock struct {
 // _meta["io.taskman/stale"] for programs, a second text block for people.
 // The payload itself is unchanged.
 func markStale(res *toolResult, st *staleness) {
-	res.Meta = &resultMeta{Stale: &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}}
+	if res.Meta == nil {
+		res.Meta = &resultMeta{}
+	}
+	res.Meta.Stale = &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}
 	res.Content = append(res.Content, contentBlock{Type: "text",
 		Text: fmt.Sprintf("Stale: the backend is unavailable (%s); this copy is %s old.", st.cause, st.age.Round(time.Second))})
 }

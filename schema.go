@@ -19,7 +19,7 @@ type schema struct {
 	nullable bool   // null is accepted too
 	desc     string
 	enum     []string
-	format   string // "date-time" (RFC 3339) is checked; others are informative
+	format   string // "date-time" (RFC 3339) and "date" (YYYY-MM-DD) are checked; others are informative
 
 	minLen, maxLen int // strings, in characters; maxLen 0 means unbounded
 
@@ -162,6 +162,11 @@ func (s *schema) validateString(path, str string) error {
 			return &argError{path, fmt.Sprintf("must be an RFC 3339 date-time like 2026-01-31T17:00:00Z, got %q", str)}
 		}
 	}
+	if s.format == "date" {
+		if _, err := time.Parse(time.DateOnly, str); err != nil {
+			return &argError{path, fmt.Sprintf("must be a date YYYY-MM-DD like 2026-01-31, got %q", str)}
+		}
+	}
 	return nil
 }
 
@@ -274,6 +279,11 @@ func enum(desc string, values []string) *schema {
 // dateTime is an RFC 3339 date-time string.
 func dateTime(desc string) *schema {
 	return &schema{typ: "string", desc: desc, format: "date-time"}
+}
+
+// date is a calendar date string, YYYY-MM-DD.
+func date(desc string) *schema {
+	return &schema{typ: "string", desc: desc, format: "date"}
 }
 
 // integer is an integer from lo to hi.

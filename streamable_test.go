@@ -915,7 +915,8 @@ func TestRequestIDOverHTTP(t *testing.T) {
 		mu.Unlock()
 		emb.ServeHTTP(w, r)
 	}))
-	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend, "LOG_LEVEL": "info"})
+	// Pinned to legacy: detection probes are not MCP requests and carry no id.
+	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend, "TASKMAN_BACKEND_DIALECT": "legacy", "LOG_LEVEL": "info"})
 	h := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_list", "X-Request-ID": "client-trace:42"}
 	resp, _ := s.post(t, modern(1, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil), h)
 	if got := resp.Header.Get("X-Request-ID"); got != "client-trace:42" {

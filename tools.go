@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -17,6 +18,7 @@ const (
 	familyTasks       toolFamily = "tasks"
 	familyProjects    toolFamily = "projects"
 	familyActionLists toolFamily = "actionLists"
+	familySprints     toolFamily = "sprints"
 	familyHelpers     toolFamily = "helpers"
 )
 
@@ -62,10 +64,14 @@ type toolCall struct {
 	progress func(done, total float64, message string)
 	// stale is set when a read was answered from the fallback cache.
 	stale *staleness
+	// notes collects what the backend's dialect could not do as asked.
+	notes callNotes
 }
 
-// do sends a backend request on behalf of the tool, noting a stale answer.
+// do sends a backend request on behalf of the tool, noting a stale answer
+// and what the dialect could not do as asked.
 func (tc *toolCall) do(ctx context.Context, req request) (any, error) {
+	req.notes = &tc.notes
 	v, stale, err := tc.srv.backend.call(ctx, req)
 	if stale != nil && (tc.stale == nil || stale.age > tc.stale.age) {
 		tc.stale = stale
@@ -93,11 +99,15 @@ func (tc *toolCall) list(ctx context.Context, req request, keys ...string) (list
 
 // Enums shared by the schemas, from docs/tools.md.
 var (
-	taskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled"}
+	// Status and priority enums are the union of the legacy and the
+	// TaskMan-v2 vocabularies (docs/dialects.md), so a value read from
+	// either backend can be fed straight back; each dialect maps them.
+	taskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled", "ready", "active", "review", "done", "dropped"}
 	workTypes          = []string{"task", "epic", "story", "bug", "feature", "spike"}
-	priorities         = []string{"low", "medium", "high", "critical"}
-	projectStatuses    = []string{"active", "inactive"}
+	priorities         = []string{"low", "medium", "high", "critical", "p0", "p1", "p2", "p3"}
+	projectStatuses    = []string{"active", "inactive", "new", "pending", "assigned", "in_progress", "paused", "blocked", "completed", "closed", "cancelled"}
 	actionListStatuses = []string{"planned", "new", "pending", "active", "in_progress", "blocked", "completed", "archived", "cancelled"}
+	sprintStatuses     = []string{"new", "planning", "pending", "assigned", "active", "in_progress", "blocked", "completed", "closed", "cancelled"}
 	taskSearchFields   = []string{"title", "description", "tags", "notes", "summary", "completion_notes"}
 	listSearchFields   = []string{"title", "description", "notes"}
 )
@@ -207,10 +217,17 @@ func argObject(args map[string]any, name string) map[string]any {
 	return m
 }
 
-// withCursor adds next_cursor to a list result when the backend gave one.
+// withCursor adds what the backend said about the rest of the list to a
+// list result: next_cursor, total and has_more, when it gave them.
 func withCursor(res map[string]any, la listAnswer) map[string]any {
 	if la.nextCursor != "" {
 		res["next_cursor"] = la.nextCursor
+	}
+	if la.total != nil {
+		res["total"] = la.total
+	}
+	if la.hasMore != nil {
+		res["has_more"] = *la.hasMore
 	}
 	return res
 }
@@ -235,6 +252,9 @@ func bulkResult(v any, countKey string, ids []any, idsKey string) map[string]any
 			out[idsKey] = got
 		}
 	}
+	if failed, ok := res["failed"].([]any); ok {
+		out["failed"] = failed // per-id results of a backend without bulk endpoints
+	}
 	return out
 }
 
@@ -254,6 +274,12 @@ func searchResult(op opID, v any, query, key string) (map[string]any, error) {
 		if c, ok := m["count"]; ok && c != nil {
 			res["count"] = c
 		}
+		// A search computed from a bounded scan says how far it got.
+		for _, k := range []string{"total_matches", "scanned", "truncated"} {
+			if x, ok := m[k]; ok {
+				res[k] = x
+			}
+		}
 	}
 	return res, nil
 }
@@ -265,6 +291,7 @@ func newToolTable() []*tool {
 	t = append(t, taskTools()...)
 	t = append(t, projectTools()...)
 	t = append(t, actionListTools()...)
+	t = append(t, sprintTools()...)
 	t = append(t, helperTools()...)
 	return t
 }
@@ -272,10 +299,10 @@ func newToolTable() []*tool {
 // helperTools returns the activation tools and ai_parse_task.
 func helperTools() []*tool {
 	noArgs := object("", map[string]*schema{})
-	activate := func(fam toolFamily) toolFunc {
+	activate := func(fams ...toolFamily) toolFunc {
 		return func(ctx context.Context, tc *toolCall, _ map[string]any) (map[string]any, error) {
 			status := tc.srv.serverStatus(ctx)
-			names, descs := tc.srv.toolsOf(fam)
+			names, descs := tc.srv.toolsOf(fams...)
 			return map[string]any{
 				"activated":        status["serverOnline"],
 				"serverStatus":     status,
@@ -296,7 +323,7 @@ func helperTools() []*tool {
 			status := tc.srv.serverStatus(ctx)
 			all := map[string]any{}
 			descs := map[string]any{}
-			for key, fam := range map[string]toolFamily{"tasks": familyTasks, "projects": familyProjects, "actionLists": familyActionLists} {
+			for key, fam := range map[string]toolFamily{"tasks": familyTasks, "projects": familyProjects, "actionLists": familyActionLists, "sprints": familySprints} {
 				names, d := tc.srv.toolsOf(fam)
 				all[key] = names
 				for k, v := range d {
@@ -315,8 +342,8 @@ func helperTools() []*tool {
 		input:       noArgs, output: activateOut, call: activate(familyTasks),
 	}, {
 		name: "activate_project_tools", title: "Activate the project tools", family: familyHelpers, hints: hintRead,
-		description: "Check the backend and list the project tools.",
-		input:       noArgs, output: activateOut, call: activate(familyProjects),
+		description: "Check the backend and list the project and sprint tools.",
+		input:       noArgs, output: activateOut, call: activate(familyProjects, familySprints),
 	}, {
 		name: "activate_action_list_tools", title: "Activate the action-list tools", family: familyHelpers, hints: hintRead,
 		description: "Check the backend and list the action-list tools.",
@@ -344,6 +371,7 @@ func (s *server) serverStatus(ctx context.Context) map[string]any {
 		"serverOnline": err == nil,
 		"apiEndpoint":  s.backend.mode,
 		"backendMode":  s.backendMode(),
+		"dialect":      s.backend.dialectName(),
 		"latencyMs":    latency.Milliseconds(),
 	}
 	if err != nil {
@@ -394,13 +422,13 @@ func (s *server) backendMode() string {
 	return "remote backend at " + s.backend.mode
 }
 
-// toolsOf returns the names and descriptions of one family's tools, from
-// the registry itself.
-func (s *server) toolsOf(fam toolFamily) ([]any, map[string]any) {
+// toolsOf returns the names and descriptions of the tools of the given
+// families, from the registry itself.
+func (s *server) toolsOf(fams ...toolFamily) ([]any, map[string]any) {
 	var names []any
 	descs := map[string]any{}
 	for _, t := range s.tools {
-		if t.family == fam {
+		if slices.Contains(fams, t.family) {
 			names = append(names, t.name)
 			descs[t.name] = t.description
 		}

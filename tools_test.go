@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -57,8 +60,9 @@ func want(t *testing.T, what string, got, want any) {
 }
 
 // toolWorkflow calls every tool of the catalog at least once, in an order
-// where each step can use what earlier ones created.
-func toolWorkflow() []workflowStep {
+// where each step can use what earlier ones created. Without sprints it
+// leaves out sprintWorkflow, for a backend that has no sprint endpoints.
+func toolWorkflow(sprints bool) []workflowStep {
 	ids := func(st workflowState, keys ...string) []any {
 		var out []any
 		for _, k := range keys {
@@ -66,22 +70,27 @@ func toolWorkflow() []workflowStep {
 		}
 		return out
 	}
-	return []workflowStep{
+	return slices.Concat([]workflowStep{
 		{"activate_taskman_server", func(workflowState) map[string]any { return map[string]any{"verbose": true} },
 			func(t *testing.T, _ workflowState, r map[string]any) {
 				want(t, "ready", r["ready"], true)
-				want(t, "tasks tools", len(get(r, "allTools", "tasks").([]any)), 10)
-				want(t, "descriptions", len(r["toolDescriptions"].(map[string]any)), 34)
+				want(t, "tasks tools", len(get(r, "allTools", "tasks").([]any)), 11)
+				want(t, "sprint tools", len(get(r, "allTools", "sprints").([]any)), 8)
+				want(t, "descriptions", len(r["toolDescriptions"].(map[string]any)), 46)
 			}},
 		{"activate_task_tools", nil, func(t *testing.T, _ workflowState, r map[string]any) {
-			want(t, "available", len(r["availableTools"].([]any)), 10)
+			want(t, "available", len(r["availableTools"].([]any)), 11)
 			want(t, "online", get(r, "serverStatus", "serverOnline"), true)
 		}},
 		{"activate_project_tools", nil, func(t *testing.T, _ workflowState, r map[string]any) {
-			want(t, "available", len(r["availableTools"].([]any)), 12)
+			// The project tools and the sprint tools.
+			want(t, "available", len(r["availableTools"].([]any)), 20)
+			if names, _ := r["availableTools"].([]any); !slices.Contains(names, any("sprint_create")) {
+				t.Errorf("availableTools = %v, want sprint_create among them", names)
+			}
 		}},
 		{"activate_action_list_tools", nil, func(t *testing.T, _ workflowState, r map[string]any) {
-			want(t, "available", len(r["availableTools"].([]any)), 12)
+			want(t, "available", len(r["availableTools"].([]any)), 15)
 		}},
 		{"ai_parse_task", func(workflowState) map[string]any {
 			return map[string]any{"input": "Fix login #auth priority: high"}
@@ -264,6 +273,7 @@ func toolWorkflow() []workflowStep {
 			want(t, "updated", num(r["updated_count"]), 1)
 			want(t, "ids", r["action_list_ids"], ids(st, "al"))
 		}},
+	}, sprintWorkflow(sprints), []workflowStep{
 		{"action_list_create", func(workflowState) map[string]any { return map[string]any{"title": "Scratch"} },
 			func(t *testing.T, st workflowState, r map[string]any) {
 				st["al2"], _ = get(r, "action_list", "id").(string)
@@ -281,6 +291,93 @@ func toolWorkflow() []workflowStep {
 			func(t *testing.T, st workflowState, r map[string]any) {
 				want(t, "result", r, map[string]any{"projectId": st["project"], "deleted": true})
 			}},
+	})
+}
+
+// sprintWorkflow plans a sprint from nothing in the workflow's project and
+// its first action list: a sprint with two tasks, one completed, progress,
+// start, update, complete, list, task links, and delete.
+func sprintWorkflow(sprints bool) []workflowStep {
+	if !sprints {
+		return nil
+	}
+	sprintArg := func(st workflowState) map[string]any { return map[string]any{"sprintId": st["sprint"]} }
+	return []workflowStep{
+		{"sprint_create", func(st workflowState) map[string]any {
+			return map[string]any{"sprint": map[string]any{"name": "Sprint 1", "project_id": st["project"], "goal": "orbit", "start_date": "2026-01-05", "end_date": "2026-01-16"}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			st["sprint"], _ = get(r, "sprint", "id").(string)
+			want(t, "status", get(r, "sprint", "status"), "new")
+			want(t, "project", get(r, "sprint", "project_id"), st["project"])
+		}},
+		{"task_create", func(st workflowState) map[string]any {
+			return map[string]any{"task": map[string]any{"title": "Burn", "project_id": st["project"], "sprint_id": st["sprint"]}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			st["stask1"], _ = get(r, "task", "id").(string)
+		}},
+		{"task_create", func(st workflowState) map[string]any {
+			return map[string]any{"task": map[string]any{"title": "Coast", "project_id": st["project"], "sprint_id": st["sprint"]}}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			st["stask2"], _ = get(r, "task", "id").(string)
+		}},
+		{"task_complete", func(st workflowState) map[string]any {
+			return map[string]any{"taskId": st["stask1"], "notes": "burn nominal"}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "status", get(r, "task", "status"), "completed")
+			want(t, "notes", get(r, "task", "completion_notes"), "burn nominal")
+		}},
+		{"sprint_progress", sprintArg, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "sprint", get(r, "progress", "sprint_id"), st["sprint"])
+			want(t, "tasks", num(get(r, "progress", "task_count")), 2)
+			want(t, "completed", num(get(r, "progress", "completed_count")), 1)
+			want(t, "percentage", get(r, "progress", "completion_percentage"), 50)
+		}},
+		{"sprint_start", sprintArg, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "status", get(r, "sprint", "status"), "active")
+		}},
+		{"sprint_update", func(st workflowState) map[string]any {
+			return map[string]any{"sprintId": st["sprint"], "changes": map[string]any{"goal": "land", "name": nil}}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "goal", get(r, "sprint", "goal"), "land")
+			want(t, "name kept", get(r, "sprint", "name"), "Sprint 1")
+		}},
+		{"sprint_read", sprintArg, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "status", get(r, "sprint", "status"), "active")
+			want(t, "goal", get(r, "sprint", "goal"), "land")
+		}},
+		{"sprint_complete", sprintArg, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "status", get(r, "sprint", "status"), "completed")
+		}},
+		{"sprint_list", func(st workflowState) map[string]any {
+			return map[string]any{"project_id": st["project"], "status": "completed", "limit": 10}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "ids", embIDs(r["sprints"]), []string{st["sprint"]})
+			want(t, "total", num(r["total"]), 1)
+		}},
+		{"action_list_link_task", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_id": st["al"], "task_id": st["stask2"]}
+		}, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "task_ids", get(r, "action_list", "task_ids"), []any{st["stask2"]})
+		}},
+		{"action_list_tasks", func(st workflowState) map[string]any { return map[string]any{"action_list_id": st["al"]} },
+			func(t *testing.T, st workflowState, r map[string]any) {
+				want(t, "task_ids", r["task_ids"], []any{st["stask2"]})
+			}},
+		{"action_list_unlink_task", func(st workflowState) map[string]any {
+			return map[string]any{"action_list_id": st["al"], "task_id": st["stask2"]}
+		}, func(t *testing.T, _ workflowState, r map[string]any) {
+			want(t, "task_ids", get(r, "action_list", "task_ids"), []any{})
+		}},
+		{"sprint_delete", sprintArg, func(t *testing.T, st workflowState, r map[string]any) {
+			want(t, "deleted", r["deleted"], true)
+			want(t, "sprintId", r["sprintId"], st["sprint"])
+			want(t, "cleared", r["cleared_task_ids"], []any{st["stask1"], st["stask2"]})
+			want(t, "message", r["message"], "Sprint "+st["sprint"]+" is deleted; its 2 tasks are kept, with the sprint cleared.")
+		}},
+		{"task_read", func(st workflowState) map[string]any { return map[string]any{"taskId": st["stask2"]} },
+			func(t *testing.T, _ workflowState, r map[string]any) {
+				want(t, "sprint cleared", get(r, "task", "sprint_id"), nil)
+			}},
 	}
 }
 
@@ -288,7 +385,7 @@ func toolWorkflow() []workflowStep {
 // the end-to-end workflow.
 func TestWorkflowCoversEveryTool(t *testing.T) {
 	covered := map[string]bool{}
-	for _, s := range toolWorkflow() {
+	for _, s := range toolWorkflow(true) {
 		covered[s.tool] = true
 	}
 	for _, tl := range newToolTable() {
@@ -296,26 +393,45 @@ func TestWorkflowCoversEveryTool(t *testing.T) {
 			t.Errorf("tool %s has no end-to-end step in toolWorkflow", tl.name)
 		}
 	}
-	if n := len(newToolTable()); n != 39 {
-		t.Errorf("the table has %d tools, want the 39 of docs/tools.md", n)
+	if n := len(newToolTable()); n != 51 {
+		t.Errorf("the table has %d tools, want the 51 of docs/tools.md", n)
 	}
 }
 
 // TestToolsEndToEnd runs the workflow over stdio against the embedded
-// backend and against a remote backend speaking the envelope dialect.
+// backend and against a remote backend speaking the envelope dialect, which
+// has no sprint endpoints (TestSprintToolsUnsupportedOnLegacyRemote).
 func TestToolsEndToEnd(t *testing.T) {
-	backends := map[string]func(t *testing.T) map[string]string{
-		"embedded": func(*testing.T) map[string]string { return nil },
-		"envelope": func(t *testing.T) map[string]string {
+	backends := map[string]struct {
+		env     func(t *testing.T) map[string]string
+		sprints bool
+	}{
+		"embedded": {func(*testing.T) map[string]string { return nil }, true},
+		"envelope": {func(t *testing.T) map[string]string {
 			return map[string]string{"TASK_MANAGER_API_ENDPOINT": envelopeBackend(t).URL + "/api/v1"}
-		},
+		}, false},
+		// The legacy contract over HTTP with the dialect left to
+		// detection (auto, the default).
+		"legacy remote": {func(t *testing.T) map[string]string {
+			emb, err := newEmbedded("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { emb.close() })
+			srv := httptest.NewServer(emb)
+			t.Cleanup(srv.Close)
+			return map[string]string{"TASK_MANAGER_API_ENDPOINT": srv.URL}
+		}, false},
 	}
-	for name, env := range backends {
+	for name, b := range backends {
 		t.Run(name, func(t *testing.T) {
-			c := startStdio(t, env(t))
+			c := startStdio(t, b.env(t))
 			c.initialize(version20251125)
+			if d := get(structured(t, "activate_taskman_server", c.callTool("activate_taskman_server", map[string]any{})), "serverStatus", "dialect"); d != "legacy" {
+				t.Errorf("dialect = %v, want legacy", d)
+			}
 			st := workflowState{}
-			for i, step := range toolWorkflow() {
+			for i, step := range toolWorkflow(b.sprints) {
 				args := map[string]any{}
 				if step.args != nil {
 					args = step.args(st)
@@ -403,7 +519,7 @@ func TestToolTableIsWellFormed(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if len(names) != 39 {
+	if len(names) != 51 {
 		t.Errorf("tools = %v", names)
 	}
 }
@@ -463,4 +579,20 @@ func FuzzParseTaskText(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDocsNameEveryTool fails when README.md or docs/tools.md leaves out a
+// tool of the table, so a new tool cannot ship undocumented.
+func TestDocsNameEveryTool(t *testing.T) {
+	for _, doc := range []string{"README.md", "docs/tools.md"} {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tl := range newToolTable() {
+			if !regexp.MustCompile(`\b` + tl.name + `\b`).Match(data) {
+				t.Errorf("%s does not name the tool %s", doc, tl.name)
+			}
+		}
+	}
 }

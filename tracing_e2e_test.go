@@ -39,6 +39,7 @@ func tracingEnv(rcv *otlpReceiver, backend string) map[string]string {
 		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url(),
 		"OTEL_SAMPLE_RATE":            "1",
 		"TASK_MANAGER_API_ENDPOINT":   backend,
+		"TASKMAN_BACKEND_DIALECT":     "legacy", // detection probes are not traced calls
 		"LOG_LEVEL":                   "debug",
 	}
 }

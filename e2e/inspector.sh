@@ -11,9 +11,9 @@
 #   e2e/inspector.sh http <url>       talk to a running server, e.g.
 #                                     http://127.0.0.1:3000/mcp
 #
-# Each mode lists the tools (the 39 names of docs/tools.md, taken from
+# Each mode lists the tools (the 51 names of docs/tools.md, taken from
 # workflows.mjs), creates a task, reads it back, and checks that reading a
-# missing task fails. On success it prints {"ok":true,"tools":39,"steps":N}
+# missing task fails. On success it prints {"ok":true,"tools":51,"steps":N}
 # on stdout and exits 0; on any failure it says why on stderr and exits 1.
 set -euo pipefail
 
@@ -91,7 +91,7 @@ check() {
 	" "$@" || die "$what: check failed; output was: $out"
 }
 
-# 1. tools/list: exactly the 39 names; --strict makes an error-severity
+# 1. tools/list: exactly the 51 names; --strict makes an error-severity
 # schema portability problem fail the call (exit 6), warnings only print.
 inspect --method tools/list --strict
 [[ $rc -eq 0 ]] || die "tools/list exited $rc: $out"

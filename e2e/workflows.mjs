@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 
 // EXPECTED_TOOLS is the catalog of docs/tools.md: the task, project,
-// action-list and server tools. It is typed by hand on purpose so that a
+// action-list, sprint and server tools. It is typed by hand on purpose so that a
 // tool added to or dropped from the server without updating docs/tools.md
 // fails here.
 export const EXPECTED_TOOLS = [
@@ -22,6 +22,7 @@ export const EXPECTED_TOOLS = [
   "task_bulk_update",
   "task_bulk_assign_sprint",
   "task_search",
+  "task_complete",
   // Projects
   "project_create",
   "project_read",
@@ -48,6 +49,18 @@ export const EXPECTED_TOOLS = [
   "action_list_bulk_delete",
   "action_list_bulk_update",
   "action_list_search",
+  "action_list_link_task",
+  "action_list_unlink_task",
+  "action_list_tasks",
+  // Sprints
+  "sprint_create",
+  "sprint_read",
+  "sprint_update",
+  "sprint_delete",
+  "sprint_list",
+  "sprint_progress",
+  "sprint_start",
+  "sprint_complete",
   // Server and helpers
   "activate_taskman_server",
   "activate_task_tools",

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// sprintFields returns the sprint properties of docs/tools.md ("Sprints").
+func sprintFields() map[string]*schema {
+	return map[string]*schema{
+		"name":       str("Name of the sprint.", 1, maxSprintName),
+		"project_id": str("Id of the project the sprint belongs to.", 1, maxRefID),
+		"goal":       str("What the sprint is meant to achieve.", 0, 0),
+		"start_date": date("First day of the sprint, YYYY-MM-DD."),
+		"end_date":   date("Last day of the sprint, YYYY-MM-DD."),
+	}
+}
+
+// maxSprintName is TaskMan-v2's limit on a sprint name (SprintCreate.name),
+// which the embedded backend shares.
+const maxSprintName = 200
+
+// sprintTools returns the sprint tools: the sprint's records, its progress
+// and its two checked transitions.
+func sprintTools() []*tool {
+	sid := func() map[string]*schema { return map[string]*schema{"sprintId": idArg("sprint")} }
+	sprintOut := out(map[string]*schema{"sprint": anyObject})
+	updateFields := sprintFields()
+	delete(updateFields, "project_id") // a sprint stays in its project
+	updateFields["status"] = enum("Sprint status; sprint_start and sprint_complete check the transition, this does not.", sprintStatuses)
+	updateFields["owner"] = str("Person responsible for the sprint.", 0, maxPerson)
+	// transition calls a start or complete endpoint.
+	transition := func(op opID) toolFunc {
+		return func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: op, args: []string{argString(a, "sprintId")}})
+			return map[string]any{"sprint": rec}, err
+		}
+	}
+	return []*tool{{
+		name: "sprint_create", title: "Create a sprint", family: familySprints, hints: hintCreate,
+		description: "Create a sprint in a project and return the stored sprint.",
+		input:       object("", map[string]*schema{"sprint": object("The sprint to create.", sprintFields(), "name", "project_id")}, "sprint"),
+		output:      sprintOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opCreateSprint, body: stripNulls(argObject(a, "sprint"))})
+			return map[string]any{"sprint": rec}, err
+		},
+	}, {
+		name: "sprint_read", title: "Read a sprint", family: familySprints, hints: hintRead,
+		description: "Read one sprint by id.",
+		input:       object("", sid(), "sprintId"),
+		output:      sprintOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opGetSprint, args: []string{argString(a, "sprintId")}})
+			return map[string]any{"sprint": rec}, err
+		},
+	}, {
+		name: "sprint_update", title: "Update a sprint", family: familySprints, hints: hintSet,
+		description: "Change some fields of a sprint; fields left out or null stay as they are.",
+		input: object("", map[string]*schema{
+			"sprintId": idArg("sprint"),
+			"changes":  changesInput("The fields to change.", updateFields, false),
+		}, "sprintId", "changes"),
+		output: sprintOut,
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opUpdateSprint, args: []string{argString(a, "sprintId")}, body: stripNulls(argObject(a, "changes"))})
+			return map[string]any{"sprint": rec}, err
+		},
+	}, {
+		name: "sprint_delete", title: "Delete a sprint", family: familySprints, hints: hintDelete,
+		description: "Delete a sprint by id; its tasks are kept, with their sprint cleared.",
+		input:       object("", sid(), "sprintId"),
+		output:      out(map[string]*schema{"sprintId": anyString, "deleted": anyBool, "message": anyString}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			id := argString(a, "sprintId")
+			v, err := tc.do(ctx, request{op: opDeleteSprint, args: []string{id}})
+			if err != nil {
+				return nil, err
+			}
+			return sprintDeleted(id, v), nil
+		},
+	}, {
+		name: "sprint_list", title: "List sprints", family: familySprints, hints: hintRead,
+		description: "List sprints, filtered by project and status, a page at a time.",
+		input: object("", map[string]*schema{
+			"project_id": str("Only sprints of this project.", 1, maxRefID),
+			"status":     enum("Only sprints with this status.", sprintStatuses),
+			"limit":      integer("Page size.", 1, maxPageSize),
+			"cursor":     str("next_cursor from the previous page.", 1, 0),
+		}),
+		output: out(map[string]*schema{"sprints": anyArray}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			req := request{op: opListSprints, query: queryFrom(a, nil, "project_id", "status", "limit", "cursor")}
+			v, err := tc.do(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			la, err := asList(req.op, v, "sprints")
+			if err != nil {
+				return nil, err
+			}
+			res := withCursor(map[string]any{"sprints": la.items}, la)
+			if m, ok := v.(map[string]any); ok && m["total"] != nil {
+				res["total"] = m["total"]
+			}
+			return res, nil
+		},
+	}, {
+		name: "sprint_progress", title: "Sprint progress", family: familySprints, hints: hintRead,
+		description: "How far a sprint has got: its task count, how many are done, the completion percentage and the days left.",
+		input:       object("", sid(), "sprintId"),
+		output:      out(map[string]*schema{"progress": anyObject}),
+		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
+			rec, err := tc.record(ctx, request{op: opSprintProgress, args: []string{argString(a, "sprintId")}})
+			return map[string]any{"progress": rec}, err
+		},
+	}, {
+		name: "sprint_start", title: "Start a sprint", family: familySprints, hints: hintCreate,
+		description: "Start a sprint that is still being planned, making it active.",
+		input:       object("", sid(), "sprintId"),
+		output:      sprintOut,
+		call:        transition(opStartSprint),
+	}, {
+		name: "sprint_complete", title: "Complete a sprint", family: familySprints, hints: hintCreate,
+		description: "Complete an active sprint.",
+		input:       object("", sid(), "sprintId"),
+		output:      sprintOut,
+		call:        transition(opCompleteSprint),
+	}}
+}
+
+// sprintDeleted builds sprint_delete's answer from the backend's: the
+// tasks that lost their sprint are listed, with those that could not be
+// changed and whether the search for them was cut short, and the message
+// says that tasks are kept either way.
+func sprintDeleted(id string, v any) map[string]any {
+	res := map[string]any{"deleted": true, "sprintId": id}
+	m, _ := v.(map[string]any)
+	cleared, ok := m["cleared_task_ids"].([]any)
+	if !ok {
+		res["message"] = fmt.Sprintf("Sprint %s is deleted; its tasks are kept.", id)
+		return res
+	}
+	res["cleared_task_ids"] = cleared
+	n, verb := len(cleared), "are"
+	if n == 1 {
+		verb = "is"
+	}
+	msg := fmt.Sprintf("Sprint %s is deleted; its %d %s %s kept, with the sprint cleared.", id, n, plural(n, "task"), verb)
+	if failed, _ := m["failed"].([]any); len(failed) > 0 {
+		res["failed"] = failed
+		msg += fmt.Sprintf(" %d more still name it: clearing their sprint failed (see failed).", len(failed))
+	}
+	if m["truncated"] == true {
+		res["truncated"] = true
+		msg += " The search for its tasks stopped at its bound, so more tasks may still name it."
+	}
+	res["message"] = msg
+	return res
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestSprintCacheInvalidation checks which cached reads each sprint, task
+// completion and task-link write drops: the sprint itself, its project's
+// views and its tasks' views, and nothing unrelated.
+func TestSprintCacheInvalidation(t *testing.T) {
+	c := newCache(cacheConfig{Enabled: true, MaxSize: 100, TTL: time.Hour}, time.Now)
+	reads := []request{
+		0:  {op: opGetSprint, args: []string{"S-1"}},
+		1:  {op: opGetSprint, args: []string{"S-2"}},
+		2:  {op: opListSprints, query: map[string][]string{"project_id": {"P-1"}}},
+		3:  {op: opSprintProgress, args: []string{"S-1"}},
+		4:  {op: opSprintProgress, args: []string{"S-2"}},
+		5:  {op: opGetProject, args: []string{"P-1"}},
+		6:  {op: opProjectAnalytics, args: []string{"P-1"}},
+		7:  {op: opListProjects},
+		8:  {op: opGetTask, args: []string{"T-1"}},
+		9:  {op: opListTasks},
+		10: {op: opGetActionList, args: []string{"AL-1"}},
+		11: {op: opListLinkedTasks, args: []string{"AL-1"}},
+		12: {op: opListLinkedTasks, args: []string{"AL-2"}},
+		13: {op: opGetProject, args: []string{"P-2"}},
+	}
+	tests := []struct {
+		write request
+		gone  []int // indexes of reads dropped
+	}{
+		{request{op: opCreateSprint, body: map[string]any{"name": "S", "project_id": "P-1"}}, []int{2, 5, 6, 7}},
+		{request{op: opUpdateSprint, args: []string{"S-1"}}, []int{0, 2, 3}},
+		{request{op: opStartSprint, args: []string{"S-1"}}, []int{0, 2, 3}},
+		{request{op: opCompleteSprint, args: []string{"S-2"}}, []int{1, 2, 4}},
+		// The project is not in the request, nor are the tasks that lose
+		// their sprint: every project and task view goes.
+		{request{op: opDeleteSprint, args: []string{"S-1"}}, []int{0, 2, 3, 4, 5, 6, 7, 8, 9, 13}},
+		// A completed task changes its sprint's progress, whichever it is.
+		{request{op: opCompleteTask, args: []string{"T-1"}}, []int{3, 4, 6, 8, 9}},
+		{request{op: opCreateTask, body: map[string]any{"title": "t", "sprint_id": "S-1"}}, []int{3, 4, 6, 9}},
+		{request{op: opLinkTask, args: []string{"AL-1"}}, []int{10, 11}},
+		{request{op: opUnlinkTask, args: []string{"AL-1", "T-1"}}, []int{10, 11}},
+		{request{op: opDeleteActionList, args: []string{"AL-1"}}, []int{10, 11}},
+		{request{op: opBulkDeleteActionLists}, []int{10, 11, 12}},
+	}
+	for _, tt := range tests {
+		for _, r := range reads {
+			c.put(r.cacheKey(), []byte("{}"))
+		}
+		for _, p := range tt.write.invalidates() {
+			c.invalidatePrefix(p)
+		}
+		for i, r := range reads {
+			_, _, ok := c.get(r.cacheKey())
+			dropped := !ok
+			wantDropped := false
+			for _, g := range tt.gone {
+				wantDropped = wantDropped || g == i
+			}
+			if dropped != wantDropped {
+				t.Errorf("after %s %v: %s dropped = %v, want %v", tt.write.op, tt.write.args, r.cacheKey(), dropped, wantDropped)
+			}
+		}
+	}
+}
+
+// TestSprintToolsSurviveRestart writes with the sprint tools over stdio
+// with TASKMAN_DATA_FILE, restarts the server on the same file, and reads
+// everything back.
+func TestSprintToolsSurviveRestart(t *testing.T) {
+	env := map[string]string{"TASKMAN_DATA_FILE": filepath.Join(t.TempDir(), "data.json")}
+	c := startStdio(t, env)
+	c.initialize(version20251125)
+	pid, _ := get(structured(t, "project_create", c.callTool("project_create", map[string]any{"project": map[string]any{"name": "P"}})), "project", "id").(string)
+	sprint := structured(t, "sprint_create", c.callTool("sprint_create", map[string]any{"sprint": map[string]any{"name": "S", "project_id": pid, "end_date": "2099-12-31"}}))
+	sid, _ := get(sprint, "sprint", "id").(string)
+	tid, _ := get(structured(t, "task_create", c.callTool("task_create", map[string]any{"task": map[string]any{"title": "t", "project_id": pid, "sprint_id": sid}})), "task", "id").(string)
+	structured(t, "task_complete", c.callTool("task_complete", map[string]any{"taskId": tid}))
+	structured(t, "sprint_start", c.callTool("sprint_start", map[string]any{"sprintId": sid}))
+	alid, _ := get(structured(t, "action_list_create", c.callTool("action_list_create", map[string]any{"title": "L"})), "action_list", "id").(string)
+	structured(t, "action_list_link_task", c.callTool("action_list_link_task", map[string]any{"action_list_id": alid, "task_id": tid}))
+	c.in.Close() // stop the first server; the second opens the same file
+	if err := <-c.done; err != nil {
+		t.Fatalf("first server: %v", err)
+	}
+	c.done <- nil // for the first client's cleanup
+
+	c2 := startStdio(t, env)
+	c2.initialize(version20251125)
+	got := structured(t, "sprint_read", c2.callTool("sprint_read", map[string]any{"sprintId": sid}))
+	want(t, "status after restart", get(got, "sprint", "status"), "active")
+	want(t, "end_date after restart", get(got, "sprint", "end_date"), "2099-12-31")
+	progress := structured(t, "sprint_progress", c2.callTool("sprint_progress", map[string]any{"sprintId": sid}))
+	want(t, "tasks after restart", num(get(progress, "progress", "task_count")), 1)
+	want(t, "completed after restart", num(get(progress, "progress", "completed_count")), 1)
+	links := structured(t, "action_list_tasks", c2.callTool("action_list_tasks", map[string]any{"action_list_id": alid}))
+	want(t, "linked tasks after restart", links["task_ids"], []any{tid})
+	project := structured(t, "project_read", c2.callTool("project_read", map[string]any{"projectId": pid}))
+	want(t, "project sprints after restart", get(project, "project", "sprints"), []any{sid})
+}
+
+// TestSprintToolsUnsupportedOnLegacyRemote calls each tool that needs the
+// sprint endpoints against a remote legacy backend, named by
+// TASKMAN_BACKEND_DIALECT or detected: every one answers an isError result
+// saying it is not supported by this backend and why, and the backend
+// receives no request for any of them.
+func TestSprintToolsUnsupportedOnLegacyRemote(t *testing.T) {
+	for _, dialect := range []string{"legacy", "auto"} {
+		t.Run(dialect, func(t *testing.T) {
+			var requests atomic.Int64
+			backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(`{"status":"ok"}`))
+			}))
+			c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend + "/api/v1", "TASKMAN_BACKEND_DIALECT": dialect})
+			c.initialize(version20251125)
+			// A supported call first: it waits for the dialect to be
+			// decided, so detection's probes are not counted below.
+			structured(t, "activate_taskman_server", c.callTool("activate_taskman_server", nil))
+			if requests.Load() == 0 {
+				t.Fatal("activate_taskman_server sent no request: the counting backend is not the one in use")
+			}
+			before := requests.Load()
+			for _, tt := range sprintToolCalls() {
+				res := c.callTool(tt.tool, tt.args)
+				text := textOf(res)
+				if res["isError"] != true || !strings.HasPrefix(text, tt.tool+": not supported by this backend: ") || !strings.Contains(text, tt.why) {
+					t.Errorf("%s on a legacy remote backend = %q (isError %v), want an error result saying it is not supported by this backend because it has %q", tt.tool, text, res["isError"], tt.why)
+				}
+			}
+			if n := requests.Load() - before; n != 0 {
+				t.Errorf("the backend received %d requests for tools it does not support, want 0", n)
+			}
+		})
+	}
+}
+
+// sprintToolCall is a valid call of a tool that needs the sprint
+// endpoints, and what a legacy backend's refusal says it lacks.
+type sprintToolCall struct {
+	tool string
+	args map[string]any
+	why  string
+}
+
+// sprintToolCalls returns one valid call of each tool that needs the
+// sprint endpoints.
+func sprintToolCalls() []sprintToolCall {
+	return []sprintToolCall{
+		{"sprint_create", map[string]any{"sprint": map[string]any{"name": "S", "project_id": "P-1"}}, "no /sprints endpoints"},
+		{"sprint_read", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"sprint_update", map[string]any{"sprintId": "S-1", "changes": map[string]any{"goal": "g"}}, "no /sprints endpoints"},
+		{"sprint_delete", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"sprint_list", map[string]any{}, "no /sprints endpoints"},
+		{"sprint_progress", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"sprint_start", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"sprint_complete", map[string]any{"sprintId": "S-1"}, "no /sprints endpoints"},
+		{"task_complete", map[string]any{"taskId": "T-1"}, "use task_set_status with status completed"},
+		{"action_list_link_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}, "no action-list task links"},
+		{"action_list_unlink_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}, "no action-list task links"},
+		{"action_list_tasks", map[string]any{"action_list_id": "AL-1"}, "no action-list task links"},
+	}
+}
