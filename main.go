@@ -30,7 +30,8 @@
 // reported at once, one line each, and the process exits with status 2.
 // Unless GOGC or GOMEMLIMIT is set, the garbage collector runs at GOGC=400
 // with a soft memory limit of 90% of the container's (README.md, "Garbage
-// collector").
+// collector"). TASKMAN_TOOLSETS and TASKMAN_READ_ONLY choose the tools
+// offered; a call to one left out is refused with the reason.
 //
 // # Protocol
 //

@@ -83,8 +83,11 @@ type server struct {
 	// disabled.
 	breakers *breakers
 	tracing  *tracing // nil or off: a no-op tracer
-	tools    []*tool
-	byName   map[string]*tool
+	// tools are the tools offered: the table less what TASKMAN_TOOLSETS
+	// and TASKMAN_READ_ONLY leave out. byName holds the whole table, so
+	// that a call to a tool left out is answered with the reason.
+	tools  []*tool
+	byName map[string]*tool
 	// methods is the method table; a copy of methodTable, so that tests
 	// can add a row.
 	methods map[string]*method
@@ -126,17 +129,19 @@ func newServer(d serverDeps) (*server, error) {
 		metrics:       d.Metrics,
 		breakers:      d.Breakers,
 		tracing:       d.Tracing,
-		tools:         newToolTable(),
 		byName:        make(map[string]*tool),
 		methods:       maps.Clone(methodTable),
 		toolsPageSize: defaultToolsPageSize,
 		toolsJSON:     make(map[string][]json.RawMessage),
 	}
-	for _, t := range s.tools {
+	for _, t := range newToolTable() {
 		if s.byName[t.name] != nil {
 			return nil, fmt.Errorf("new server: tool %s defined twice", t.name)
 		}
 		s.byName[t.name] = t
+		if refusal(s.cfg, t) == "" {
+			s.tools = append(s.tools, t)
+		}
 	}
 	for _, v := range supportedVersions {
 		for _, t := range s.tools {
@@ -707,6 +712,10 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", *name)}
 	}
 	ri.tool = t.name
+	if why := refusal(s.cfg, t); why != "" {
+		s.metrics.observeToolExecution(t.name, "error", 0)
+		return errorToolResult(t.name + ": " + why), nil
+	}
 	args, err := decodeArguments(c.req.params["arguments"])
 	if err == nil {
 		err = t.input.validate("", args)

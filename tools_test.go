@@ -596,3 +596,72 @@ func TestDocsNameEveryTool(t *testing.T) {
 		}
 	}
 }
+
+// TestToolsetsAndReadOnly checks TASKMAN_TOOLSETS and TASKMAN_READ_ONLY
+// over stdio and HTTP: only the offered tools are listed, the activation
+// tools count only those, and a call to one left out is refused with its
+// reason before any backend request.
+func TestToolsetsAndReadOnly(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		offered func(*tool) bool
+		refused map[string]string // tool → text the refusal must contain
+	}{
+		{"default: every tool", nil, func(*tool) bool { return true }, nil},
+		{"tasks only", map[string]string{"TASKMAN_TOOLSETS": "tasks"},
+			func(tl *tool) bool { return tl.family == familyTasks },
+			map[string]string{"sprint_read": "sprints toolset", "activate_taskman_server": "helpers toolset"}},
+		{"read-only", map[string]string{"TASKMAN_READ_ONLY": "true"},
+			func(tl *tool) bool { return tl.hints.readOnly },
+			map[string]string{"task_create": "read-only (TASKMAN_READ_ONLY=true)", "project_delete": "read-only"}},
+		{"sprints and helpers, read-only", map[string]string{"TASKMAN_TOOLSETS": "sprints,helpers", "TASKMAN_READ_ONLY": "1"},
+			func(tl *tool) bool {
+				return tl.hints.readOnly && (tl.family == familySprints || tl.family == familyHelpers)
+			},
+			map[string]string{"sprint_start": "read-only", "task_list": "tasks toolset"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, requests := countingBackend(t)
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			var wantNames []string
+			for _, tl := range newToolTable() {
+				if tt.offered(tl) {
+					wantNames = append(wantNames, tl.name)
+				}
+			}
+			for transport, c := range legacyClients(t, env) {
+				var names []string
+				for _, tl := range get(c("tools/list", map[string]any{}), "result", "tools").([]any) {
+					names = append(names, get(tl, "name").(string))
+				}
+				want(t, transport+" listed", names, wantNames)
+				for name, why := range tt.refused {
+					before := requests.Load()
+					res := get(c("tools/call", map[string]any{"name": name, "arguments": map[string]any{"id": "X-1"}}), "result").(map[string]any)
+					if res["isError"] != true || !strings.Contains(textOf(res), why) {
+						t.Errorf("%s: %s answered %v, want an error result saying %q", transport, name, res, why)
+					}
+					want(t, transport+" backend requests of refused "+name, requests.Load()-before, int64(0))
+				}
+				if slices.Contains(names, "activate_taskman_server") {
+					res := get(c("tools/call", map[string]any{"name": "activate_taskman_server", "arguments": map[string]any{}}), "result", "structuredContent", "allTools")
+					var counted []string
+					for _, fam := range []string{"tasks", "projects", "actionLists", "sprints"} {
+						for _, n := range get(res, fam).([]any) {
+							counted = append(counted, n.(string))
+						}
+					}
+					for _, n := range counted {
+						if !slices.Contains(names, n) {
+							t.Errorf("%s: activate_taskman_server names %s, which is not offered", transport, n)
+						}
+					}
+				}
+			}
+		})
+	}
+}
