@@ -39,7 +39,8 @@
 // negotiated by initialize; 2026-07-28 requests (per-request _meta, no
 // handshake) are served statelessly, held to the _meta and header rules in
 // docs/mcp.md. Methods: initialize, ping,
-// server/discover, tools/list, tools/call, logging/setLevel, and the
+// server/discover, tools/list, tools/call, logging/setLevel,
+// resources/list, resources/templates/list, resources/read, and the
 // notifications cancelled, initialized and (sent) progress and message.
 //
 // # HTTP endpoints (TASKMAN_MCP_TRANSPORT=http, on HOST:PORT)

@@ -96,6 +96,9 @@ type server struct {
 	// larger than the catalog, so clients that ignore nextCursor still see
 	// every tool; tests lower it to exercise paging.
 	toolsPageSize int
+	// resourcesPageSize is the most resources one resources/list page
+	// holds: the backend's largest page; tests lower it.
+	resourcesPageSize int
 	// toolsJSON caches each version's rendering of every tool.
 	toolsJSON map[string][]json.RawMessage
 }
@@ -122,17 +125,18 @@ func newServer(d serverDeps) (*server, error) {
 		return nil, errors.New("new server: config, logger and backend are required")
 	}
 	s := &server{
-		cfg:           d.Config,
-		logger:        d.Logger,
-		version:       d.Version,
-		backend:       d.Backend,
-		metrics:       d.Metrics,
-		breakers:      d.Breakers,
-		tracing:       d.Tracing,
-		byName:        make(map[string]*tool),
-		methods:       maps.Clone(methodTable),
-		toolsPageSize: defaultToolsPageSize,
-		toolsJSON:     make(map[string][]json.RawMessage),
+		cfg:               d.Config,
+		logger:            d.Logger,
+		version:           d.Version,
+		backend:           d.Backend,
+		metrics:           d.Metrics,
+		breakers:          d.Breakers,
+		tracing:           d.Tracing,
+		byName:            make(map[string]*tool),
+		methods:           maps.Clone(methodTable),
+		toolsPageSize:     defaultToolsPageSize,
+		resourcesPageSize: maxPageSize,
+		toolsJSON:         make(map[string][]json.RawMessage),
 	}
 	for _, t := range newToolTable() {
 		if s.byName[t.name] != nil {
@@ -219,12 +223,15 @@ type method struct {
 // methodTable holds every MCP method the server answers (docs/mcp.md,
 // "Methods").
 var methodTable = map[string]*method{
-	"initialize":       {legacy: true, beforeInit: true, handle: (*server).initialize},
-	"ping":             {legacy: true, beforeInit: true, handle: ping},
-	"server/discover":  {modern: true, handle: (*server).discover},
-	"tools/list":       {legacy: true, modern: true, capability: capabilityTools, handle: (*server).toolsList},
-	"tools/call":       {legacy: true, modern: true, capability: capabilityTools, clientLog: true, handle: (*server).toolsCall},
-	"logging/setLevel": {legacy: true, capability: capabilityLogging, handle: setLevel},
+	"initialize":               {legacy: true, beforeInit: true, handle: (*server).initialize},
+	"ping":                     {legacy: true, beforeInit: true, handle: ping},
+	"server/discover":          {modern: true, handle: (*server).discover},
+	"tools/list":               {legacy: true, modern: true, capability: capabilityTools, handle: (*server).toolsList},
+	"tools/call":               {legacy: true, modern: true, capability: capabilityTools, clientLog: true, handle: (*server).toolsCall},
+	"resources/list":           {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesList},
+	"resources/read":           {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesRead},
+	"resources/templates/list": {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesTemplatesList},
+	"logging/setLevel":         {legacy: true, capability: capabilityLogging, handle: setLevel},
 }
 
 // invocation is one request on its way through its method's handler.

@@ -20,8 +20,15 @@ type implementation struct {
 // serverCapabilities declares what is implemented, and nothing else: every
 // method table row's capability is one of these.
 type serverCapabilities struct {
-	Logging struct{}        `json:"logging"`
-	Tools   toolsCapability `json:"tools"`
+	Logging   struct{}            `json:"logging"`
+	Resources resourcesCapability `json:"resources"`
+	Tools     toolsCapability     `json:"tools"`
+}
+
+// resourcesCapability is the resources capability.
+type resourcesCapability struct {
+	ListChanged bool `json:"listChanged"`
+	Subscribe   bool `json:"subscribe"`
 }
 
 // toolsCapability is the tools capability: the catalog is fixed for the
@@ -32,8 +39,9 @@ type toolsCapability struct {
 
 // Capability names, as method table rows name them.
 const (
-	capabilityTools   = "tools"
-	capabilityLogging = "logging"
+	capabilityTools     = "tools"
+	capabilityLogging   = "logging"
+	capabilityResources = "resources"
 )
 
 // resultMeta is the _meta of a result: our identity in 2026-07-28, the
@@ -151,4 +159,84 @@ func newToolResult(v string, payload map[string]any) *toolResult {
 // errorToolResult is a tools/call result with isError and its text.
 func errorToolResult(text string) *toolResult {
 	return &toolResult{Content: []contentBlock{{Type: "text", Text: text}}, IsError: true}
+}
+
+// cacheHints are the 2026-07-28 caching fields of a list or read result
+// (absent in legacy versions).
+type cacheHints struct {
+	CacheScope string `json:"cacheScope,omitempty"`
+	TTLMS      *int64 `json:"ttlMs,omitempty"`
+}
+
+// set gives live records' hints in version v: private (they are the
+// backend's data, not the server's) and stale at once.
+func (h *cacheHints) set(v string) {
+	if v == versionModern {
+		zero := int64(0)
+		h.CacheScope, h.TTLMS = "private", &zero
+	}
+}
+
+// resourceEntry is a Resource of resources/list.
+type resourceEntry struct {
+	MimeType string `json:"mimeType"`
+	Name     string `json:"name"`
+	Title    string `json:"title,omitempty"`
+	URI      string `json:"uri"`
+}
+
+// resourcesListResult answers resources/list.
+type resourcesListResult struct {
+	Meta *resultMeta `json:"_meta,omitempty"`
+	cacheHints
+	NextCursor string          `json:"nextCursor,omitempty"`
+	Resources  []resourceEntry `json:"resources"`
+	ResultType string          `json:"resultType,omitempty"`
+}
+
+func (r *resourcesListResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// resourceTemplate is a ResourceTemplate of resources/templates/list.
+type resourceTemplate struct {
+	Description string `json:"description"`
+	MimeType    string `json:"mimeType"`
+	Name        string `json:"name"`
+	Title       string `json:"title"`
+	URITemplate string `json:"uriTemplate"`
+}
+
+// resourceTemplatesListResult answers resources/templates/list.
+type resourceTemplatesListResult struct {
+	Meta *resultMeta `json:"_meta,omitempty"`
+	cacheHints
+	ResourceTemplates []resourceTemplate `json:"resourceTemplates"`
+	ResultType        string             `json:"resultType,omitempty"`
+}
+
+func (r *resourceTemplatesListResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// resourceContents is the text content of one resource.
+type resourceContents struct {
+	MimeType string `json:"mimeType"`
+	Text     string `json:"text"`
+	URI      string `json:"uri"`
+}
+
+// resourcesReadResult answers resources/read.
+type resourcesReadResult struct {
+	Meta *resultMeta `json:"_meta,omitempty"`
+	cacheHints
+	Contents   []resourceContents `json:"contents"`
+	ResultType string             `json:"resultType,omitempty"`
+}
+
+func (r *resourcesReadResult) stamp(info *implementation) {
+	if r.Meta == nil {
+		r.Meta = &resultMeta{}
+	}
+	r.Meta.ServerInfo, r.ResultType = info, "complete"
 }
