@@ -40,7 +40,8 @@
 // handshake) are served statelessly, held to the _meta and header rules in
 // docs/mcp.md. Methods: initialize, ping,
 // server/discover, tools/list, tools/call, logging/setLevel,
-// resources/list, resources/templates/list, resources/read, and the
+// resources/list, resources/templates/list, resources/read,
+// prompts/list, prompts/get, and the
 // notifications cancelled, initialized and (sent) progress and message.
 //
 // # HTTP endpoints (TASKMAN_MCP_TRANSPORT=http, on HOST:PORT)

@@ -21,8 +21,14 @@ type implementation struct {
 // method table row's capability is one of these.
 type serverCapabilities struct {
 	Logging   struct{}            `json:"logging"`
+	Prompts   promptsCapability   `json:"prompts"`
 	Resources resourcesCapability `json:"resources"`
 	Tools     toolsCapability     `json:"tools"`
+}
+
+// promptsCapability is the prompts capability: the table is fixed.
+type promptsCapability struct {
+	ListChanged bool `json:"listChanged"`
 }
 
 // resourcesCapability is the resources capability.
@@ -42,6 +48,7 @@ const (
 	capabilityTools     = "tools"
 	capabilityLogging   = "logging"
 	capabilityResources = "resources"
+	capabilityPrompts   = "prompts"
 )
 
 // resultMeta is the _meta of a result: our identity in 2026-07-28, the
@@ -239,4 +246,50 @@ func (r *resourcesReadResult) stamp(info *implementation) {
 		r.Meta = &resultMeta{}
 	}
 	r.Meta.ServerInfo, r.ResultType = info, "complete"
+}
+
+// promptInfo is a Prompt of prompts/list.
+type promptInfo struct {
+	Arguments   []promptArg `json:"arguments"`
+	Description string      `json:"description"`
+	Name        string      `json:"name"`
+	Title       string      `json:"title"`
+}
+
+// promptsListResult answers prompts/list.
+type promptsListResult struct {
+	Meta *resultMeta `json:"_meta,omitempty"`
+	cacheHints
+	Prompts    []promptInfo `json:"prompts"`
+	ResultType string       `json:"resultType,omitempty"`
+}
+
+func (r *promptsListResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// promptContent is the content of a prompt message: text, or an embedded
+// resource.
+type promptContent struct {
+	Resource *resourceContents `json:"resource,omitempty"`
+	Text     string            `json:"text,omitempty"`
+	Type     string            `json:"type"`
+}
+
+// promptMessage is a PromptMessage.
+type promptMessage struct {
+	Content promptContent `json:"content"`
+	Role    string        `json:"role"`
+}
+
+// promptsGetResult answers prompts/get.
+type promptsGetResult struct {
+	Meta        *resultMeta     `json:"_meta,omitempty"`
+	Description string          `json:"description"`
+	Messages    []promptMessage `json:"messages"`
+	ResultType  string          `json:"resultType,omitempty"`
+}
+
+func (r *promptsGetResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
 }
