@@ -41,7 +41,7 @@
 // docs/mcp.md. Methods: initialize, ping,
 // server/discover, tools/list, tools/call, logging/setLevel,
 // resources/list, resources/templates/list, resources/read,
-// prompts/list, prompts/get, and the
+// prompts/list, prompts/get, completion/complete, and the
 // notifications cancelled, initialized and (sent) progress and message.
 //
 // # HTTP endpoints (TASKMAN_MCP_TRANSPORT=http, on HOST:PORT)

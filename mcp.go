@@ -228,6 +228,7 @@ var methodTable = map[string]*method{
 	"server/discover":          {modern: true, handle: (*server).discover},
 	"tools/list":               {legacy: true, modern: true, capability: capabilityTools, handle: (*server).toolsList},
 	"tools/call":               {legacy: true, modern: true, capability: capabilityTools, clientLog: true, handle: (*server).toolsCall},
+	"completion/complete":      {legacy: true, modern: true, capability: capabilityCompletions, handle: (*server).completionComplete},
 	"prompts/list":             {legacy: true, modern: true, capability: capabilityPrompts, handle: (*server).promptsList},
 	"prompts/get":              {legacy: true, modern: true, capability: capabilityPrompts, handle: (*server).promptsGet},
 	"resources/list":           {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesList},

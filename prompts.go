@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -190,23 +189,8 @@ func kindOf(readTool string) *resourceKind {
 // promptTasks returns one page (the backend's largest) of the tasks
 // task_list finds with filter, and whether there were more.
 func (s *server) promptTasks(ctx context.Context, filter map[string]any) ([]map[string]any, bool, error) {
-	args := map[string]any{"limit": json.Number(strconv.Itoa(maxPageSize))}
-	for k, v := range filter {
-		args[k] = v
-	}
-	payload, _, err := s.runTool(ctx, "task_list", args)
-	if err != nil {
-		return nil, false, err
-	}
-	var tasks []map[string]any
-	for _, it := range payload["tasks"].([]any) {
-		if rec, ok := it.(map[string]any); ok {
-			tasks = append(tasks, rec)
-		}
-	}
-	more, _ := payload["has_more"].(bool)
-	_, next := payload["next_cursor"].(string)
-	return tasks, more || next, nil
+	tasks, next, err := s.listPage(ctx, kindOf("task_read"), filter, "", maxPageSize)
+	return tasks, next != "", err
 }
 
 // projectFilter is the task_list filter of an optional project_id.

@@ -32,8 +32,9 @@ type resourceKind struct {
 	readTool string // the tool that reads one record
 	idArg    string // readTool's id argument
 	key      string // the key of readTool's result holding the record
-	listTool string // the tool listing them for resources/list; "" = not listed
+	listTool string // the tool listing them, for resources/list and completions
 	listKey  string // the key of listTool's result holding the records
+	unlisted bool   // too many for resources/list: reached by template only
 }
 
 // resourceKinds are the kinds of resource, in resources/list order.
@@ -44,7 +45,8 @@ var resourceKinds = []resourceKind{
 		listTool: "sprint_list", listKey: "sprints"},
 	{path: "action-lists", name: "action_list", title: "Action list", readTool: "action_list_read", idArg: "action_list_id", key: "action_list",
 		listTool: "action_list_list", listKey: "action_lists"},
-	{path: "tasks", name: "task", title: "Task", readTool: "task_read", idArg: "taskId", key: "task"},
+	{path: "tasks", name: "task", title: "Task", readTool: "task_read", idArg: "taskId", key: "task",
+		listTool: "task_list", listKey: "tasks", unlisted: true},
 }
 
 // uri returns the resource URI of the record id of this kind.
@@ -182,7 +184,7 @@ func (s *server) resourcesList(ctx context.Context, c *invocation) (any, error) 
 	res := &resourcesListResult{Resources: []resourceEntry{}}
 	for ; kind < len(resourceKinds); kind, inner = kind+1, "" {
 		k := &resourceKinds[kind]
-		if k.listTool == "" || !s.offersKind(k) {
+		if k.unlisted || !s.offersKind(k) {
 			continue
 		}
 		room := s.resourcesPageSize - len(res.Resources)
@@ -206,10 +208,28 @@ func (s *server) resourcesList(ctx context.Context, c *invocation) (any, error) 
 
 // listResources returns one backend page (at most limit records) of a
 // kind's records as resources, and the backend's cursor of the next page.
-// A backend whose dialect has no such records (sprints on a remote legacy
-// API) lists none.
 func (s *server) listResources(ctx context.Context, k *resourceKind, cursor string, limit int) ([]resourceEntry, string, error) {
+	recs, next, err := s.listPage(ctx, k, nil, cursor, limit)
+	if err != nil {
+		return nil, "", &rpcError{Code: codeInternalError, Message: "resources/list: " + k.listTool + " failed: " + err.Error()}
+	}
+	var entries []resourceEntry
+	for _, rec := range recs {
+		id, _ := rec["id"].(string)
+		entries = append(entries, resourceEntry{URI: k.uri(id), Name: id, Title: recordLabel(rec), MimeType: "application/json"})
+	}
+	return entries, next, nil
+}
+
+// listPage returns one page (at most limit) of a kind's records with an
+// id, through its list tool with filter, and the backend's cursor of the
+// next page. A backend whose dialect has no such records (sprints on a
+// remote legacy API) has none.
+func (s *server) listPage(ctx context.Context, k *resourceKind, filter map[string]any, cursor string, limit int) ([]map[string]any, string, error) {
 	args := map[string]any{"limit": json.Number(strconv.Itoa(limit))}
+	for key, v := range filter {
+		args[key] = v
+	}
 	if cursor != "" {
 		args["cursor"] = cursor
 	}
@@ -219,20 +239,18 @@ func (s *server) listResources(ctx context.Context, k *resourceKind, cursor stri
 		return nil, "", nil
 	}
 	if err != nil {
-		return nil, "", &rpcError{Code: codeInternalError, Message: "resources/list: " + k.listTool + " failed: " + err.Error()}
+		return nil, "", err
 	}
-	items, _ := payload[k.listKey].([]any)
-	var entries []resourceEntry
-	for _, it := range items {
-		rec, _ := it.(map[string]any)
-		id, _ := rec["id"].(string)
-		if id == "" {
-			continue
+	var recs []map[string]any
+	for _, it := range payload[k.listKey].([]any) {
+		if rec, _ := it.(map[string]any); rec != nil {
+			if id, _ := rec["id"].(string); id != "" {
+				recs = append(recs, rec)
+			}
 		}
-		entries = append(entries, resourceEntry{URI: k.uri(id), Name: id, Title: recordLabel(rec), MimeType: "application/json"})
 	}
 	next, _ := payload["next_cursor"].(string)
-	return entries, next, nil
+	return recs, next, nil
 }
 
 // recordLabel is a record's human name: its title, else its name.

@@ -20,10 +20,11 @@ type implementation struct {
 // serverCapabilities declares what is implemented, and nothing else: every
 // method table row's capability is one of these.
 type serverCapabilities struct {
-	Logging   struct{}            `json:"logging"`
-	Prompts   promptsCapability   `json:"prompts"`
-	Resources resourcesCapability `json:"resources"`
-	Tools     toolsCapability     `json:"tools"`
+	Completions struct{}            `json:"completions"`
+	Logging     struct{}            `json:"logging"`
+	Prompts     promptsCapability   `json:"prompts"`
+	Resources   resourcesCapability `json:"resources"`
+	Tools       toolsCapability     `json:"tools"`
 }
 
 // promptsCapability is the prompts capability: the table is fixed.
@@ -45,10 +46,11 @@ type toolsCapability struct {
 
 // Capability names, as method table rows name them.
 const (
-	capabilityTools     = "tools"
-	capabilityLogging   = "logging"
-	capabilityResources = "resources"
-	capabilityPrompts   = "prompts"
+	capabilityTools       = "tools"
+	capabilityLogging     = "logging"
+	capabilityResources   = "resources"
+	capabilityPrompts     = "prompts"
+	capabilityCompletions = "completions"
 )
 
 // resultMeta is the _meta of a result: our identity in 2026-07-28, the
@@ -291,5 +293,22 @@ type promptsGetResult struct {
 }
 
 func (r *promptsGetResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// completion is the completion of a completion/complete result.
+type completion struct {
+	HasMore bool     `json:"hasMore"`
+	Values  []string `json:"values"`
+}
+
+// completeResult answers completion/complete.
+type completeResult struct {
+	Meta       *resultMeta `json:"_meta,omitempty"`
+	Completion completion  `json:"completion"`
+	ResultType string      `json:"resultType,omitempty"`
+}
+
+func (r *completeResult) stamp(info *implementation) {
 	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
 }
