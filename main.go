@@ -41,6 +41,7 @@
 // docs/mcp.md. Methods: initialize, ping,
 // server/discover, tools/list, tools/call, logging/setLevel,
 // resources/list, resources/templates/list, resources/read,
+// resources/subscribe, resources/unsubscribe, subscriptions/listen,
 // prompts/list, prompts/get, completion/complete, and the
 // notifications cancelled, initialized and (sent) progress and message.
 //

@@ -99,6 +99,8 @@ type server struct {
 	// resourcesPageSize is the most resources one resources/list page
 	// holds: the backend's largest page; tests lower it.
 	resourcesPageSize int
+	// subs are the resource subscriptions of every session and stream.
+	subs *subscriptionHub
 	// toolsJSON caches each version's rendering of every tool.
 	toolsJSON map[string][]json.RawMessage
 }
@@ -136,6 +138,7 @@ func newServer(d serverDeps) (*server, error) {
 		methods:           maps.Clone(methodTable),
 		toolsPageSize:     defaultToolsPageSize,
 		resourcesPageSize: maxPageSize,
+		subs:              newSubscriptionHub(),
 		toolsJSON:         make(map[string][]json.RawMessage),
 	}
 	for _, t := range newToolTable() {
@@ -233,6 +236,9 @@ var methodTable = map[string]*method{
 	"prompts/get":              {legacy: true, modern: true, capability: capabilityPrompts, handle: (*server).promptsGet},
 	"resources/list":           {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesList},
 	"resources/read":           {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesRead},
+	"resources/subscribe":      {legacy: true, capability: capabilityResources, handle: (*server).resourcesSubscribe},
+	"resources/unsubscribe":    {legacy: true, capability: capabilityResources, handle: (*server).resourcesUnsubscribe},
+	"subscriptions/listen":     {modern: true, capability: capabilityResources, handle: (*server).subscriptionsListen},
 	"resources/templates/list": {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesTemplatesList},
 	"logging/setLevel":         {legacy: true, capability: capabilityLogging, handle: setLevel},
 }
@@ -618,7 +624,7 @@ func (s *server) initialize(_ context.Context, c *invocation) (any, error) {
 	sess.mu.Unlock()
 	s.logger.Info("session initialized", "session_id", sess.id, "protocol_version", v,
 		"requested_version", requested, "client", client.Name, "client_version", client.Version)
-	res := &initializeResult{ProtocolVersion: v, ServerInfo: s.serverInfo(v)}
+	res := &initializeResult{Capabilities: capabilities, ProtocolVersion: v, ServerInfo: s.serverInfo(v)}
 	if v >= version20250326 {
 		res.Instructions = instructions
 	}
@@ -628,6 +634,7 @@ func (s *server) initialize(_ context.Context, c *invocation) (any, error) {
 // discover answers server/discover.
 func (s *server) discover(context.Context, *invocation) (any, error) {
 	return &discoverResult{
+		Capabilities:      capabilities,
 		SupportedVersions: supportedVersions,
 		Instructions:      instructions,
 		TTLMS:             3_600_000, // the catalog changes only with a new release
@@ -763,6 +770,9 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		markStale(res, tc.stale)
 		s.logger.InfoContext(ctx, "tool call answered from the fallback cache", "duration_ms", elapsed.Milliseconds(), "age_ms", tc.stale.age.Milliseconds())
 		return res, nil
+	}
+	if !t.hints.readOnly {
+		s.subs.publish(changedURIs(args.(map[string]any), payload))
 	}
 	s.metrics.observeToolExecution(t.name, "success", elapsed)
 	s.logger.DebugContext(ctx, "tool call done", "duration_ms", elapsed.Milliseconds())

@@ -27,12 +27,17 @@ type serverCapabilities struct {
 	Tools       toolsCapability     `json:"tools"`
 }
 
+// capabilities are the server's capabilities, as initialize and
+// server/discover declare them.
+var capabilities = serverCapabilities{Resources: resourcesCapability{Subscribe: true}}
+
 // promptsCapability is the prompts capability: the table is fixed.
 type promptsCapability struct {
 	ListChanged bool `json:"listChanged"`
 }
 
 // resourcesCapability is the resources capability.
+// subscribe: resources/subscribe and subscriptions/listen are served.
 type resourcesCapability struct {
 	ListChanged bool `json:"listChanged"`
 	Subscribe   bool `json:"subscribe"`
@@ -60,7 +65,9 @@ type resultMeta struct {
 	ServerInfo    *implementation `json:"io.modelcontextprotocol/serverInfo,omitempty"`
 	DroppedFields []string        `json:"io.taskman/dropped_fields,omitempty"`
 	LocalFilters  []string        `json:"io.taskman/local_filters,omitempty"`
-	Stale         *staleMark      `json:"io.taskman/stale,omitempty"`
+	// SubscriptionID names the subscriptions/listen stream a result closes.
+	SubscriptionID json.RawMessage `json:"io.modelcontextprotocol/subscriptionId,omitempty"`
+	Stale          *staleMark      `json:"io.taskman/stale,omitempty"`
 }
 
 // staleMark tells programs that a result came from the fallback cache.

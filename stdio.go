@@ -87,6 +87,7 @@ loop:
 		}
 	}
 
+	s.subs.close() // subscriptions/listen streams answer and end
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
 	timer := time.NewTimer(s.cfg.ShutdownTimeout)
