@@ -171,14 +171,21 @@ func (t *tool) describe(v string) map[string]any {
 	}
 	if hasStructured(v) {
 		d["title"] = t.title
-		d["outputSchema"] = t.output
+		d["outputSchema"] = t.output.published()
 	}
 	if hasAnnotations(v) {
-		a := map[string]any{
-			"readOnlyHint":    t.hints.readOnly,
-			"destructiveHint": t.hints.destructive,
-			"idempotentHint":  t.hints.idempotent,
-			"openWorldHint":   false,
+		// A hint equal to the spec's default is left out (readOnlyHint
+		// and idempotentHint default to false); destructiveHint and
+		// openWorldHint default to true, so their false is always sent.
+		// destructiveHint means nothing for a read-only tool.
+		a := map[string]any{"openWorldHint": false}
+		if t.hints.readOnly {
+			a["readOnlyHint"] = true
+		} else {
+			a["destructiveHint"] = t.hints.destructive
+		}
+		if t.hints.idempotent {
+			a["idempotentHint"] = true
 		}
 		if !hasStructured(v) {
 			a["title"] = t.title // 2025-03-26 carries the title here only

@@ -169,8 +169,9 @@ var (
 	anyNumber = &schema{typ: "number"}
 )
 
-// idArg is a required record-id argument.
-func idArg(what string) *schema { return id("Id of the " + what + ".") }
+// idArg is a required record-id argument; its name (taskId, sprintId, …)
+// says whose, so it needs no description.
+func idArg() *schema { return id("") }
 
 // queryFrom builds query parameters from the named arguments that are set:
 // scalars as key=value, arrays repeated, nulls omitted. rename maps an

@@ -665,3 +665,22 @@ func TestToolsetsAndReadOnly(t *testing.T) {
 		})
 	}
 }
+
+// toolsListBudget is the most bytes a tool may cost in tools/list on
+// average (the catalog is context a model pays for on every session).
+const toolsListBudget = 750
+
+// TestToolsListFitsBudget pins the size of the full catalog in every
+// protocol version: on average at most toolsListBudget bytes a tool.
+func TestToolsListFitsBudget(t *testing.T) {
+	s := newTestServer(t)
+	for _, v := range supportedVersions {
+		total := 0
+		for _, b := range s.toolsJSON[v] {
+			total += len(b)
+		}
+		if avg := total / len(s.tools); avg > toolsListBudget {
+			t.Errorf("%s: tools/list costs %d bytes for %d tools, %d a tool; the budget is %d", v, total, len(s.tools), avg, toolsListBudget)
+		}
+	}
+}
