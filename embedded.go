@@ -434,7 +434,7 @@ func (e *embedded) handleListTasks(tx *embTx, r *http.Request, _ []byte) (int, a
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, embList("tasks", embRecords(page, nil), next), nil
+	return http.StatusOK, embList("tasks", embRecords(page, nil), next, len(entries)), nil
 }
 
 // handleBulkUpdateTasks answers POST /tasks/bulk/update: every id must name
@@ -512,11 +512,7 @@ func (e *embedded) handleSearchTasks(tx *embTx, r *http.Request, _ []byte) (int,
 		}
 		return embMatchFields(rec, fields, lower)
 	})
-	data, err := embSkipLimit(q, embRecords(entries, nil), embMaxTaskSearchLimit)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]any{"success": true, "query": query, "count": len(data), "data": data}, nil
+	return embSearchAnswer(q, query, embRecords(entries, nil), embMaxTaskSearchLimit)
 }
 
 // handleCreateProject answers POST /projects.
@@ -594,7 +590,7 @@ func (e *embedded) handleListProjects(tx *embTx, r *http.Request, _ []byte) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, embList("projects", embRecords(page, nil), next), nil
+	return http.StatusOK, embList("projects", embRecords(page, nil), next, len(entries)), nil
 }
 
 // handleAddSprint answers POST /projects/{id}/sprints; linking a sprint
@@ -702,7 +698,7 @@ func (e *embedded) handleListComments(tx *embTx, r *http.Request, _ []byte) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, embList("comments", embRecords(page, nil), next), nil
+	return http.StatusOK, embList("comments", embRecords(page, nil), next, len(entries)), nil
 }
 
 // handleAnalytics answers GET /projects/{id}/analytics from the project's

@@ -305,8 +305,9 @@ func searchResult(op opID, v any, query, key string) (map[string]any, error) {
 		if c, ok := m["count"]; ok && c != nil {
 			res["count"] = c
 		}
-		// A search computed from a bounded scan says how far it got.
-		for _, k := range []string{"total_matches", "scanned", "truncated"} {
+		// The total and whether more follow, beside the page; a search
+		// computed from a bounded scan also says how far it got.
+		for _, k := range []string{"total", "has_more", "total_matches", "scanned", "truncated"} {
 			if x, ok := m[k]; ok {
 				res[k] = x
 			}

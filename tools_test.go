@@ -684,3 +684,45 @@ func TestToolsListFitsBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestListsCarryTotals: a search or list answer says how many matched in
+// all and whether more follow, beside the page it returns.
+func TestListsCarryTotals(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	c := func(method string, params any) map[string]any {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
+		return call(t, s, sess, string(b))
+	}
+	pid := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "P"}}), "project", "id").(string)
+	for i := range 3 {
+		toolOn(t, c, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("login bug %d", i), "project_id": pid}})
+		toolOn(t, c, "action_list_create", map[string]any{"title": fmt.Sprintf("login list %d", i)})
+	}
+	for _, tt := range []struct {
+		tool     string
+		args     map[string]any
+		key      string
+		page     int
+		total    int
+		hasMore  bool
+		countKey string // the search tools' page count
+	}{
+		{"task_search", map[string]any{"query": "login", "limit": 2}, "tasks", 2, 3, true, "count"},
+		{"task_search", map[string]any{"query": "login", "limit": 2, "skip": 2}, "tasks", 1, 3, false, "count"},
+		{"action_list_search", map[string]any{"q": "login", "limit": 2}, "data", 2, 3, true, "count"},
+		{"task_list", map[string]any{"limit": 2}, "tasks", 2, 3, true, ""},
+		{"task_list", map[string]any{"limit": 5}, "tasks", 3, 3, false, ""},
+		{"project_list", map[string]any{}, "projects", 1, 1, false, ""},
+	} {
+		what := fmt.Sprintf("%s %v", tt.tool, tt.args)
+		got := toolOn(t, c, tt.tool, tt.args)
+		want(t, what+" page", len(got[tt.key].([]any)), tt.page)
+		want(t, what+" total", got["total"], float64(tt.total))
+		want(t, what+" has_more", got["has_more"], tt.hasMore)
+		if tt.countKey != "" {
+			want(t, what+" count", got[tt.countKey], float64(tt.page))
+		}
+	}
+}
