@@ -529,12 +529,19 @@ func (e *embedded) handleCreateProject(tx *embTx, _ *http.Request, body []byte) 
 }
 
 // handleGetProject answers GET /projects/{id}.
+//
+// The answer carries the project's blockers (oldest first), which have no
+// endpoint of their own: project_read is where an assistant reads a
+// project, so that is where they are seen (docs/tools.md).
 func (e *embedded) handleGetProject(tx *embTx, r *http.Request, _ []byte) (int, any, error) {
-	ent, err := tx.get(tx.s.Projects, "project", r.PathValue("id"))
+	pid := r.PathValue("id")
+	ent, err := tx.get(tx.s.Projects, "project", pid)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, ent.Record, nil
+	out := maps.Clone(ent.Record)
+	out["blockers"] = embRecords(embSorted(tx.s.Blockers, func(rec map[string]any) bool { return embStr(rec, "project_id") == pid }), nil)
+	return http.StatusOK, out, nil
 }
 
 // handleUpdateProject answers PUT /projects/{id}.

@@ -726,3 +726,27 @@ func TestListsCarryTotals(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectReadShowsBlockers: blockers recorded with project_add_blocker
+// are read back with the project, oldest first, and only its own.
+func TestProjectReadShowsBlockers(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	c := func(method string, params any) map[string]any {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
+		return call(t, s, sess, string(b))
+	}
+	pid := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "P"}}), "project", "id").(string)
+	other := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "Q"}}), "project", "id").(string)
+	want(t, "no blockers yet", get(toolOn(t, c, "project_read", map[string]any{"projectId": pid}), "project", "blockers"), []any{})
+	for _, title := range []string{"Waiting on API", "Design review"} {
+		toolOn(t, c, "project_add_blocker", map[string]any{"projectId": pid, "blocker": map[string]any{"title": title}})
+	}
+	toolOn(t, c, "project_add_blocker", map[string]any{"projectId": other, "blocker": map[string]any{"title": "Elsewhere"}})
+	var titles []any
+	for _, b := range get(toolOn(t, c, "project_read", map[string]any{"projectId": pid}), "project", "blockers").([]any) {
+		titles = append(titles, get(b, "title"))
+	}
+	want(t, "blockers", titles, []any{"Waiting on API", "Design review"})
+}
