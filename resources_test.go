@@ -151,3 +151,43 @@ func TestResourcesListPagination(t *testing.T) {
 	want(t, "modern not found", errorCode(missing), codeInvalidParams)
 	want(t, "modern not found message", get(missing, "error", "message"), "Resource not found")
 }
+
+// FuzzParseResourceURI checks that any text either is refused or names a
+// kind and an id that build the same URI back.
+func FuzzParseResourceURI(f *testing.F) {
+	for _, s := range []string{"taskman://tasks/T-1", "taskman://action-lists/AL-1", "taskman://tasks/", "taskman://boards/B-1", "taskman://tasks/a/b", "https://x/y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		k, id, ok := parseResourceURI(uri)
+		if !ok {
+			return
+		}
+		if got := k.uri(id); got != uri {
+			t.Errorf("parseResourceURI(%q) = %s, %q, which builds %q", uri, k.path, id, got)
+		}
+		if id == "" || len(id) > maxRefID || strings.ContainsAny(id, "/?#") {
+			t.Errorf("parseResourceURI(%q) accepted the id %q", uri, id)
+		}
+	})
+}
+
+// FuzzDecodeResourceCursor checks that any cursor either is refused or
+// decodes to a kind in range, and that every encoded cursor round-trips.
+func FuzzDecodeResourceCursor(f *testing.F) {
+	f.Add(encodeResourceCursor(0, ""), 1, "abc")
+	f.Add("garbage!", 3, "")
+	f.Add(encodeCursor(5), 0, "x:y")
+	f.Fuzz(func(t *testing.T, cursor string, kind int, inner string) {
+		if k, _, err := decodeResourceCursor(cursor); err == nil && (k < 0 || k >= len(resourceKinds)) {
+			t.Errorf("decodeResourceCursor(%q) = kind %d", cursor, k)
+		}
+		if kind < 0 || kind >= len(resourceKinds) {
+			return
+		}
+		k, in, err := decodeResourceCursor(encodeResourceCursor(kind, inner))
+		if err != nil || k != kind || in != inner {
+			t.Errorf("round trip of (%d, %q) = (%d, %q, %v)", kind, inner, k, in, err)
+		}
+	})
+}
