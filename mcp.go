@@ -207,7 +207,9 @@ func (s *server) serverInfo(v string) *implementation {
 // instructions tell a model how to use the server.
 const instructions = "Tools for a Task Manager: task_* for tasks, project_* for projects, " +
 	"action_list_* for checklists. Call activate_taskman_server first to check the backend. " +
-	"Ids are opaque strings such as T-1a2b3c4d; list and search tools return them."
+	"Ids are opaque strings such as T-1a2b3c4d; list and search tools return them. " +
+	"Records are also resources (taskman://tasks/{id}, projects, sprints, action-lists), " +
+	"and the prompts daily_standup, plan_sprint and triage start common workflows."
 
 // method is a row of the method table: the eras that serve the method,
 // the server capability it belongs to, the client capabilities it needs,
