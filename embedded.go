@@ -530,17 +530,22 @@ func (e *embedded) handleCreateProject(tx *embTx, _ *http.Request, body []byte) 
 
 // handleGetProject answers GET /projects/{id}.
 //
-// The answer carries the project's blockers (oldest first), which have no
-// endpoint of their own: project_read is where an assistant reads a
-// project, so that is where they are seen (docs/tools.md).
+// The answer carries the project's blockers (oldest first; absent when it
+// has none), which have no endpoint of their own: project_read is where an
+// assistant reads a project, so that is where they are seen
+// (docs/tools.md).
 func (e *embedded) handleGetProject(tx *embTx, r *http.Request, _ []byte) (int, any, error) {
 	pid := r.PathValue("id")
 	ent, err := tx.get(tx.s.Projects, "project", pid)
 	if err != nil {
 		return 0, nil, err
 	}
+	blockers := embSorted(tx.s.Blockers, func(rec map[string]any) bool { return embStr(rec, "project_id") == pid })
+	if len(blockers) == 0 {
+		return http.StatusOK, ent.Record, nil
+	}
 	out := maps.Clone(ent.Record)
-	out["blockers"] = embRecords(embSorted(tx.s.Blockers, func(rec map[string]any) bool { return embStr(rec, "project_id") == pid }), nil)
+	out["blockers"] = embRecords(blockers, nil)
 	return http.StatusOK, out, nil
 }
 

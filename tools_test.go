@@ -739,7 +739,7 @@ func TestProjectReadShowsBlockers(t *testing.T) {
 	}
 	pid := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "P"}}), "project", "id").(string)
 	other := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "Q"}}), "project", "id").(string)
-	want(t, "no blockers yet", get(toolOn(t, c, "project_read", map[string]any{"projectId": pid}), "project", "blockers"), []any{})
+	want(t, "no blockers yet", get(toolOn(t, c, "project_read", map[string]any{"projectId": pid}), "project", "blockers"), nil)
 	for _, title := range []string{"Waiting on API", "Design review"} {
 		toolOn(t, c, "project_add_blocker", map[string]any{"projectId": pid, "blocker": map[string]any{"title": title}})
 	}
