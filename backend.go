@@ -462,6 +462,9 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 				attribute.String("http.request.method", method),
 				attribute.String("url.full", c.spanURL(target)),
 				attribute.String("server.address", c.host),
+				// The logical operation, the same whichever dialect sends
+				// it (docs/dialects.md), as breakers and metrics name it.
+				attribute.String("backend.operation", op.String()),
 			)
 			if attempt > 0 { // set on retries only (HTTP semantic conventions)
 				a.add(attribute.Int("http.request.resend_count", attempt))

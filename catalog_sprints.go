@@ -10,7 +10,7 @@ func sprintFields() map[string]*schema {
 	return map[string]*schema{
 		"name":       str("Name of the sprint.", 1, maxSprintName),
 		"project_id": str("Id of the project the sprint belongs to.", 1, maxRefID),
-		"goal":       str("What the sprint is meant to achieve.", 0, 0),
+		"goal":       str("What the sprint is meant to achieve.", 1, 0),
 		"start_date": date(""),
 		"end_date":   date(""),
 	}
@@ -28,7 +28,7 @@ func sprintTools() []*tool {
 	updateFields := sprintFields()
 	delete(updateFields, "project_id") // a sprint stays in its project
 	updateFields["status"] = enum("Sprint status; sprint_start and sprint_complete check the transition, this does not.", sprintStatuses)
-	updateFields["owner"] = str("Person responsible for the sprint.", 0, maxPerson)
+	updateFields["owner"] = str("Person responsible for the sprint.", 1, maxPerson)
 	// transition calls a start or complete endpoint.
 	transition := func(op opID) toolFunc {
 		return func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -39,7 +39,7 @@ func sprintTools() []*tool {
 	return []*tool{{
 		name: "sprint_create", title: "Create a sprint", family: familySprints, hints: hintCreate,
 		description: "Create a sprint in a project and return the stored sprint.",
-		input:       object("", map[string]*schema{"sprint": object("The sprint to create.", sprintFields(), "name", "project_id")}, "sprint"),
+		input:       object("", map[string]*schema{"sprint": object("The sprint to create.", withCreateID(sprintFields(), "S-"), "name", "project_id")}, "sprint"),
 		output:      sprintOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opCreateSprint, body: stripNulls(argObject(a, "sprint"))})

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -166,5 +169,82 @@ func sprintToolCalls() []sprintToolCall {
 		{"action_list_link_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}, "no action-list task links"},
 		{"action_list_unlink_task", map[string]any{"action_list_id": "AL-1", "task_id": "T-1"}, "no action-list task links"},
 		{"action_list_tasks", map[string]any{"action_list_id": "AL-1"}, "no action-list task links"},
+	}
+}
+
+// TestSprintOperationsObserved runs sprint tools on the embedded backend
+// with metrics and breakers on: the new operations are counted under their
+// own endpoint templates and have their own breakers, like the old ones.
+func TestSprintOperationsObserved(t *testing.T) {
+	cfg, err := loadConfig(testEnv(nil), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := newEmbedded("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range newToolTable() {
+		names = append(names, tl.name)
+	}
+	m := newMetrics(metricsOptions{Enabled: true, Tools: names, Endpoints: endpointTemplates(), Breakers: operationNames()})
+	logger := slog.New(slog.DiscardHandler)
+	bs := newBreakers(operationNames(), cfg.Breaker, time.Now, func(name string, _, to breakerState) { m.breakerChanged(name, to) })
+	backend, err := newBackendClient(backendOptions{Embedded: emb, Timeout: time.Second, Version: "test", Logger: logger, Metrics: m, Breakers: bs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend, Metrics: m, Breakers: bs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	tool := func(name string, args map[string]any) map[string]any {
+		raw, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{"name": name, "arguments": args}})
+		res, _ := call(t, s, sess, string(raw))["result"].(map[string]any)
+		if res["isError"] == true {
+			t.Fatalf("%s: %s", name, textOf(res))
+		}
+		return res
+	}
+	pid, _ := get(tool("project_create", map[string]any{"project": map[string]any{"name": "P"}}), "structuredContent", "project", "id").(string)
+	sid, _ := get(tool("sprint_create", map[string]any{"sprint": map[string]any{"name": "S", "project_id": pid}}), "structuredContent", "sprint", "id").(string)
+	tool("sprint_start", map[string]any{"sprintId": sid})
+	tool("sprint_progress", map[string]any{"sprintId": sid})
+
+	var buf strings.Builder
+	m.writeTo(&buf)
+	scrape := buf.String()
+	for _, series := range []string{
+		`taskman_backend_api_calls_total{method="POST",endpoint="/sprints",status="201"} 1`,
+		`taskman_backend_api_calls_total{method="POST",endpoint="/sprints/{id}/start",status="200"} 1`,
+		`taskman_backend_api_calls_total{method="GET",endpoint="/sprints/{id}/progress",status="200"} 1`,
+		`taskman_circuit_breaker_state{breaker="POST /sprints/{id}/start"} 0`,
+		`taskman_circuit_breaker_state{breaker="DELETE /action-lists/{id}/tasks/{task_id}"} 0`,
+		`taskman_mcp_tool_executions_total{tool_name="sprint_start",status="success"} 1`,
+	} {
+		if !strings.Contains(scrape, series+"\n") {
+			t.Errorf("the scrape lacks %s", series)
+		}
+	}
+}
+
+// TestSprintToolsOnUndecidedBackend calls a sprint tool while auto
+// detection cannot reach the backend: the answer says the backend is
+// unreachable, not that an unknown dialect does not support sprints.
+func TestSprintToolsOnUndecidedBackend(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: every connection is refused
+	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://" + addr + "/api/v1", "BACKEND_MAX_RETRIES": "0"})
+	c.initialize(version20251125)
+	res := c.callTool("sprint_read", map[string]any{"sprintId": "S-1"})
+	if text := textOf(res); res["isError"] != true || strings.Contains(text, "not supported") || !strings.Contains(text, "unreachable") {
+		t.Errorf("sprint_read with the backend down and its dialect unknown = %q, want an unreachable error", text)
 	}
 }

@@ -146,6 +146,12 @@ var legacyAdapter = newLegacyAdapter(true)
 // the endpoints legacyRemoteLacks names.
 var embeddedAdapter = newLegacyAdapter(false)
 
+// undecidedAdapter serves the calls made while auto detection has not
+// reached the backend: legacy calls with nothing refused, so that a call
+// the backend cannot be asked fails as unreachable (or with the caller's
+// cancellation), not as "not supported" by a dialect nobody knows yet.
+var undecidedAdapter = newLegacyAdapter(false)
+
 // newLegacyAdapter builds legacyAdapter (remote) or embeddedAdapter.
 func newLegacyAdapter(remote bool) *adapter {
 	a := &adapter{dialect: dialectLegacy}
@@ -413,7 +419,7 @@ func (c *backendClient) adapter(ctx context.Context) *adapter {
 	case c.detecting <- struct{}{}:
 		defer func() { <-c.detecting }()
 	case <-ctx.Done():
-		return legacyAdapter // the call ends with ctx's error before sending anything
+		return undecidedAdapter // the call ends with ctx's error before sending anything
 	}
 	if a := c.decided.Load(); a != nil {
 		return a
@@ -424,7 +430,7 @@ func (c *backendClient) adapter(ctx context.Context) *adapter {
 	if err != nil {
 		c.logger.WarnContext(ctx, "could not tell which dialect the backend speaks; this call uses legacy and the next one asks again",
 			"err", err, "hint", "set TASKMAN_BACKEND_DIALECT=legacy or taskman-v2 to skip detection")
-		return legacyAdapter
+		return undecidedAdapter
 	}
 	a := adapterFor(d, c.defaultOwner)
 	c.decided.Store(a)

@@ -342,3 +342,45 @@ func TestTaskmanV2ScansAreBounded(t *testing.T) {
 		t.Errorf("sent %d requests, want %d (two bounded scans and the project)", got, 2*v2ScanPages+1)
 	}
 }
+
+// TestTaskmanV2MetricsKeepLogicalOperations: the calls a TaskMan-v2 bulk
+// update sends (one PUT per id) are counted under the logical operation,
+// so dashboards do not change with the dialect.
+func TestTaskmanV2MetricsKeepLogicalOperations(t *testing.T) {
+	f := newFakeV2(t)
+	m := newMetrics(metricsOptions{Enabled: true, Version: "test", Endpoints: endpointTemplates(), Breakers: operationNames()})
+	c, err := newBackendClient(backendOptions{BaseURL: f.base(), Dialect: dialectTaskmanV2, Timeout: time.Second, Version: "test",
+		Logger: slog.New(slog.DiscardHandler), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	if _, err := c.do(context.Background(), request{op: opBulkUpdateTasks,
+		body: map[string]any{"task_ids": []any{"T-1", "T-2"}, "updates": map[string]any{"priority": "low"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := m.writeTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	// Two PUT /tasks/{id} on the wire (neither task exists: both 404),
+	// one logical POST /tasks/bulk/update in the metrics.
+	line := `taskman_backend_api_calls_total{method="POST",endpoint="/tasks/bulk/update",status="404"} 2`
+	if !strings.Contains(b.String(), line) {
+		t.Errorf("metrics lack %s; backend call lines:\n%s", line, grepLines([]byte(b.String()), "taskman_backend_api_calls_total{"))
+	}
+}
+
+// TestTaskmanV2MapsEveryOperation: exactly the five operations that
+// backend has no endpoint for are unsupported; every other one has a
+// route.
+func TestTaskmanV2MapsEveryOperation(t *testing.T) {
+	a := newTaskmanV2Adapter("o")
+	want := map[opID]bool{opAddMetaTask: true, opListComments: true, opAddComment: true, opAddBlocker: true, opToggleItem: true}
+	for op := range numOps {
+		err := a.check(op)
+		if (err != nil) != want[op] {
+			t.Errorf("%s: check = %v, want unsupported %v", op, err, want[op])
+		}
+	}
+}

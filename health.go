@@ -234,20 +234,21 @@ type healthSummary struct {
 // healthInfo is the body of /health/info. It holds no configuration
 // values, only what newHealth was given, so it cannot leak a secret.
 type healthInfo struct {
-	Service     string  `json:"service"`
-	Version     string  `json:"version"`
-	GoVersion   string  `json:"goVersion"`
-	Timestamp   string  `json:"timestamp"`
-	Uptime      float64 `json:"uptime"` // seconds
-	Transport   string  `json:"transport"`
-	BackendMode string  `json:"backendMode"`
+	Service     string           `json:"service"`
+	Version     string           `json:"version"`
+	GoVersion   string           `json:"goVersion"`
+	Timestamp   string           `json:"timestamp"`
+	Uptime      float64          `json:"uptime"` // seconds
+	Transport   string           `json:"transport"`
+	BackendMode string           `json:"backendMode"`
+	Features    map[string]bool  `json:"features"`
+	Memory      healthMemoryInfo `json:"memory"`
+	Goroutines  int              `json:"goroutines"`
+	Started     bool             `json:"started"`
+	Shutdown    bool             `json:"shuttingDown"`
+
 	// BackendDialect is legacy, taskman-v2 or "auto (undecided)".
-	BackendDialect string           `json:"backendDialect,omitempty"`
-	Features       map[string]bool  `json:"features"`
-	Memory         healthMemoryInfo `json:"memory"`
-	Goroutines     int              `json:"goroutines"`
-	Started        bool             `json:"started"`
-	Shutdown       bool             `json:"shuttingDown"`
+	BackendDialect string `json:"backendDialect,omitempty"`
 }
 
 // healthMemoryInfo is the memory part of /health/info, in bytes.

@@ -128,6 +128,14 @@ func newTaskmanV2Adapter(owner string) *adapter {
 		opSearchActionLists:     {run: v2SearchActionLists},
 	}}
 	v2SprintRoutes(&a.routes)
+	// An operation without a route is refused rather than sent as its
+	// legacy template, which this backend would answer 404 or, worse,
+	// silently misread.
+	for op := range numOps {
+		if rt := &a.routes[op]; rt.build == nil && rt.run == nil && rt.unsupported == "" {
+			rt.unsupported = "this server does not map " + op.String() + " to the TaskMan-v2 API"
+		}
+	}
 	return a
 }
 

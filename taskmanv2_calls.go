@@ -319,17 +319,9 @@ var (
 		u, _ := b["updates"].(map[string]any)
 		return v2TaskTo(u, n)
 	})
-	v2BulkAssignSprint = func(ctx context.Context, send sendFunc, r request) (any, error) {
-		body, _ := r.body.(map[string]any)
-		res, err := v2BulkUpdate("/tasks/{}", "task_ids", "assigned_count", func(b map[string]any, n *callNotes) (map[string]any, error) {
-			return map[string]any{"primary_sprint": b["sprint_id"]}, nil
-		})(ctx, send, r)
-		if m, ok := res.(map[string]any); ok {
-			delete(m, "task_ids")
-			m["sprint_id"] = body["sprint_id"]
-		}
-		return res, err
-	}
+	v2BulkAssignSprint = v2BulkUpdate("/tasks/{}", "task_ids", "assigned_count", func(b map[string]any, _ *callNotes) (map[string]any, error) {
+		return map[string]any{"primary_sprint": b["sprint_id"]}, nil
+	})
 	v2BulkUpdateActionLists = v2BulkUpdate("/action-lists/{}", "action_list_ids", "updated_count", func(b map[string]any, n *callNotes) (map[string]any, error) {
 		u, _ := b["updates"].(map[string]any)
 		return v2ActionListTo(u, n)

@@ -160,6 +160,11 @@ func v2SprintWorkflow() []v2Step {
 			want(t, "total", r["total"], 1)
 			wantSent(t, sent, "GET /api/v1/sprints?page=1&per_page=20&project_id="+st["project"]+"&status=completed")
 		}},
+		{"sprint_create", func(st workflowState) map[string]any {
+			return map[string]any{"sprint": map[string]any{"id": "S-next", "name": "Sprint 2", "project_id": st["project"]}}
+		}, func(t *testing.T, _ workflowState, res map[string]any, _ []string) {
+			want(t, "the caller's id", get(sc(t, res), "sprint", "id"), "S-next")
+		}},
 		{"action_list_create", func(workflowState) map[string]any { return map[string]any{"title": "Sprint board"} },
 			func(t *testing.T, st workflowState, res map[string]any, _ []string) {
 				st["board"], _ = get(sc(t, res), "action_list", "id").(string)

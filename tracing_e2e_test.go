@@ -89,6 +89,7 @@ func TestTraceOfOneHTTPToolCall(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		"http.request.method": "GET", "http.response.status_code": "404", "server.address": "127.0.0.1", "url.full": backend + "/tasks/T-missing",
+		"backend.operation": "GET /tasks/{id}",
 	} {
 		want(t, "backend span "+k, backendSpan.Attributes[k], v)
 	}

@@ -8,7 +8,8 @@
 // The server gets the SDK's default inherited environment (PATH, HOME, ...)
 // plus the KEY=VALUE pairs given. The script checks the tool catalog, then a
 // task workflow, the resources, a subscription, the prompts and a
-// completion (contextWorkflow), and a project and an action-list workflow, asserting on
+// completion (contextWorkflow), and a project, an action-list and a sprint
+// workflow, asserting on
 // structuredContent and on content[0].text being the same JSON. On success
 // it prints {"ok":true,"tools":T,"steps":N} and exits 0; on failure it
 // prints the reason and the server's stderr to stderr and exits 1.
@@ -16,7 +17,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { Checker, contextWorkflow, actionListWorkflow, projectWorkflow, runMain, taskWorkflow } from "./workflows.mjs";
+import { Checker, actionListWorkflow, contextWorkflow, projectWorkflow, runMain, sprintWorkflow, taskWorkflow } from "./workflows.mjs";
 
 const SCRIPT = "stdio-client.mjs";
 
@@ -57,6 +58,7 @@ await runMain(
     await contextWorkflow(c, client, tag, ResourceUpdatedNotificationSchema);
     await projectWorkflow(c, tag);
     await actionListWorkflow(c, tag);
+    await sprintWorkflow(c, tag);
     return { tools, steps: c.steps };
   },
   () => client.close(),

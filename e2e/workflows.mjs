@@ -1,8 +1,8 @@
 // Shared checks for the TypeScript SDK clients (stdio-client.mjs and
 // http-client.mjs): the expected tool catalog, a checked tool call, and the
-// task, project and action-list workflows. Every check throws an Error whose
-// message says which step failed and what came back, so the script's stderr
-// alone explains a failure.
+// task, project, action-list and sprint workflows. Every check throws an
+// Error whose message says which step failed and what came back, so the
+// script's stderr alone explains a failure.
 
 import assert from "node:assert/strict";
 
@@ -259,6 +259,44 @@ export async function actionListWorkflow(c, tag) {
 
   const deleted = await c.call("action_list_delete", { action_list_id: id });
   expect(deleted.success === true, "action_list_delete", "want {success: true}", deleted);
+}
+
+// sprintWorkflow plans a sprint from nothing on the embedded backend:
+// project, sprint, two tasks in it, one completed, progress 2 and 1, a
+// refused complete, start, complete, a task linked to an action list and
+// unlinked, and delete, which keeps the tasks.
+export async function sprintWorkflow(c, tag) {
+  const project = (await c.call("project_create", { project: { name: `e2e sprint project ${tag}` } })).project;
+  const created = await c.call("sprint_create", { sprint: { name: `e2e sprint ${tag}`, project_id: project.id } });
+  const id = created.sprint?.id;
+  expect(typeof id === "string" && created.sprint.status === "new", "sprint_create", "want an id and status new", created);
+  const tasks = [];
+  for (const title of ["one", "two"]) {
+    const t = await c.call("task_create", { task: { title, project_id: project.id, sprint_id: id } });
+    tasks.push(t.task.id);
+  }
+  const done = await c.call("task_complete", { taskId: tasks[0] });
+  expect(done.task?.status === "completed", "task_complete", "task.status must be completed", done);
+  const progress = await c.call("sprint_progress", { sprintId: id });
+  expect(progress.progress?.task_count === 2 && progress.progress.completed_count === 1, "sprint_progress", "want 2 tasks, 1 completed", progress);
+  const refused = await c.callError("sprint_complete", { sprintId: id });
+  expect(refused.includes("is new") && refused.includes("start it first"), "sprint_complete before start", "the error must name the state", refused);
+  const started = await c.call("sprint_start", { sprintId: id });
+  expect(started.sprint?.status === "active", "sprint_start", "sprint.status must be active", started);
+  const completed = await c.call("sprint_complete", { sprintId: id });
+  expect(completed.sprint?.status === "completed", "sprint_complete", "sprint.status must be completed", completed);
+
+  const list = (await c.call("action_list_create", { title: `e2e board ${tag}` })).action_list;
+  await c.call("action_list_link_task", { action_list_id: list.id, task_id: tasks[1] });
+  const linked = await c.call("action_list_tasks", { action_list_id: list.id });
+  assert.deepStrictEqual(linked.task_ids, [tasks[1]], `action_list_tasks: ${JSON.stringify(linked)}`);
+  const unlinked = await c.call("action_list_unlink_task", { action_list_id: list.id, task_id: tasks[1] });
+  assert.deepStrictEqual(unlinked.action_list?.task_ids, [], `action_list_unlink_task: ${JSON.stringify(unlinked)}`);
+
+  const deleted = await c.call("sprint_delete", { sprintId: id });
+  assert.deepStrictEqual(deleted.cleared_task_ids, tasks, `sprint_delete: ${JSON.stringify(deleted)}`);
+  const kept = await c.call("task_read", { taskId: tasks[0] });
+  expect(kept.task?.sprint_id === undefined, "task_read after sprint_delete", "the task must be kept without a sprint", kept);
 }
 
 // runMain runs body with a watchdog and the output convention of both
