@@ -83,7 +83,7 @@ func sprintTools() []*tool {
 		name: "sprint_list", title: "List sprints", family: familySprints, hints: hintRead,
 		description: "List sprints, filtered by project and status, a page at a time.",
 		input: object("", map[string]*schema{
-			"project_id": str("Only sprints of this project.", 1, maxRefID),
+			"project_id": str("", 1, maxRefID),
 			"status":     enum("Only sprints with this status.", sprintStatuses),
 			"limit":      integer("", 1, maxPageSize),
 			"cursor":     str("From next_cursor.", 1, 0),
