@@ -297,14 +297,15 @@ func buildPlanSprint(ctx context.Context, s *server, args map[string]string) (*p
 	if err != nil {
 		return nil, err
 	}
-	records := []promptRecord{{kindOf("project_read"), payload["project"].(map[string]any)}}
+	project, _ := payload["project"].(map[string]any)
+	records := []promptRecord{{kindOf("project_read"), project}}
 	target := "a new sprint (propose its name, goal and dates, then create it with sprint_create)"
 	if sid := args["sprint_id"]; sid != "" {
 		sp, _, err := s.runTool(ctx, "sprint_read", map[string]any{"sprintId": sid})
 		if err != nil {
 			return nil, err
 		}
-		sprint := sp["sprint"].(map[string]any)
+		sprint, _ := sp["sprint"].(map[string]any)
 		records = append(records, promptRecord{kindOf("sprint_read"), sprint})
 		target = fmt.Sprintf("sprint %s (%v)", sid, sprint["name"])
 	}

@@ -49,17 +49,27 @@ func newSubscriptionHub() *subscriptionHub {
 // close ends every listen stream (shutdown); it is safe to call twice.
 func (h *subscriptionHub) close() { h.once.Do(func() { close(h.closing) }) }
 
-// pruneLocked forgets the subscribers whose owner is gone.
+// pruneLocked forgets the subscribers and queues of sessions that ended.
 func (h *subscriptionHub) pruneLocked() {
 	for owner, sub := range h.subs {
-		select {
-		case <-sub.ended:
+		if gone(sub.ended) {
 			delete(h.subs, owner)
-			if sess, ok := owner.(*session); ok {
-				delete(h.queues, sess)
-			}
-		default:
 		}
+	}
+	for sess := range h.queues {
+		if gone(sess.ended) {
+			delete(h.queues, sess)
+		}
+	}
+}
+
+// gone reports whether ended is closed; a nil channel never is.
+func gone(ended <-chan struct{}) bool {
+	select {
+	case <-ended:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -68,6 +78,7 @@ func (h *subscriptionHub) pruneLocked() {
 func (h *subscriptionHub) queue(sess *session) chan *notification {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.pruneLocked()
 	return h.queueLocked(sess)
 }
 

@@ -211,3 +211,29 @@ func TestSubscriptionsListen(t *testing.T) {
 	want(t, "closing id", final["id"], float64(77))
 	want(t, "closing subscription id", get(final, "result", "_meta", metaSubscriptionID), float64(77))
 }
+
+// TestSubscriptionHubForgetsEndedSessions: an HTTP session's subscriptions
+// and update queue go when it ends; a stdio session's (no end) stay.
+func TestSubscriptionHubForgetsEndedSessions(t *testing.T) {
+	h := newSubscriptionHub()
+	ended := make(chan struct{})
+	httpSess, stdioSess := newSession("abc"), newSession("")
+	httpSess.ended = ended
+	var sent []string
+	for _, sess := range []*session{httpSess, stdioSess} {
+		h.queue(sess)
+		if err := h.subscribe(sess, "taskman://tasks/T-1", func() *subscriber {
+			return &subscriber{uris: map[string]bool{}, ended: sess.ended, send: func(u string) { sent = append(sent, sess.id+" "+u) }}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.publish([]string{"taskman://tasks/T-1", "taskman://tasks/T-2"})
+	want(t, "sent while both live", len(sent), 2)
+	close(ended)
+	sent = nil
+	h.publish([]string{"taskman://tasks/T-1"})
+	want(t, "sent after the HTTP session ended", sent, []string{" taskman://tasks/T-1"})
+	want(t, "subscribers left", len(h.subs), 1)
+	want(t, "queues left", len(h.queues), 1)
+}
