@@ -631,6 +631,7 @@ func (s *server) initialize(_ context.Context, c *invocation) (any, error) {
 	}
 	sess.version = v
 	sess.mu.Unlock()
+	s.watchListLegacy(sess, c.notify)
 	s.logger.Info("session initialized", "session_id", sess.id, "protocol_version", v,
 		"requested_version", requested, "client", client.Name, "client_version", client.Version)
 	res := &initializeResult{Capabilities: capabilities, ProtocolVersion: v, ServerInfo: s.serverInfo(v)}
@@ -782,6 +783,9 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 	}
 	if !t.hints.readOnly {
 		s.subs.publish(changedURIs(args.(map[string]any), payload))
+		if changesList(t) {
+			s.subs.listChanged()
+		}
 	}
 	s.metrics.observeToolExecution(t.name, "success", elapsed)
 	s.logger.DebugContext(ctx, "tool call done", "duration_ms", elapsed.Milliseconds())

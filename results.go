@@ -29,7 +29,7 @@ type serverCapabilities struct {
 
 // capabilities are the server's capabilities, as initialize and
 // server/discover declare them.
-var capabilities = serverCapabilities{Resources: resourcesCapability{Subscribe: true}}
+var capabilities = serverCapabilities{Resources: resourcesCapability{ListChanged: true, Subscribe: true}}
 
 // promptsCapability is the prompts capability: the table is fixed.
 type promptsCapability struct {

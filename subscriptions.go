@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -36,6 +37,7 @@ type subscriber struct {
 type subscriptionHub struct {
 	mu      sync.Mutex
 	subs    map[any]*subscriber             // guarded by mu
+	lists   map[any]*listWatcher            // told when the resource list changes; guarded by mu
 	queues  map[*session]chan *notification // legacy HTTP sessions' updates for their GET stream; guarded by mu
 	closing chan struct{}                   // closed at shutdown: listen streams end
 	once    sync.Once
@@ -43,7 +45,8 @@ type subscriptionHub struct {
 
 // newSubscriptionHub returns an empty hub.
 func newSubscriptionHub() *subscriptionHub {
-	return &subscriptionHub{subs: map[any]*subscriber{}, queues: map[*session]chan *notification{}, closing: make(chan struct{})}
+	return &subscriptionHub{subs: map[any]*subscriber{}, lists: map[any]*listWatcher{},
+		queues: map[*session]chan *notification{}, closing: make(chan struct{})}
 }
 
 // close ends every listen stream (shutdown); it is safe to call twice.
@@ -54,6 +57,11 @@ func (h *subscriptionHub) pruneLocked() {
 	for owner, sub := range h.subs {
 		if gone(sub.ended) {
 			delete(h.subs, owner)
+		}
+	}
+	for owner, w := range h.lists {
+		if gone(w.ended) {
+			delete(h.lists, owner)
 		}
 	}
 	for sess := range h.queues {
@@ -121,6 +129,61 @@ func (h *subscriptionHub) remove(owner any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, owner)
+	delete(h.lists, owner)
+}
+
+// listWatcher is told when the resource list changes.
+type listWatcher struct {
+	send  func()
+	ended <-chan struct{} // closed when the owner is gone; nil: never
+}
+
+// watchList tells owner, through w, when the resource list changes.
+func (h *subscriptionHub) watchList(owner any, w *listWatcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pruneLocked()
+	h.lists[owner] = w
+}
+
+// listChanged tells every list watcher that the resource list changed.
+func (h *subscriptionHub) listChanged() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pruneLocked()
+	for _, w := range h.lists {
+		w.send()
+	}
+}
+
+// listChangedNote is notifications/resources/list_changed; subID, when
+// not nil, is the listen request's id for its _meta.
+func listChangedNote(subID json.RawMessage) *notification {
+	n := &notification{JSONRPC: "2.0", Method: "notifications/resources/list_changed"}
+	if subID != nil {
+		n.Params = map[string]any{"_meta": map[string]any{metaSubscriptionID: subID}}
+	}
+	return n
+}
+
+// changesList reports whether a successful call of t may change the
+// resources/list set: a create or delete of a project, sprint or action
+// list.
+func changesList(t *tool) bool {
+	listed := t.family == familyProjects || t.family == familySprints || t.family == familyActionLists
+	return listed && (strings.HasSuffix(t.name, "_create") || strings.Contains(t.name, "_delete"))
+}
+
+// watchListLegacy makes a legacy session a list watcher at initialize:
+// under stdio the notification is written at once, over HTTP it is queued
+// for the session's GET stream.
+func (s *server) watchListLegacy(sess *session, notify notifier) {
+	send := func() { notify(listChangedNote(nil)) }
+	if sess.id != "" {
+		q := s.subs.queue(sess)
+		send = func() { offer(q, listChangedNote(nil)) }
+	}
+	s.subs.watchList(sess, &listWatcher{send: send, ended: sess.ended})
 }
 
 // publish tells every subscriber of one of uris that it changed.
@@ -217,13 +280,14 @@ func (s *server) resourcesUnsubscribe(_ context.Context, c *invocation) (any, er
 }
 
 // subscriptionsListen serves a 2026-07-28 subscriptions/listen: it
-// acknowledges the resource subscriptions it honours (the list-changed
-// kinds are not sent, so they are left out), then sends an update per
-// change until the client cancels the request or the server shuts down,
+// acknowledges what it honours (resource subscriptions and the resource
+// list; tools and prompts never change, so those are left out), then
+// sends an update per change until the client cancels the request or the server shuts down,
 // when it answers the closing result.
 func (s *server) subscriptionsListen(ctx context.Context, c *invocation) (any, error) {
 	var filter struct {
 		ResourceSubscriptions []string `json:"resourceSubscriptions"`
+		ResourcesListChanged  bool     `json:"resourcesListChanged"`
 	}
 	if err := c.req.param("notifications", &filter); err != nil {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: notifications must be an object; resourceSubscriptions a list of URIs"}
@@ -241,16 +305,23 @@ func (s *server) subscriptionsListen(ctx context.Context, c *invocation) (any, e
 	}
 	id := c.req.id
 	meta := map[string]any{metaSubscriptionID: id}
-	ack := map[string]any{"_meta": meta, "notifications": map[string]any{}}
+	honoured := map[string]any{}
 	if len(filter.ResourceSubscriptions) > 0 {
-		ack["notifications"] = map[string]any{"resourceSubscriptions": accepted}
+		honoured["resourceSubscriptions"] = accepted
 	}
+	if filter.ResourcesListChanged {
+		honoured["resourcesListChanged"] = true
+	}
+	ack := map[string]any{"_meta": meta, "notifications": honoured}
 	// Subscribed before the acknowledgment, so no change after it is
 	// missed; updates wait in q until it is sent.
 	q := make(chan *notification, subscriptionQueueLen)
 	sub.send = func(u string) { offer(q, updated(u, id)) }
 	owner := new(struct{ byte }) // this stream, distinct from every other
 	s.subs.add(owner, sub)
+	if filter.ResourcesListChanged {
+		s.subs.watchList(owner, &listWatcher{send: func() { offer(q, listChangedNote(id)) }})
+	}
 	defer s.subs.remove(owner)
 	c.notify(&notification{JSONRPC: "2.0", Method: "notifications/subscriptions/acknowledged", Params: ack})
 	for {

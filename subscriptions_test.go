@@ -41,7 +41,8 @@ func noNote(t *testing.T, c *stdioClient, method, what string) {
 
 // TestResourceSubscriptionsStdio: a legacy session subscribed to a task
 // is told when task_update changes it, not when another task changes, and
-// no longer after unsubscribing; the per-session cap holds.
+// no longer after unsubscribing; a sprint created changes the resource
+// list; the per-session cap holds.
 func TestResourceSubscriptionsStdio(t *testing.T) {
 	c := startStdio(t, nil)
 	c.initialize(version20251125)
@@ -57,6 +58,10 @@ func TestResourceSubscriptionsStdio(t *testing.T) {
 	want(t, "updated uri", get(nextNote(t, c, "notifications/resources/updated"), "params", "uri"), uri)
 	toolOn(t, cl, "task_read", map[string]any{"taskId": ids["tasks"]})
 	noNote(t, c, "notifications/resources/updated", "a read")
+
+	noNote(t, c, "notifications/resources/list_changed", "a task update")
+	toolOn(t, cl, "sprint_create", map[string]any{"sprint": map[string]any{"name": "Next", "project_id": ids["projects"]}})
+	nextNote(t, c, "notifications/resources/list_changed")
 
 	c.result("resources/unsubscribe", map[string]any{"uri": uri})
 	toolOn(t, cl, "task_update", map[string]any{"taskId": ids["tasks"], "changes": map[string]any{"title": "Again"}})
@@ -164,8 +169,8 @@ func TestResourceSubscriptionsHTTP(t *testing.T) {
 
 // TestSubscriptionsListen: a 2026-07-28 listen stream over HTTP opens with
 // the acknowledgment (the URIs it honours, under the request's id), then
-// carries the update of its subscribed resource only, each naming the
-// subscription.
+// carries the update of its subscribed resource only and the resource
+// list's change, each naming the subscription.
 func TestSubscriptionsListen(t *testing.T) {
 	h := startHTTP(t, nil)
 	var n int
@@ -184,7 +189,7 @@ func TestSubscriptionsListen(t *testing.T) {
 	uri := "taskman://tasks/" + ids["tasks"]
 
 	body := modern(77, "subscriptions/listen", map[string]any{"notifications": map[string]any{
-		"resourceSubscriptions": []string{uri, "taskman://boards/B-1"}, "toolsListChanged": true}}, nil)
+		"resourceSubscriptions": []string{uri, "taskman://boards/B-1"}, "toolsListChanged": true, "resourcesListChanged": true}}, nil)
 	req, _ := http.NewRequest(http.MethodPost, h.base+"/mcp", strings.NewReader(body))
 	for k, v := range mcpHeaders {
 		req.Header.Set(k, v)
@@ -195,7 +200,7 @@ func TestSubscriptionsListen(t *testing.T) {
 	ack := stream.next("the acknowledgment")
 	want(t, "first message", ack["method"], "notifications/subscriptions/acknowledged")
 	want(t, "ack subscription id", get(ack, "params", "_meta", metaSubscriptionID), float64(77))
-	want(t, "ack filter", get(ack, "params", "notifications"), map[string]any{"resourceSubscriptions": []any{uri}})
+	want(t, "ack filter", get(ack, "params", "notifications"), map[string]any{"resourceSubscriptions": []any{uri}, "resourcesListChanged": true})
 
 	toolOn(t, c, "task_update", map[string]any{"taskId": other, "changes": map[string]any{"title": "Other"}})
 	toolOn(t, c, "task_update", map[string]any{"taskId": ids["tasks"], "changes": map[string]any{"title": "Renamed"}})
@@ -203,6 +208,10 @@ func TestSubscriptionsListen(t *testing.T) {
 	want(t, "update method", upd["method"], "notifications/resources/updated")
 	want(t, "update uri", get(upd, "params", "uri"), uri)
 	want(t, "update subscription id", get(upd, "params", "_meta", metaSubscriptionID), float64(77))
+	toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "Gamma"}})
+	changed := stream.next("the list change")
+	want(t, "list change method", changed["method"], "notifications/resources/list_changed")
+	want(t, "list change subscription id", get(changed, "params", "_meta", metaSubscriptionID), float64(77))
 
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
