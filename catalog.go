@@ -11,21 +11,21 @@ import (
 // title and project_id, update takes any of them.
 func taskFields() map[string]*schema {
 	return map[string]*schema{
-		"title":           str("Short title of the task.", 1, maxTitle),
-		"project_id":      str("Id of the project the task belongs to.", 1, maxRefID),
-		"description":     str("Longer description, Markdown allowed.", 0, 0),
-		"status":          enum("Task status.", taskStatuses),
+		"title":           str("", 1, maxTitle),
+		"project_id":      str("", 1, maxRefID),
+		"description":     str("Markdown allowed.", 0, 0),
+		"status":          enum("", taskStatuses),
 		"work_type":       enum("Kind of work.", workTypes),
-		"priority":        enum("Priority.", priorities),
-		"owner":           str("Person responsible for the task.", 0, maxPerson),
-		"assignee":        str("Person doing the task.", 0, maxPerson),
-		"assignees":       strList("Everyone assigned to the task.", 0, 0),
+		"priority":        enum("", priorities),
+		"owner":           str("Responsible person.", 0, maxPerson),
+		"assignee":        str("", 0, maxPerson),
+		"assignees":       strList("", 0, 0),
 		"tags":            strList("Free-form tags.", 0, maxTags),
-		"sprint_id":       str("Sprint the task is planned in.", 0, maxRefID),
-		"parent_task_id":  str("Parent task id, for subtasks.", 0, maxRefID),
-		"due_date":        dateTime("Due date, RFC 3339."),
-		"estimated_hours": &schema{typ: "number", desc: "Estimated effort in hours.", min: new(0.0)},
-		"notes":           str("Working notes.", 0, 0),
+		"sprint_id":       str("", 0, maxRefID),
+		"parent_task_id":  str("", 0, maxRefID),
+		"due_date":        dateTime(""),
+		"estimated_hours": &schema{typ: "number", desc: "Hours.", min: new(0.0)},
+		"notes":           str("", 0, 0),
 	}
 }
 
@@ -46,7 +46,7 @@ func changesInput(desc string, fields map[string]*schema, open bool) *schema {
 // withCreateID adds the optional id of a create to props: the TaskMan-v2
 // backend takes the client's id (prefix…), the legacy one assigns its own.
 func withCreateID(props map[string]*schema, prefix string) map[string]*schema {
-	props["id"] = str("Id for the new record, "+prefix+"… (TaskMan-v2 only; generated when absent; the legacy backend assigns its own).", 1, maxRefID)
+	props["id"] = str("Optional id, "+prefix+"… (TaskMan-v2 only).", 1, maxRefID)
 	return props
 }
 
@@ -74,7 +74,7 @@ func taskTools() []*tool {
 	}, {
 		name: "task_read", title: "Read a task", family: familyTasks, hints: hintRead,
 		description: "Read one task by id.",
-		input:       object("", map[string]*schema{"taskId": idArg("task")}, "taskId"),
+		input:       object("", map[string]*schema{"taskId": idArg()}, "taskId"),
 		output:      out(map[string]*schema{"task": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opGetTask, args: []string{argString(a, "taskId")}})
@@ -84,8 +84,8 @@ func taskTools() []*tool {
 		name: "task_update", title: "Update a task", family: familyTasks, hints: hintSet,
 		description: "Change some fields of a task; fields left out or null stay as they are.",
 		input: object("", map[string]*schema{
-			"taskId":  idArg("task"),
-			"changes": changesInput("The fields to change.", taskFields(), true),
+			"taskId":  idArg(),
+			"changes": changesInput("", taskFields(), true),
 		}, "taskId", "changes"),
 		output: out(map[string]*schema{"task": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -96,7 +96,7 @@ func taskTools() []*tool {
 		name: "task_set_status", title: "Set a task's status", family: familyTasks, hints: hintSet,
 		description: "Set the status of a task, with optional notes and completion details.",
 		input: object("", map[string]*schema{
-			"taskId":           idArg("task"),
+			"taskId":           idArg(),
 			"status":           enum("The new status.", taskStatuses),
 			"notes":            str("Notes to store with the change.", 0, 0),
 			"completion_notes": str("What was done, for completed tasks.", 0, 0),
@@ -111,9 +111,9 @@ func taskTools() []*tool {
 		name: "task_assign", title: "Assign a task", family: familyTasks, hints: hintSet,
 		description: "Set who a task is assigned to; assignee null unassigns it.",
 		input: object("", map[string]*schema{
-			"taskId":    idArg("task"),
+			"taskId":    idArg(),
 			"assignee":  &schema{typ: "string", nullable: true, maxLen: maxPerson, desc: "The person doing the task, or null to unassign."},
-			"assignees": strList("Everyone assigned to the task.", 0, 0),
+			"assignees": strList("", 0, 0),
 		}, "taskId"),
 		output: out(map[string]*schema{"task": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -132,7 +132,7 @@ func taskTools() []*tool {
 	}, {
 		name: "task_delete", title: "Delete a task", family: familyTasks, hints: hintDelete,
 		description: "Delete a task by id.",
-		input:       object("", map[string]*schema{"taskId": idArg("task")}, "taskId"),
+		input:       object("", map[string]*schema{"taskId": idArg()}, "taskId"),
 		output:      out(map[string]*schema{"taskId": anyString, "deleted": anyBool}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			id := argString(a, "taskId")
@@ -150,13 +150,13 @@ func taskTools() []*tool {
 			"priority":        enum("Only tasks with this priority.", priorities),
 			"owner":           str("Only tasks owned by this person.", 1, maxPerson),
 			"assignee":        str("Only tasks assigned to this person.", 1, maxPerson),
-			"project_id":      str("Only tasks of this project.", 1, maxRefID),
-			"sprint_id":       str("Only tasks in this sprint.", 1, maxRefID),
+			"project_id":      str("", 1, maxRefID),
+			"sprint_id":       str("", 1, maxRefID),
 			"search":          str("Only tasks whose title or description contains this text.", 1, 0),
 			"tags":            strList("Only tasks carrying all these tags.", 0, maxTags),
 			"include_deleted": boolean("Include deleted tasks."),
-			"limit":           integer("Page size.", 1, maxPageSize),
-			"cursor":          str("next_cursor from the previous page.", 1, 0),
+			"limit":           integer("", 1, maxPageSize),
+			"cursor":          str("From next_cursor.", 1, 0),
 		}),
 		output: out(map[string]*schema{"tasks": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -210,12 +210,12 @@ func taskTools() []*tool {
 		name: "task_search", title: "Search tasks", family: familyTasks, hints: hintRead,
 		description: "Search tasks by text in the chosen fields, optionally within a project or sprint.",
 		input: object("", map[string]*schema{
-			"query":      str("Text to look for.", 1, 0),
-			"fields":     &schema{typ: "array", desc: "Fields to search; all of them when absent.", items: enum("", taskSearchFields)},
-			"project_id": str("Only tasks of this project.", 1, maxRefID),
-			"sprint_id":  str("Only tasks in this sprint.", 1, maxRefID),
-			"skip":       nonNegative("How many matches to skip."),
-			"limit":      integer("How many matches to return.", 1, 500),
+			"query":      str("", 1, 0),
+			"fields":     &schema{typ: "array", desc: "Default: all.", items: enum("", taskSearchFields)},
+			"project_id": str("", 1, maxRefID),
+			"sprint_id":  str("", 1, maxRefID),
+			"skip":       nonNegative(""),
+			"limit":      integer("", 1, 500),
 		}, "query"),
 		output: out(map[string]*schema{"success": anyBool, "query": anyString, "count": anyNumber, "tasks": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -230,7 +230,7 @@ func taskTools() []*tool {
 		name: "task_complete", title: "Complete a task", family: familyTasks, hints: hintSet,
 		description: "Mark a task as done, with optional notes on what was done.",
 		input: object("", map[string]*schema{
-			"taskId": idArg("task"),
+			"taskId": idArg(),
 			"notes":  str("What was done; stored as the task's completion notes.", 0, 0),
 		}, "taskId"),
 		output: out(map[string]*schema{"task": anyObject}),
@@ -247,9 +247,9 @@ func taskTools() []*tool {
 
 // projectTools returns the project tools.
 func projectTools() []*tool {
-	pid := map[string]*schema{"projectId": idArg("project")}
+	pid := map[string]*schema{"projectId": idArg()}
 	withPID := func(props map[string]*schema) map[string]*schema {
-		props["projectId"] = idArg("project")
+		props["projectId"] = idArg()
 		return props
 	}
 	severities := priorities
@@ -275,7 +275,7 @@ func projectTools() []*tool {
 		name: "project_update", title: "Update a project", family: familyProjects, hints: hintSet,
 		description: "Change some fields of a project; fields left out or null stay as they are.",
 		input: object("", withPID(map[string]*schema{
-			"changes": changesInput("The fields to change.", projectFields(), false),
+			"changes": changesInput("", projectFields(), false),
 		}), "projectId", "changes"),
 		output: out(map[string]*schema{"project": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -300,8 +300,8 @@ func projectTools() []*tool {
 		input: object("", map[string]*schema{
 			"status": enum("Only projects with this status.", projectStatuses),
 			"search": str("Only projects whose name or description contains this text.", 1, 0),
-			"limit":  integer("Page size.", 1, maxPageSize),
-			"cursor": str("next_cursor from the previous page.", 1, 0),
+			"limit":  integer("", 1, maxPageSize),
+			"cursor": str("From next_cursor.", 1, 0),
 		}),
 		output: out(map[string]*schema{"projects": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -337,7 +337,7 @@ func projectTools() []*tool {
 			"title":       str("Title of the meta task.", 1, maxTitle),
 			"description": str("What it involves.", 0, 0),
 			"owner":       str("Who is responsible.", 0, maxPerson),
-			"due_date":    dateTime("Due date, RFC 3339."),
+			"due_date":    dateTime(""),
 		}, "title")}), "projectId", "metaTask"),
 		output: out(map[string]*schema{"projectId": anyString, "metaTask": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -379,8 +379,8 @@ func projectTools() []*tool {
 		name: "project_get_comments", title: "Read a project's comments", family: familyProjects, hints: hintRead,
 		description: "List the comments on a project, a page at a time.",
 		input: object("", withPID(map[string]*schema{"params": object("Paging.", map[string]*schema{
-			"limit":  integer("Page size.", 1, maxPageSize),
-			"cursor": str("next_cursor from the previous page.", 1, 0),
+			"limit":  integer("", 1, maxPageSize),
+			"cursor": str("From next_cursor.", 1, 0),
 		})}), "projectId"),
 		output: out(map[string]*schema{"projectId": anyString, "comments": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -408,15 +408,15 @@ func actionListFields() map[string]*schema {
 		"title":       str("Title of the action list.", 1, maxTitle),
 		"description": str("What the list is for.", 0, 0),
 		"status":      enum("Action list status.", actionListStatuses),
-		"priority":    enum("Priority.", priorities),
-		"notes":       str("Working notes.", 0, 0),
+		"priority":    enum("", priorities),
+		"notes":       str("", 0, 0),
 		"metadata":    &schema{typ: "object", desc: "Free-form metadata.", open: true},
 	}
 }
 
 // actionListTools returns the action-list tools.
 func actionListTools() []*tool {
-	alid := func() *schema { return idArg("action list") }
+	alid := func() *schema { return idArg() }
 	createProps := withCreateID(actionListFields(), "AL-")
 	createProps["project_id"] = str("Project the list belongs to.", 0, maxRefID)
 	createProps["sprint_id"] = str("Sprint the list belongs to.", 0, maxRefID)
@@ -451,7 +451,7 @@ func actionListTools() []*tool {
 		}
 	}
 	itemArgs := func() *schema {
-		return object("", map[string]*schema{"action_list_id": alid(), "item_id": idArg("item")}, "action_list_id", "item_id")
+		return object("", map[string]*schema{"action_list_id": alid(), "item_id": idArg()}, "action_list_id", "item_id")
 	}
 	alOut := out(map[string]*schema{"action_list": anyObject})
 	return []*tool{{
@@ -476,11 +476,11 @@ func actionListTools() []*tool {
 			"status":     enum("Only lists with this status.", actionListStatuses),
 			"priority":   enum("Only lists with this priority.", priorities),
 			"owner":      str("Only lists owned by this person.", 1, maxPerson),
-			"project_id": str("Only lists of this project.", 1, maxRefID),
-			"sprint_id":  str("Only lists of this sprint.", 1, maxRefID),
+			"project_id": str("", 1, maxRefID),
+			"sprint_id":  str("", 1, maxRefID),
 			"tags":       strList("Only lists carrying all these tags.", 0, maxTags),
-			"limit":      integer("Page size.", 1, maxPageSize),
-			"cursor":     str("next_cursor from the previous page.", 1, 0),
+			"limit":      integer("", 1, maxPageSize),
+			"cursor":     str("From next_cursor.", 1, 0),
 		}),
 		output: out(map[string]*schema{"action_lists": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -589,14 +589,14 @@ func actionListTools() []*tool {
 		name: "action_list_search", title: "Search action lists", family: familyActionLists, hints: hintRead,
 		description: "Search action lists by text in the chosen fields, optionally filtered.",
 		input: object("", map[string]*schema{
-			"q":          str("Text to look for.", 1, 0),
-			"fields":     &schema{typ: "array", desc: "Fields to search; all of them when absent.", items: enum("", listSearchFields)},
-			"project_id": str("Only lists of this project.", 1, maxRefID),
-			"sprint_id":  str("Only lists of this sprint.", 1, maxRefID),
+			"q":          str("", 1, 0),
+			"fields":     &schema{typ: "array", desc: "Default: all.", items: enum("", listSearchFields)},
+			"project_id": str("", 1, maxRefID),
+			"sprint_id":  str("", 1, maxRefID),
 			"status":     enum("Only lists with this status.", actionListStatuses),
 			"priority":   enum("Only lists with this priority.", priorities),
-			"skip":       nonNegative("How many matches to skip."),
-			"limit":      integer("How many matches to return.", 1, maxPageSize),
+			"skip":       nonNegative(""),
+			"limit":      integer("", 1, maxPageSize),
 		}, "q"),
 		output: out(map[string]*schema{"success": anyBool, "query": anyString, "count": anyNumber, "data": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -641,5 +641,5 @@ func actionListTools() []*tool {
 // taskLinkArgs are the arguments of the tools that link a task to an
 // action list or unlink it.
 func taskLinkArgs() *schema {
-	return object("", map[string]*schema{"action_list_id": idArg("action list"), "task_id": idArg("task")}, "action_list_id", "task_id")
+	return object("", map[string]*schema{"action_list_id": idArg(), "task_id": idArg()}, "action_list_id", "task_id")
 }

@@ -11,8 +11,8 @@ func sprintFields() map[string]*schema {
 		"name":       str("Name of the sprint.", 1, maxSprintName),
 		"project_id": str("Id of the project the sprint belongs to.", 1, maxRefID),
 		"goal":       str("What the sprint is meant to achieve.", 1, 0),
-		"start_date": date("First day of the sprint, YYYY-MM-DD."),
-		"end_date":   date("Last day of the sprint, YYYY-MM-DD."),
+		"start_date": date(""),
+		"end_date":   date(""),
 	}
 }
 
@@ -23,7 +23,7 @@ const maxSprintName = 200
 // sprintTools returns the sprint tools: the sprint's records, its progress
 // and its two checked transitions.
 func sprintTools() []*tool {
-	sid := func() map[string]*schema { return map[string]*schema{"sprintId": idArg("sprint")} }
+	sid := func() map[string]*schema { return map[string]*schema{"sprintId": idArg()} }
 	sprintOut := out(map[string]*schema{"sprint": anyObject})
 	updateFields := sprintFields()
 	delete(updateFields, "project_id") // a sprint stays in its project
@@ -58,8 +58,8 @@ func sprintTools() []*tool {
 		name: "sprint_update", title: "Update a sprint", family: familySprints, hints: hintSet,
 		description: "Change some fields of a sprint; fields left out or null stay as they are.",
 		input: object("", map[string]*schema{
-			"sprintId": idArg("sprint"),
-			"changes":  changesInput("The fields to change.", updateFields, false),
+			"sprintId": idArg(),
+			"changes":  changesInput("", updateFields, false),
 		}, "sprintId", "changes"),
 		output: sprintOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -83,10 +83,10 @@ func sprintTools() []*tool {
 		name: "sprint_list", title: "List sprints", family: familySprints, hints: hintRead,
 		description: "List sprints, filtered by project and status, a page at a time.",
 		input: object("", map[string]*schema{
-			"project_id": str("Only sprints of this project.", 1, maxRefID),
+			"project_id": str("", 1, maxRefID),
 			"status":     enum("Only sprints with this status.", sprintStatuses),
-			"limit":      integer("Page size.", 1, maxPageSize),
-			"cursor":     str("next_cursor from the previous page.", 1, 0),
+			"limit":      integer("", 1, maxPageSize),
+			"cursor":     str("From next_cursor.", 1, 0),
 		}),
 		output: out(map[string]*schema{"sprints": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {

@@ -26,6 +26,8 @@ type config struct {
 	AuthToken          secret        // TASKMAN_AUTH_TOKEN
 	AuthMetrics        bool          // TASKMAN_AUTH_METRICS, default false
 	OpsAddr            string        // TASKMAN_OPS_ADDR, host:port; only meaningful under stdio
+	Toolsets           []string      // TASKMAN_TOOLSETS: the toolsets offered (docs/tools.md), default all of them
+	ReadOnly           bool          // TASKMAN_READ_ONLY, default false: offer only the read-only tools
 	SessionIdleTimeout time.Duration // TASKMAN_SESSION_IDLE_TIMEOUT_MS, default 30m
 	MaxSessions        int           // TASKMAN_MAX_SESSIONS, default 1000, >=1
 	MaxRequestBytes    int64         // TASKMAN_MAX_REQUEST_BYTES, default 4194304, 1024..1 GiB
@@ -203,6 +205,14 @@ var configVars = []configVar{
 	{name: "TASKMAN_AUTH_METRICS", group: configGroupServer, def: "false",
 		help:  "true: /metrics needs the token too (health probes stay open for the orchestrator)",
 		value: func(c *config) string { return strconv.FormatBool(c.AuthMetrics) }},
+	// Every toolset by default, so a client of the old server sees the
+	// tools it saw.
+	{name: "TASKMAN_TOOLSETS", group: configGroupServer, def: "all",
+		help:  "comma list of the toolsets offered: " + strings.Join(toolsetNames, ", ") + ", or all",
+		value: func(c *config) string { return strings.Join(c.Toolsets, ",") }},
+	{name: "TASKMAN_READ_ONLY", group: configGroupServer, def: "false",
+		help:  "true: offer only the tools that change nothing; a call to any other is refused",
+		value: func(c *config) string { return strconv.FormatBool(c.ReadOnly) }},
 	{name: "TASKMAN_OPS_ADDR", group: configGroupServer,
 		help:  "stdio only: host:port of a side listener for /metrics and /health/*, e.g. 127.0.0.1:9464",
 		value: func(c *config) string { return c.OpsAddr }},
@@ -422,6 +432,8 @@ func loadConfig(getenv func(string) string, dotenvPath string) (*config, error) 
 	c.AuthToken = secret(token)
 	c.AuthMetrics = p.boolean("TASKMAN_AUTH_METRICS")
 	c.OpsAddr = p.hostPort("TASKMAN_OPS_ADDR")
+	c.Toolsets = p.toolsets("TASKMAN_TOOLSETS")
+	c.ReadOnly = p.boolean("TASKMAN_READ_ONLY")
 	c.SessionIdleTimeout = p.millis("TASKMAN_SESSION_IDLE_TIMEOUT_MS", 1)
 	c.MaxSessions = int(p.integer("TASKMAN_MAX_SESSIONS", 1, configNoMax))
 	c.MaxRequestBytes = p.integer("TASKMAN_MAX_REQUEST_BYTES", configMinRequestBytes, configMaxRequestBytes)
@@ -669,6 +681,33 @@ func (p *configParser) list(name string) []string {
 		}
 	}
 	return items
+}
+
+// toolsets returns the toolsets a comma list names, in toolsetNames'
+// order; "all" names every one.
+func (p *configParser) toolsets(name string) []string {
+	v, from, _ := p.lookup(name)
+	named := p.list(name)
+	if len(named) == 0 {
+		p.bad(from, "must name at least one toolset ("+configOr(append(slices.Clone(toolsetNames), "all"))+")", v)
+		return nil
+	}
+	var sets []string
+	for _, ts := range toolsetNames {
+		for _, n := range named {
+			if lower := strings.ToLower(n); lower == ts || lower == "all" {
+				sets = append(sets, ts)
+				break
+			}
+		}
+	}
+	for _, n := range named {
+		if lower := strings.ToLower(n); lower != "all" && !slices.Contains(toolsetNames, lower) {
+			p.bad(from, "must be a comma list of "+configOr(append(slices.Clone(toolsetNames), "all")), v)
+			return nil
+		}
+	}
+	return sets
 }
 
 // host accepts a host name or an IP address without a port (an IPv6

@@ -502,7 +502,7 @@ func (e *embedded) handleListTasks(tx *embTx, r *http.Request, _ []byte) (int, a
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, embList("tasks", embRecords(page, nil), next), nil
+	return http.StatusOK, embList("tasks", embRecords(page, nil), next, len(entries)), nil
 }
 
 // handleBulkUpdateTasks answers POST /tasks/bulk/update: every id must name
@@ -580,11 +580,7 @@ func (e *embedded) handleSearchTasks(tx *embTx, r *http.Request, _ []byte) (int,
 		}
 		return embMatchFields(rec, fields, lower)
 	})
-	data, err := embSkipLimit(q, embRecords(entries, nil), embMaxTaskSearchLimit)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]any{"success": true, "query": query, "count": len(data), "data": data}, nil
+	return embSearchAnswer(q, query, embRecords(entries, nil), embMaxTaskSearchLimit)
 }
 
 // handleCreateProject answers POST /projects.
@@ -601,12 +597,24 @@ func (e *embedded) handleCreateProject(tx *embTx, _ *http.Request, body []byte) 
 }
 
 // handleGetProject answers GET /projects/{id}.
+//
+// The answer carries the project's blockers (oldest first; absent when it
+// has none), which have no endpoint of their own: project_read is where an
+// assistant reads a project, so that is where they are seen
+// (docs/tools.md).
 func (e *embedded) handleGetProject(tx *embTx, r *http.Request, _ []byte) (int, any, error) {
-	ent, err := tx.get(tx.s.Projects, "project", r.PathValue("id"))
+	pid := r.PathValue("id")
+	ent, err := tx.get(tx.s.Projects, "project", pid)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, ent.Record, nil
+	blockers := embSorted(tx.s.Blockers, func(rec map[string]any) bool { return embStr(rec, "project_id") == pid })
+	if len(blockers) == 0 {
+		return http.StatusOK, ent.Record, nil
+	}
+	out := maps.Clone(ent.Record)
+	out["blockers"] = embRecords(blockers, nil)
+	return http.StatusOK, out, nil
 }
 
 // handleUpdateProject answers PUT /projects/{id}.
@@ -662,7 +670,7 @@ func (e *embedded) handleListProjects(tx *embTx, r *http.Request, _ []byte) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, embList("projects", embRecords(page, nil), next), nil
+	return http.StatusOK, embList("projects", embRecords(page, nil), next, len(entries)), nil
 }
 
 // handleAddSprint answers POST /projects/{id}/sprints; linking a sprint
@@ -770,7 +778,7 @@ func (e *embedded) handleListComments(tx *embTx, r *http.Request, _ []byte) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, embList("comments", embRecords(page, nil), next), nil
+	return http.StatusOK, embList("comments", embRecords(page, nil), next, len(entries)), nil
 }
 
 // handleAnalytics answers GET /projects/{id}/analytics from the project's

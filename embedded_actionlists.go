@@ -156,7 +156,7 @@ func (e *embedded) handleListActionLists(tx *embTx, r *http.Request, _ []byte) (
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, embList("action_lists", embRecords(page, embActionListView), next), nil
+	return http.StatusOK, embList("action_lists", embRecords(page, embActionListView), next, len(entries)), nil
 }
 
 // handleAddItem answers POST /action-lists/{id}/items; without an order the
@@ -359,9 +359,5 @@ func (e *embedded) handleSearchActionLists(tx *embTx, r *http.Request, _ []byte)
 		}
 		return embMatchFields(rec, fields, lower)
 	})
-	data, err := embSkipLimit(q, embRecords(entries, embActionListView), embMaxListLimit)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]any{"success": true, "query": query, "count": len(data), "data": data}, nil
+	return embSearchAnswer(q, query, embRecords(entries, embActionListView), embMaxListLimit)
 }

@@ -626,29 +626,33 @@ func embPage(q url.Values, kind string, entries []*embEntry) ([]*embEntry, strin
 	return page, next, nil
 }
 
-// embList builds a list answer {key: [...], next_cursor?}.
-func embList(key string, records []any, next string) map[string]any {
-	out := map[string]any{key: records}
+// embList builds a list answer {key: [...], next_cursor?, total,
+// has_more}: total counts every match, not only the page.
+func embList(key string, records []any, next string, total int) map[string]any {
+	out := map[string]any{key: records, "total": total, "has_more": next != ""}
 	if next != "" {
 		out["next_cursor"] = next
 	}
 	return out
 }
 
-// embSkipLimit cuts the skip/limit window of a search result.
-func embSkipLimit(q url.Values, all []any, maxLimit int) ([]any, error) {
+// embSearchAnswer answers a search: the skip/limit window of all its
+// matches, with the page's count, the total and whether more follow.
+func embSearchAnswer(q url.Values, query string, all []any, maxLimit int) (int, any, error) {
 	skip, err := embQueryInt(q, "skip", 0, 0, math.MaxInt32)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	limit, err := embQueryInt(q, "limit", embDefaultLimit, 1, maxLimit)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	if skip >= len(all) {
-		return []any{}, nil
+	data := []any{}
+	if skip < len(all) {
+		data = all[skip:min(len(all), skip+limit)]
 	}
-	return all[skip:min(len(all), skip+limit)], nil
+	return http.StatusOK, map[string]any{"success": true, "query": query, "count": len(data), "data": data,
+		"total": len(all), "has_more": skip+len(data) < len(all)}, nil
 }
 
 // embIDList reads in[key] as 1..embMaxBulkIDs distinct id strings.

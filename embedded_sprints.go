@@ -207,9 +207,7 @@ func (e *embedded) handleListSprints(tx *embTx, r *http.Request, _ []byte) (int,
 	if err != nil {
 		return 0, nil, err
 	}
-	out := embList("sprints", embRecords(page, nil), next)
-	out["total"] = len(entries)
-	return http.StatusOK, out, nil
+	return http.StatusOK, embList("sprints", embRecords(page, nil), next, len(entries)), nil
 }
 
 // handleSprintProgress answers GET /sprints/{id}/progress from the live

@@ -30,7 +30,8 @@
 // reported at once, one line each, and the process exits with status 2.
 // Unless GOGC or GOMEMLIMIT is set, the garbage collector runs at GOGC=400
 // with a soft memory limit of 90% of the container's (README.md, "Garbage
-// collector").
+// collector"). TASKMAN_TOOLSETS and TASKMAN_READ_ONLY choose the tools
+// offered; a call to one left out is refused with the reason.
 //
 // # Protocol
 //
@@ -38,7 +39,10 @@
 // negotiated by initialize; 2026-07-28 requests (per-request _meta, no
 // handshake) are served statelessly, held to the _meta and header rules in
 // docs/mcp.md. Methods: initialize, ping,
-// server/discover, tools/list, tools/call, logging/setLevel, and the
+// server/discover, tools/list, tools/call, logging/setLevel,
+// resources/list, resources/templates/list, resources/read,
+// resources/subscribe, resources/unsubscribe, subscriptions/listen,
+// prompts/list, prompts/get, completion/complete, and the
 // notifications cancelled, initialized and (sent) progress and message.
 //
 // # HTTP endpoints (TASKMAN_MCP_TRANSPORT=http, on HOST:PORT)

@@ -83,8 +83,11 @@ type server struct {
 	// disabled.
 	breakers *breakers
 	tracing  *tracing // nil or off: a no-op tracer
-	tools    []*tool
-	byName   map[string]*tool
+	// tools are the tools offered: the table less what TASKMAN_TOOLSETS
+	// and TASKMAN_READ_ONLY leave out. byName holds the whole table, so
+	// that a call to a tool left out is answered with the reason.
+	tools  []*tool
+	byName map[string]*tool
 	// methods is the method table; a copy of methodTable, so that tests
 	// can add a row.
 	methods map[string]*method
@@ -93,6 +96,11 @@ type server struct {
 	// larger than the catalog, so clients that ignore nextCursor still see
 	// every tool; tests lower it to exercise paging.
 	toolsPageSize int
+	// resourcesPageSize is the most resources one resources/list page
+	// holds: the backend's largest page; tests lower it.
+	resourcesPageSize int
+	// subs are the resource subscriptions of every session and stream.
+	subs *subscriptionHub
 	// toolsJSON caches each version's rendering of every tool.
 	toolsJSON map[string][]json.RawMessage
 }
@@ -120,27 +128,32 @@ func newServer(d serverDeps) (*server, error) {
 		return nil, errors.New("new server: config, logger and backend are required")
 	}
 	s := &server{
-		cfg:           d.Config,
-		logger:        d.Logger,
-		version:       d.Version,
-		backend:       d.Backend,
-		metrics:       d.Metrics,
-		breakers:      d.Breakers,
-		tracing:       d.Tracing,
-		tools:         d.Tools,
-		byName:        make(map[string]*tool),
-		methods:       maps.Clone(methodTable),
-		toolsPageSize: defaultToolsPageSize,
-		toolsJSON:     make(map[string][]json.RawMessage),
+		cfg:               d.Config,
+		logger:            d.Logger,
+		version:           d.Version,
+		backend:           d.Backend,
+		metrics:           d.Metrics,
+		breakers:          d.Breakers,
+		tracing:           d.Tracing,
+		byName:            make(map[string]*tool),
+		methods:           maps.Clone(methodTable),
+		toolsPageSize:     defaultToolsPageSize,
+		resourcesPageSize: maxPageSize,
+		subs:              newSubscriptionHub(),
+		toolsJSON:         make(map[string][]json.RawMessage),
 	}
-	if s.tools == nil {
-		s.tools = newToolTable()
+	table := d.Tools
+	if table == nil {
+		table = newToolTable()
 	}
-	for _, t := range s.tools {
+	for _, t := range table {
 		if s.byName[t.name] != nil {
 			return nil, fmt.Errorf("new server: tool %s defined twice", t.name)
 		}
 		s.byName[t.name] = t
+		if refusal(s.cfg, t) == "" {
+			s.tools = append(s.tools, t)
+		}
 	}
 	for _, v := range supportedVersions {
 		for _, t := range s.tools {
@@ -163,14 +176,21 @@ func (t *tool) describe(v string) map[string]any {
 	}
 	if hasStructured(v) {
 		d["title"] = t.title
-		d["outputSchema"] = t.output
+		d["outputSchema"] = t.output.published()
 	}
 	if hasAnnotations(v) {
-		a := map[string]any{
-			"readOnlyHint":    t.hints.readOnly,
-			"destructiveHint": t.hints.destructive,
-			"idempotentHint":  t.hints.idempotent,
-			"openWorldHint":   false,
+		// A hint equal to the spec's default is left out (readOnlyHint
+		// and idempotentHint default to false); destructiveHint and
+		// openWorldHint default to true, so their false is always sent.
+		// destructiveHint means nothing for a read-only tool.
+		a := map[string]any{"openWorldHint": false}
+		if t.hints.readOnly {
+			a["readOnlyHint"] = true
+		} else {
+			a["destructiveHint"] = t.hints.destructive
+		}
+		if t.hints.idempotent {
+			a["idempotentHint"] = true
 		}
 		if !hasStructured(v) {
 			a["title"] = t.title // 2025-03-26 carries the title here only
@@ -192,7 +212,9 @@ func (s *server) serverInfo(v string) *implementation {
 // instructions tell a model how to use the server.
 const instructions = "Tools for a Task Manager: task_* for tasks, project_* for projects, " +
 	"action_list_* for checklists. Call activate_taskman_server first to check the backend. " +
-	"Ids are opaque strings such as T-1a2b3c4d; list and search tools return them."
+	"Ids are opaque strings such as T-1a2b3c4d; list and search tools return them. " +
+	"Records are also resources (taskman://tasks/{id}, projects, sprints, action-lists), " +
+	"and the prompts daily_standup, plan_sprint and triage start common workflows."
 
 // method is a row of the method table: the eras that serve the method,
 // the server capability it belongs to, the client capabilities it needs,
@@ -218,12 +240,21 @@ type method struct {
 // methodTable holds every MCP method the server answers (docs/mcp.md,
 // "Methods").
 var methodTable = map[string]*method{
-	"initialize":       {legacy: true, beforeInit: true, handle: (*server).initialize},
-	"ping":             {legacy: true, beforeInit: true, handle: ping},
-	"server/discover":  {modern: true, handle: (*server).discover},
-	"tools/list":       {legacy: true, modern: true, capability: capabilityTools, handle: (*server).toolsList},
-	"tools/call":       {legacy: true, modern: true, capability: capabilityTools, clientLog: true, handle: (*server).toolsCall},
-	"logging/setLevel": {legacy: true, capability: capabilityLogging, handle: setLevel},
+	"initialize":               {legacy: true, beforeInit: true, handle: (*server).initialize},
+	"ping":                     {legacy: true, beforeInit: true, handle: ping},
+	"server/discover":          {modern: true, handle: (*server).discover},
+	"tools/list":               {legacy: true, modern: true, capability: capabilityTools, handle: (*server).toolsList},
+	"tools/call":               {legacy: true, modern: true, capability: capabilityTools, clientLog: true, handle: (*server).toolsCall},
+	"completion/complete":      {legacy: true, modern: true, capability: capabilityCompletions, handle: (*server).completionComplete},
+	"prompts/list":             {legacy: true, modern: true, capability: capabilityPrompts, handle: (*server).promptsList},
+	"prompts/get":              {legacy: true, modern: true, capability: capabilityPrompts, handle: (*server).promptsGet},
+	"resources/list":           {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesList},
+	"resources/read":           {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesRead},
+	"resources/subscribe":      {legacy: true, capability: capabilityResources, handle: (*server).resourcesSubscribe},
+	"resources/unsubscribe":    {legacy: true, capability: capabilityResources, handle: (*server).resourcesUnsubscribe},
+	"subscriptions/listen":     {modern: true, capability: capabilityResources, handle: (*server).subscriptionsListen},
+	"resources/templates/list": {legacy: true, modern: true, capability: capabilityResources, handle: (*server).resourcesTemplatesList},
+	"logging/setLevel":         {legacy: true, capability: capabilityLogging, handle: setLevel},
 }
 
 // invocation is one request on its way through its method's handler.
@@ -608,9 +639,10 @@ func (s *server) initialize(_ context.Context, c *invocation) (any, error) {
 	}
 	sess.version = v
 	sess.mu.Unlock()
+	s.watchListLegacy(sess, c.notify)
 	s.logger.Info("session initialized", "session_id", sess.id, "protocol_version", v,
 		"requested_version", requested, "client", client.Name, "client_version", client.Version)
-	res := &initializeResult{ProtocolVersion: v, ServerInfo: s.serverInfo(v)}
+	res := &initializeResult{Capabilities: capabilities, ProtocolVersion: v, ServerInfo: s.serverInfo(v)}
 	if v >= version20250326 {
 		res.Instructions = instructions
 	}
@@ -620,6 +652,7 @@ func (s *server) initialize(_ context.Context, c *invocation) (any, error) {
 // discover answers server/discover.
 func (s *server) discover(context.Context, *invocation) (any, error) {
 	return &discoverResult{
+		Capabilities:      capabilities,
 		SupportedVersions: supportedVersions,
 		Instructions:      instructions,
 		TTLMS:             3_600_000, // the catalog changes only with a new release
@@ -714,6 +747,10 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", *name)}
 	}
 	ri.tool = t.name
+	if why := refusal(s.cfg, t); why != "" {
+		s.metrics.observeToolExecution(t.name, "error", 0)
+		return errorToolResult(t.name + ": " + why), nil
+	}
 	args, err := decodeArguments(c.req.params["arguments"])
 	if err == nil {
 		err = t.input.validate("", args)
@@ -759,6 +796,12 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		markStale(res, tc.stale)
 		s.logger.InfoContext(ctx, "tool call answered from the fallback cache", "duration_ms", elapsed.Milliseconds(), "age_ms", tc.stale.age.Milliseconds())
 		return res, nil
+	}
+	if !t.hints.readOnly {
+		s.subs.publish(changedURIs(args.(map[string]any), payload))
+		if changesList(t) {
+			s.subs.listChanged()
+		}
 	}
 	s.metrics.observeToolExecution(t.name, "success", elapsed)
 	if s.logger.Enabled(ctx, slog.LevelDebug) {

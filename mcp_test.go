@@ -308,3 +308,55 @@ func slowBackend(t *testing.T) (srv *httptest.Server, started, cancelled chan st
 	})
 	return srv, started, cancelled, release
 }
+
+// legacyClient sends one request in an initialized 2025-11-25 session and
+// returns the whole answer.
+type legacyClient func(method string, params any) map[string]any
+
+// legacyClients starts a server with env under stdio and under HTTP and
+// returns a client of each, by transport name, so a test runs the same
+// steps over both.
+func legacyClients(t *testing.T, env map[string]string) map[string]legacyClient {
+	t.Helper()
+	sc := startStdio(t, env)
+	sc.initialize(version20251125)
+	hs := startHTTP(t, env)
+	sid := hs.initSession(t, nil)
+	var ids atomic.Int64
+	httpClient := func(method string, params any) map[string]any {
+		t.Helper()
+		id := ids.Add(1)
+		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+		resp, b := hs.post(t, string(body), map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": version20251125})
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			for _, m := range sseMessages(b) {
+				if num(m["id"]) == int(id) {
+					return m
+				}
+			}
+			t.Fatalf("%s: no answer in the event stream %s", method, b)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: answer %d %q is not JSON: %v", method, resp.StatusCode, b, err)
+		}
+		return m
+	}
+	return map[string]legacyClient{"stdio": sc.request, "http": httpClient}
+}
+
+// countingBackend serves a fresh embedded API on a loopback port and
+// counts the requests it receives; the env points a server at it.
+func countingBackend(t *testing.T) (env map[string]string, requests *atomic.Int64) {
+	t.Helper()
+	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests = &atomic.Int64{}
+	url := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		emb.ServeHTTP(w, r)
+	}))
+	return map[string]string{"TASK_MANAGER_API_ENDPOINT": url, "TASKMAN_BACKEND_DIALECT": "legacy"}, requests
+}

@@ -32,7 +32,13 @@ func (s *server) handle(ctx context.Context, sess *session, raw []byte, notify n
 // dispatcher directly.
 func newTestServer(t testing.TB) *server {
 	t.Helper()
-	cfg, err := loadConfig(testEnv(nil), "")
+	return newTestServerEnv(t, nil)
+}
+
+// newTestServerEnv is newTestServer configured with env.
+func newTestServerEnv(t testing.TB, env map[string]string) *server {
+	t.Helper()
+	cfg, err := loadConfig(testEnv(env), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +434,7 @@ func TestToolsListPagination(t *testing.T) {
 
 func TestPanicInHandlerIsInternalError(t *testing.T) {
 	s := newTestServer(t)
-	s.byName["boom"] = &tool{name: "boom", input: object("", nil), call: func(context.Context, *toolCall, map[string]any) (map[string]any, error) {
+	s.byName["boom"] = &tool{name: "boom", family: familyHelpers, hints: hintRead, input: object("", nil), call: func(context.Context, *toolCall, map[string]any) (map[string]any, error) {
 		panic("kaboom")
 	}}
 	sess := newSession("")

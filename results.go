@@ -22,8 +22,27 @@ type implementation struct {
 // serverCapabilities declares what is implemented, and nothing else: every
 // method table row's capability is one of these.
 type serverCapabilities struct {
-	Logging struct{}        `json:"logging"`
-	Tools   toolsCapability `json:"tools"`
+	Completions struct{}            `json:"completions"`
+	Logging     struct{}            `json:"logging"`
+	Prompts     promptsCapability   `json:"prompts"`
+	Resources   resourcesCapability `json:"resources"`
+	Tools       toolsCapability     `json:"tools"`
+}
+
+// capabilities are the server's capabilities, as initialize and
+// server/discover declare them.
+var capabilities = serverCapabilities{Resources: resourcesCapability{ListChanged: true, Subscribe: true}}
+
+// promptsCapability is the prompts capability: the table is fixed.
+type promptsCapability struct {
+	ListChanged bool `json:"listChanged"`
+}
+
+// resourcesCapability is the resources capability.
+// subscribe: resources/subscribe and subscriptions/listen are served.
+type resourcesCapability struct {
+	ListChanged bool `json:"listChanged"`
+	Subscribe   bool `json:"subscribe"`
 }
 
 // toolsCapability is the tools capability: the catalog is fixed for the
@@ -34,17 +53,23 @@ type toolsCapability struct {
 
 // Capability names, as method table rows name them.
 const (
-	capabilityTools   = "tools"
-	capabilityLogging = "logging"
+	capabilityTools       = "tools"
+	capabilityLogging     = "logging"
+	capabilityResources   = "resources"
+	capabilityPrompts     = "prompts"
+	capabilityCompletions = "completions"
 )
 
-// resultMeta is the _meta of a result: our identity in 2026-07-28, and the
-// staleness mark of an answer from the fallback cache.
+// resultMeta is the _meta of a result: our identity in 2026-07-28, the
+// fields a backend dialect could not store or filter (docs/dialects.md),
+// and the staleness mark of an answer from the fallback cache.
 type resultMeta struct {
 	ServerInfo    *implementation `json:"io.modelcontextprotocol/serverInfo,omitempty"`
 	DroppedFields []string        `json:"io.taskman/dropped_fields,omitempty"` // fields the backend has no place for (docs/dialects.md)
 	LocalFilters  []string        `json:"io.taskman/local_filters,omitempty"`  // list filters applied here, not by the backend
-	Stale         *staleMark      `json:"io.taskman/stale,omitempty"`
+	// SubscriptionID names the subscriptions/listen stream a result closes.
+	SubscriptionID json.RawMessage `json:"io.modelcontextprotocol/subscriptionId,omitempty"`
+	Stale          *staleMark      `json:"io.taskman/stale,omitempty"`
 }
 
 // staleMark tells programs that a result came from the fallback cache.
@@ -238,4 +263,147 @@ func (r *toolResult) appendJSON(b []byte) ([]byte, error) {
 // errorToolResult is a tools/call result with isError and its text.
 func errorToolResult(text string) *toolResult {
 	return &toolResult{Content: []contentBlock{{Type: "text", Text: text}}, IsError: true}
+}
+
+// cacheHints are the 2026-07-28 caching fields of a list or read result
+// (absent in legacy versions).
+type cacheHints struct {
+	CacheScope string `json:"cacheScope,omitempty"`
+	TTLMS      *int64 `json:"ttlMs,omitempty"`
+}
+
+// set gives live records' hints in version v: private (they are the
+// backend's data, not the server's) and stale at once.
+func (h *cacheHints) set(v string) {
+	if v == versionModern {
+		zero := int64(0)
+		h.CacheScope, h.TTLMS = "private", &zero
+	}
+}
+
+// resourceEntry is a Resource of resources/list.
+type resourceEntry struct {
+	MimeType string `json:"mimeType"`
+	Name     string `json:"name"`
+	Title    string `json:"title,omitempty"`
+	URI      string `json:"uri"`
+}
+
+// resourcesListResult answers resources/list.
+type resourcesListResult struct {
+	Meta *resultMeta `json:"_meta,omitempty"`
+	cacheHints
+	NextCursor string          `json:"nextCursor,omitempty"`
+	Resources  []resourceEntry `json:"resources"`
+	ResultType string          `json:"resultType,omitempty"`
+}
+
+func (r *resourcesListResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// resourceTemplate is a ResourceTemplate of resources/templates/list.
+type resourceTemplate struct {
+	Description string `json:"description"`
+	MimeType    string `json:"mimeType"`
+	Name        string `json:"name"`
+	Title       string `json:"title"`
+	URITemplate string `json:"uriTemplate"`
+}
+
+// resourceTemplatesListResult answers resources/templates/list.
+type resourceTemplatesListResult struct {
+	Meta *resultMeta `json:"_meta,omitempty"`
+	cacheHints
+	ResourceTemplates []resourceTemplate `json:"resourceTemplates"`
+	ResultType        string             `json:"resultType,omitempty"`
+}
+
+func (r *resourceTemplatesListResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// resourceContents is the text content of one resource.
+type resourceContents struct {
+	MimeType string `json:"mimeType"`
+	Text     string `json:"text"`
+	URI      string `json:"uri"`
+}
+
+// resourcesReadResult answers resources/read.
+type resourcesReadResult struct {
+	Meta *resultMeta `json:"_meta,omitempty"`
+	cacheHints
+	Contents   []resourceContents `json:"contents"`
+	ResultType string             `json:"resultType,omitempty"`
+}
+
+func (r *resourcesReadResult) stamp(info *implementation) {
+	if r.Meta == nil {
+		r.Meta = &resultMeta{}
+	}
+	r.Meta.ServerInfo, r.ResultType = info, "complete"
+}
+
+// promptInfo is a Prompt of prompts/list.
+type promptInfo struct {
+	Arguments   []promptArg `json:"arguments"`
+	Description string      `json:"description"`
+	Name        string      `json:"name"`
+	Title       string      `json:"title"`
+}
+
+// promptsListResult answers prompts/list.
+type promptsListResult struct {
+	Meta *resultMeta `json:"_meta,omitempty"`
+	cacheHints
+	Prompts    []promptInfo `json:"prompts"`
+	ResultType string       `json:"resultType,omitempty"`
+}
+
+func (r *promptsListResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// promptContent is the content of a prompt message: text, or an embedded
+// resource.
+type promptContent struct {
+	Resource *resourceContents `json:"resource,omitempty"`
+	Text     string            `json:"text,omitempty"`
+	Type     string            `json:"type"`
+}
+
+// promptMessage is a PromptMessage.
+type promptMessage struct {
+	Content promptContent `json:"content"`
+	Role    string        `json:"role"`
+}
+
+// promptsGetResult answers prompts/get.
+type promptsGetResult struct {
+	Meta        *resultMeta     `json:"_meta,omitempty"`
+	Description string          `json:"description"`
+	Messages    []promptMessage `json:"messages"`
+	ResultType  string          `json:"resultType,omitempty"`
+}
+
+func (r *promptsGetResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
+}
+
+// completion is the completion of a completion/complete result.
+type completion struct {
+	HasMore bool     `json:"hasMore"`
+	Values  []string `json:"values"`
+}
+
+// completeResult answers completion/complete.
+type completeResult struct {
+	Meta       *resultMeta `json:"_meta,omitempty"`
+	Completion completion  `json:"completion"`
+	ResultType string      `json:"resultType,omitempty"`
+}
+
+func (r *completeResult) stamp(info *implementation) {
+	r.Meta, r.ResultType = &resultMeta{ServerInfo: info}, "complete"
 }

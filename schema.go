@@ -243,11 +243,16 @@ func (s *schema) MarshalJSON() ([]byte, error) {
 		}
 	}
 	if s.typ == "object" {
-		props := s.props
-		if props == nil {
-			props = map[string]*schema{}
+		// An open object without properties is just {"type":"object"}; a
+		// closed one keeps its empty properties, which some clients expect
+		// of an inputSchema.
+		if len(s.props) > 0 || !s.open {
+			props := s.props
+			if props == nil {
+				props = map[string]*schema{}
+			}
+			m["properties"] = props
 		}
-		m["properties"] = props
 		if len(s.required) > 0 {
 			m["required"] = s.required
 		}
@@ -341,4 +346,19 @@ func plural(n int, word string) string {
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// published is the form of a result schema that tools/list carries. A
+// result whose properties are bare types (anyObject, anyArray, …) is
+// published as the keys it always has, {"type":"object","required":[…]}:
+// the property types add bytes to every tools/list and nothing a model
+// needs (docs/tools.md lists the shapes). Any other schema is published
+// whole.
+func (s *schema) published() any {
+	for _, p := range s.props {
+		if b, _ := p.MarshalJSON(); string(b) != `{"type":"`+p.typ+`"}` {
+			return s
+		}
+	}
+	return map[string]any{"type": "object", "required": s.required}
 }

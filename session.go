@@ -26,6 +26,9 @@ type session struct {
 	version  string               // negotiated legacy version; "" before initialize; guarded by mu
 	logLevel *slog.Level          // minimum level sent as notifications/message; nil until logging/setLevel; guarded by mu
 	inflight map[string]*inflight // requests being served, by canonical id; guarded by mu
+	// ended is closed when an HTTP session ends (nil under stdio), so that
+	// what is kept for the session (its subscriptions) can be let go.
+	ended <-chan struct{}
 }
 
 // inflight is a request being served.
@@ -175,6 +178,7 @@ func (st *sessionStore) create(owner []byte, client string) (*httpSession, error
 	var b [16]byte // 128 random bits
 	rand.Read(b[:])
 	hs := &httpSession{session: newSession(hex.EncodeToString(b[:])), owner: owner, client: client, done: make(chan struct{})}
+	hs.session.ended = hs.done
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.byClient[client] >= st.share {

@@ -122,6 +122,7 @@ loop:
 	}
 	close(queue)
 
+	s.subs.close() // subscriptions/listen streams answer and end
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
 	dctx, cancelDrain := clock.drain()

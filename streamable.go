@@ -586,9 +586,9 @@ func (s *sseWriter) sendFinal(data []byte) {
 	s.writeEvent(data)
 }
 
-// handleGet opens a legacy session's server-to-client event stream. We
-// send no server-initiated messages today, so the stream carries
-// heartbeats until the session or the server ends.
+// handleGet opens a legacy session's server-to-client event stream: it
+// carries the session's resource updates (resources/subscribe), and
+// heartbeats, until the session or the server ends.
 func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get(headerProtocolVersion) == versionModern {
 		w.Header().Set("Allow", "POST")
@@ -622,8 +622,18 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	tick := time.NewTicker(streamHeartbeat)
 	defer tick.Stop()
+	updates := t.srv.subs.queue(hs.session)
 	for {
 		select {
+		case n := <-updates:
+			b, err := json.Marshal(n)
+			if err != nil {
+				continue
+			}
+			rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+			if _, err := fmt.Fprintf(w, "event: message\ndata: %s\n\n", b); err != nil || rc.Flush() != nil {
+				return
+			}
 		case <-r.Context().Done():
 			return
 		case <-hs.done:
@@ -678,6 +688,7 @@ func (t *httpTransport) sessionFor(w http.ResponseWriter, r *http.Request) *http
 // endStreams ends every open event stream (shutdown).
 func (t *httpTransport) endStreams() {
 	t.closeOnce.Do(func() { close(t.streamsDone) })
+	t.srv.subs.close()
 }
 
 // newHTTPServer returns the http.Server for the transport, with every

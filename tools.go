@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// toolFamily groups tools for the activate_* tools and the README.
+// toolFamily groups tools for the activate_* tools and the README; each
+// family is one toolset that TASKMAN_TOOLSETS can offer or leave out.
 type toolFamily string
 
 // The tool families.
@@ -21,6 +23,34 @@ const (
 	familySprints     toolFamily = "sprints"
 	familyHelpers     toolFamily = "helpers"
 )
+
+// toolsetNames are the TASKMAN_TOOLSETS names of the families, in the
+// order docs/tools.md lists them.
+var toolsetNames = []string{"tasks", "projects", "action_lists", "sprints", "helpers"}
+
+// toolset returns the family's TASKMAN_TOOLSETS name.
+func (f toolFamily) toolset() string {
+	if f == familyActionLists {
+		return "action_lists"
+	}
+	return string(f)
+}
+
+// refusal says why the server's configuration does not offer t, or ""
+// when it does: a tool outside TASKMAN_TOOLSETS, or one that changes
+// something under TASKMAN_READ_ONLY. The reason is what a refused call
+// answers, before any backend request.
+func refusal(cfg *config, t *tool) string {
+	if !slices.Contains(cfg.Toolsets, t.family.toolset()) {
+		return fmt.Sprintf("not offered: it belongs to the %s toolset, which this server leaves out (TASKMAN_TOOLSETS=%s)",
+			t.family.toolset(), strings.Join(cfg.Toolsets, ","))
+	}
+	if cfg.ReadOnly && !t.hints.readOnly {
+		return "refused: this server is read-only (TASKMAN_READ_ONLY=true) and this tool changes data; " +
+			"only tools annotated readOnlyHint are offered"
+	}
+	return ""
+}
 
 // hints are a tool's behaviour annotations. openWorldHint is always false:
 // every tool talks only to the one Task Manager API.
@@ -145,8 +175,9 @@ var (
 	anyNumber = &schema{typ: "number"}
 )
 
-// idArg is a required record-id argument.
-func idArg(what string) *schema { return id("Id of the " + what + ".") }
+// idArg is a required record-id argument; its name (taskId, sprintId, …)
+// says whose, so it needs no description.
+func idArg() *schema { return id("") }
 
 // queryFrom builds query parameters from the named arguments that are set:
 // scalars as key=value, arrays repeated, nulls omitted. rename maps an
@@ -280,8 +311,9 @@ func searchResult(op opID, v any, query, key string) (map[string]any, error) {
 		if c, ok := m["count"]; ok && c != nil {
 			res["count"] = c
 		}
-		// A search computed from a bounded scan says how far it got.
-		for _, k := range []string{"total_matches", "scanned", "truncated"} {
+		// The total and whether more follow, beside the page; a search
+		// computed from a bounded scan also says how far it got.
+		for _, k := range []string{"total", "has_more", "total_matches", "scanned", "truncated"} {
 			if x, ok := m[k]; ok {
 				res[k] = x
 			}
@@ -424,10 +456,11 @@ func (s *server) backendMode() string {
 	return "remote backend at " + s.backend.mode
 }
 
-// toolsOf returns the names and descriptions of the tools of the given
-// families, from the registry itself.
+// toolsOf returns the names and descriptions of the offered tools of the
+// given families, from the registry itself; a family left out by
+// TASKMAN_TOOLSETS has an empty list.
 func (s *server) toolsOf(fams ...toolFamily) ([]any, map[string]any) {
-	var names []any
+	names := []any{}
 	descs := map[string]any{}
 	for _, t := range s.tools {
 		if slices.Contains(fams, t.family) {

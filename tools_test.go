@@ -597,3 +597,157 @@ func TestDocsNameEveryTool(t *testing.T) {
 		}
 	}
 }
+
+// TestToolsetsAndReadOnly checks TASKMAN_TOOLSETS and TASKMAN_READ_ONLY
+// over stdio and HTTP: only the offered tools are listed, the activation
+// tools count only those, and a call to one left out is refused with its
+// reason before any backend request.
+func TestToolsetsAndReadOnly(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		offered func(*tool) bool
+		refused map[string]string // tool → text the refusal must contain
+	}{
+		{"default: every tool", nil, func(*tool) bool { return true }, nil},
+		{"tasks only", map[string]string{"TASKMAN_TOOLSETS": "tasks"},
+			func(tl *tool) bool { return tl.family == familyTasks },
+			map[string]string{"sprint_read": "sprints toolset", "activate_taskman_server": "helpers toolset"}},
+		{"read-only", map[string]string{"TASKMAN_READ_ONLY": "true"},
+			func(tl *tool) bool { return tl.hints.readOnly },
+			map[string]string{"task_create": "read-only (TASKMAN_READ_ONLY=true)", "project_delete": "read-only"}},
+		{"sprints and helpers, read-only", map[string]string{"TASKMAN_TOOLSETS": "sprints,helpers", "TASKMAN_READ_ONLY": "1"},
+			func(tl *tool) bool {
+				return tl.hints.readOnly && (tl.family == familySprints || tl.family == familyHelpers)
+			},
+			map[string]string{"sprint_start": "read-only", "task_list": "tasks toolset"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, requests := countingBackend(t)
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			var wantNames []string
+			for _, tl := range newToolTable() {
+				if tt.offered(tl) {
+					wantNames = append(wantNames, tl.name)
+				}
+			}
+			for transport, c := range legacyClients(t, env) {
+				var names []string
+				for _, tl := range get(c("tools/list", map[string]any{}), "result", "tools").([]any) {
+					names = append(names, get(tl, "name").(string))
+				}
+				want(t, transport+" listed", names, wantNames)
+				for name, why := range tt.refused {
+					before := requests.Load()
+					res := get(c("tools/call", map[string]any{"name": name, "arguments": map[string]any{"id": "X-1"}}), "result").(map[string]any)
+					if res["isError"] != true || !strings.Contains(textOf(res), why) {
+						t.Errorf("%s: %s answered %v, want an error result saying %q", transport, name, res, why)
+					}
+					want(t, transport+" backend requests of refused "+name, requests.Load()-before, int64(0))
+				}
+				if slices.Contains(names, "activate_taskman_server") {
+					res := get(c("tools/call", map[string]any{"name": "activate_taskman_server", "arguments": map[string]any{}}), "result", "structuredContent", "allTools")
+					var counted []string
+					for _, fam := range []string{"tasks", "projects", "actionLists", "sprints"} {
+						for _, n := range get(res, fam).([]any) {
+							counted = append(counted, n.(string))
+						}
+					}
+					for _, n := range counted {
+						if !slices.Contains(names, n) {
+							t.Errorf("%s: activate_taskman_server names %s, which is not offered", transport, n)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// toolsListBudget is the most bytes a tool may cost in tools/list on
+// average (the catalog is context a model pays for on every session).
+const toolsListBudget = 750
+
+// TestToolsListFitsBudget pins the size of the full catalog in every
+// protocol version: on average at most toolsListBudget bytes a tool.
+func TestToolsListFitsBudget(t *testing.T) {
+	s := newTestServer(t)
+	for _, v := range supportedVersions {
+		total := 0
+		for _, b := range s.toolsJSON[v] {
+			total += len(b)
+		}
+		if avg := total / len(s.tools); avg > toolsListBudget {
+			t.Errorf("%s: tools/list costs %d bytes for %d tools, %d a tool; the budget is %d", v, total, len(s.tools), avg, toolsListBudget)
+		}
+	}
+}
+
+// TestListsCarryTotals: a search or list answer says how many matched in
+// all and whether more follow, beside the page it returns.
+func TestListsCarryTotals(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	c := func(method string, params any) map[string]any {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
+		return call(t, s, sess, string(b))
+	}
+	pid := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "P"}}), "project", "id").(string)
+	for i := range 3 {
+		toolOn(t, c, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("login bug %d", i), "project_id": pid}})
+		toolOn(t, c, "action_list_create", map[string]any{"title": fmt.Sprintf("login list %d", i)})
+	}
+	for _, tt := range []struct {
+		tool     string
+		args     map[string]any
+		key      string
+		page     int
+		total    int
+		hasMore  bool
+		countKey string // the search tools' page count
+	}{
+		{"task_search", map[string]any{"query": "login", "limit": 2}, "tasks", 2, 3, true, "count"},
+		{"task_search", map[string]any{"query": "login", "limit": 2, "skip": 2}, "tasks", 1, 3, false, "count"},
+		{"action_list_search", map[string]any{"q": "login", "limit": 2}, "data", 2, 3, true, "count"},
+		{"task_list", map[string]any{"limit": 2}, "tasks", 2, 3, true, ""},
+		{"task_list", map[string]any{"limit": 5}, "tasks", 3, 3, false, ""},
+		{"project_list", map[string]any{}, "projects", 1, 1, false, ""},
+	} {
+		what := fmt.Sprintf("%s %v", tt.tool, tt.args)
+		got := toolOn(t, c, tt.tool, tt.args)
+		want(t, what+" page", len(got[tt.key].([]any)), tt.page)
+		want(t, what+" total", got["total"], float64(tt.total))
+		want(t, what+" has_more", got["has_more"], tt.hasMore)
+		if tt.countKey != "" {
+			want(t, what+" count", got[tt.countKey], float64(tt.page))
+		}
+	}
+}
+
+// TestProjectReadShowsBlockers: blockers recorded with project_add_blocker
+// are read back with the project, oldest first, and only its own.
+func TestProjectReadShowsBlockers(t *testing.T) {
+	s := newTestServer(t)
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	c := func(method string, params any) map[string]any {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
+		return call(t, s, sess, string(b))
+	}
+	pid := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "P"}}), "project", "id").(string)
+	other := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "Q"}}), "project", "id").(string)
+	want(t, "no blockers yet", get(toolOn(t, c, "project_read", map[string]any{"projectId": pid}), "project", "blockers"), nil)
+	for _, title := range []string{"Waiting on API", "Design review"} {
+		toolOn(t, c, "project_add_blocker", map[string]any{"projectId": pid, "blocker": map[string]any{"title": title}})
+	}
+	toolOn(t, c, "project_add_blocker", map[string]any{"projectId": other, "blocker": map[string]any{"title": "Elsewhere"}})
+	var titles []any
+	for _, b := range get(toolOn(t, c, "project_read", map[string]any{"projectId": pid}), "project", "blockers").([]any) {
+		titles = append(titles, get(b, "title"))
+	}
+	want(t, "blockers", titles, []any{"Waiting on API", "Design review"})
+}

@@ -4,17 +4,20 @@
 //
 // Usage: node http-client.mjs <url>    e.g. http://127.0.0.1:3000/mcp
 //
-// The script checks the tool catalog and a task create, read, update,
+// The script checks the tool catalog, the resources, a subscription (its
+// update on the GET stream), the prompts and a completion
+// (contextWorkflow), and a task create, read, update,
 // delete cycle, asserting on structuredContent and on content[0].text being
 // the same JSON, then a bulk update with a progress token, answered as an
 // event stream (which in a 2025-11-25 session opens with the SSE priming
 // event), then ends its session. On success it prints
-// {"ok":true,"tools":51,"steps":N} and exits 0; on failure it prints the
+// {"ok":true,"tools":T,"steps":N} and exits 0; on failure it prints the
 // reason to stderr and exits 1.
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { Checker, expect, runMain, taskWorkflow } from "./workflows.mjs";
+import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { Checker, contextWorkflow, expect, runMain, taskWorkflow } from "./workflows.mjs";
 
 const SCRIPT = "http-client.mjs";
 
@@ -38,6 +41,7 @@ await runMain(
     const c = new Checker(client);
     const tools = await c.checkToolNames();
     await taskWorkflow(c, tag);
+    await contextWorkflow(c, client, tag, ResourceUpdatedNotificationSchema);
     const made = await c.call("task_create", { task: { title: `bulk ${tag}`, project_id: `P-e2e-${tag}` } });
     const progress = [];
     const bulk = await client.callTool(

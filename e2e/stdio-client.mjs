@@ -7,14 +7,17 @@
 //
 // The server gets the SDK's default inherited environment (PATH, HOME, ...)
 // plus the KEY=VALUE pairs given. The script checks the tool catalog, then a
-// task, a project, an action-list and a sprint workflow, asserting on
+// task workflow, the resources, a subscription, the prompts and a
+// completion (contextWorkflow), and a project, an action-list and a sprint
+// workflow, asserting on
 // structuredContent and on content[0].text being the same JSON. On success
-// it prints {"ok":true,"tools":51,"steps":N} and exits 0; on failure it
+// it prints {"ok":true,"tools":T,"steps":N} and exits 0; on failure it
 // prints the reason and the server's stderr to stderr and exits 1.
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { Checker, actionListWorkflow, projectWorkflow, runMain, sprintWorkflow, taskWorkflow } from "./workflows.mjs";
+import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { Checker, actionListWorkflow, contextWorkflow, projectWorkflow, runMain, sprintWorkflow, taskWorkflow } from "./workflows.mjs";
 
 const SCRIPT = "stdio-client.mjs";
 
@@ -52,6 +55,7 @@ await runMain(
     const c = new Checker(client);
     const tools = await c.checkToolNames();
     await taskWorkflow(c, tag);
+    await contextWorkflow(c, client, tag, ResourceUpdatedNotificationSchema);
     await projectWorkflow(c, tag);
     await actionListWorkflow(c, tag);
     await sprintWorkflow(c, tag);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 
 // EXPECTED_TOOLS is the catalog of docs/tools.md: the task, project,
-// action-list and server tools. It is typed by hand on purpose so that a
+// action-list, sprint and server tools. It is typed by hand on purpose so that a
 // tool added to or dropped from the server without updating docs/tools.md
 // fails here.
 export const EXPECTED_TOOLS = [
@@ -324,4 +324,61 @@ export async function runMain(script, body, cleanup) {
   } finally {
     clearTimeout(watchdog);
   }
+}
+
+// UPDATE_WAIT_MS bounds the wait for notifications/resources/updated.
+const UPDATE_WAIT_MS = 5000;
+
+// contextWorkflow uses what an assistant attaches as context: it lists the
+// resource templates and resources, reads a task as a resource, subscribes
+// to it and waits for the update task_update causes, lists the prompts and
+// gets daily_standup with the task embedded, and completes the task's id.
+export async function contextWorkflow(c, client, tag, updatedSchema) {
+  const project = await c.call("project_create", { project: { name: `e2e context ${tag}` } });
+  const projectId = project.project.id;
+  const task = await c.call("task_create", { task: { title: `e2e context task ${tag}`, project_id: projectId, status: "in_progress" } });
+  const id = task.task.id;
+  const uri = `taskman://tasks/${id}`;
+
+  const templates = await client.listResourceTemplates();
+  c.steps++;
+  const uriTemplates = templates.resourceTemplates.map((t) => t.uriTemplate).sort();
+  expect(uriTemplates.includes("taskman://tasks/{id}") && uriTemplates.length === 4, "resources/templates/list",
+    "want the four taskman:// templates", uriTemplates);
+
+  const listed = await client.listResources();
+  c.steps++;
+  expect(listed.resources.some((r) => r.uri === `taskman://projects/${projectId}`), "resources/list",
+    `must list project ${projectId}`, listed.resources.map((r) => r.uri));
+
+  const read = await client.readResource({ uri });
+  c.steps++;
+  const content = read.contents?.[0];
+  expect(content?.mimeType === "application/json" && JSON.parse(content.text).id === id, "resources/read",
+    `want task ${id} as application/json`, read);
+
+  const updates = [];
+  client.setNotificationHandler(updatedSchema, (n) => updates.push(n.params.uri));
+  await client.subscribeResource({ uri });
+  c.steps++;
+  await c.call("task_update", { taskId: id, changes: { priority: "high" } });
+  const deadline = Date.now() + UPDATE_WAIT_MS;
+  while (!updates.includes(uri) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  expect(updates.includes(uri), "resources/subscribe", `want notifications/resources/updated for ${uri} after task_update`, updates);
+
+  const prompts = await client.listPrompts();
+  c.steps++;
+  const names = prompts.prompts.map((p) => p.name).sort();
+  expect(JSON.stringify(names) === JSON.stringify(["daily_standup", "plan_sprint", "triage"]), "prompts/list",
+    "want daily_standup, plan_sprint and triage", names);
+  const standup = await client.getPrompt({ name: "daily_standup", arguments: { project_id: projectId } });
+  c.steps++;
+  const embedded = standup.messages.filter((m) => m.content.type === "resource").map((m) => m.content.resource.uri);
+  expect(embedded.includes(uri), "prompts/get daily_standup", `must embed ${uri}`, embedded);
+
+  const done = await client.complete({ ref: { type: "ref/resource", uri: "taskman://tasks/{id}" }, argument: { name: "id", value: id.slice(0, -2) } });
+  c.steps++;
+  expect(done.completion.values.includes(id), "completion/complete", `must complete ${id}`, done.completion);
 }
