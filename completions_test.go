@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -97,12 +96,7 @@ func TestCompletions(t *testing.T) {
 // 100 and hasMore; a narrower prefix gives all of its matches.
 func TestCompletionLimit(t *testing.T) {
 	s := newTestServer(t)
-	sess := newSession("")
-	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
-	c := func(method string, params any) map[string]any {
-		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
-		return call(t, s, sess, string(b))
-	}
+	c := initializedCaller(t, s)
 	for i := range completionMax + 20 {
 		toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": fmt.Sprintf("Project %03d", i)}})
 	}
@@ -113,7 +107,7 @@ func TestCompletionLimit(t *testing.T) {
 	got, more = completeOn(t, c, projects, "id", "11", nil) // "Project 110" … "Project 119"
 	want(t, "narrow values", len(got), 10)
 	want(t, "narrow hasMore", more, false)
-	res := call(t, s, sess, modern(2, "completion/complete", map[string]any{"ref": projects, "argument": map[string]any{"name": "id", "value": "11"}}, nil))
+	res := call(t, s, newSession(""), modern(2, "completion/complete", map[string]any{"ref": projects, "argument": map[string]any{"name": "id", "value": "11"}}, nil))
 	want(t, "modern resultType", get(res, "result", "resultType"), "complete")
 	want(t, "modern values", len(get(res, "result", "completion", "values").([]any)), 10)
 }

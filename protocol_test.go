@@ -28,6 +28,18 @@ func (s *server) handle(ctx context.Context, sess *session, raw []byte, notify n
 	return s.encode(a)
 }
 
+// initializedCaller opens a 2025-11-25 session on s and returns a function
+// that sends one request in it and returns the decoded answer.
+func initializedCaller(t *testing.T, s *server) func(method string, params any) map[string]any {
+	t.Helper()
+	sess := newSession("")
+	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	return func(method string, params any) map[string]any {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
+		return call(t, s, sess, string(b))
+	}
+}
+
 // newTestServer returns a server on the embedded backend, for driving the
 // dispatcher directly.
 func newTestServer(t testing.TB) *server {

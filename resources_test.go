@@ -94,12 +94,7 @@ func TestResourcesFollowToolsets(t *testing.T) {
 func TestResourcesListPagination(t *testing.T) {
 	s := newTestServer(t)
 	s.resourcesPageSize = 2
-	sess := newSession("")
-	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
-	c := func(method string, params any) map[string]any {
-		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
-		return call(t, s, sess, string(b))
-	}
+	c := initializedCaller(t, s)
 	var wantURIs []string
 	for range 3 {
 		ids := seedRecords(t, c)
@@ -143,11 +138,11 @@ func TestResourcesListPagination(t *testing.T) {
 		want(t, "bad cursor "+bad, errorCode(c("resources/list", map[string]any{"cursor": bad})), codeInvalidParams)
 	}
 
-	res := call(t, s, sess, modern(10, "resources/list", nil, nil))
+	res := call(t, s, newSession(""), modern(10, "resources/list", nil, nil))
 	want(t, "modern cacheScope", get(res, "result", "cacheScope"), "private")
 	want(t, "modern ttlMs", get(res, "result", "ttlMs"), float64(0))
 	want(t, "modern resultType", get(res, "result", "resultType"), "complete")
-	missing := call(t, s, sess, modern(11, "resources/read", map[string]any{"uri": "taskman://tasks/T-missing"}, nil))
+	missing := call(t, s, newSession(""), modern(11, "resources/read", map[string]any{"uri": "taskman://tasks/T-missing"}, nil))
 	want(t, "modern not found", errorCode(missing), codeInvalidParams)
 	want(t, "modern not found message", get(missing, "error", "message"), "Resource not found")
 }

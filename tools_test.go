@@ -690,12 +690,7 @@ func TestToolsListFitsBudget(t *testing.T) {
 // all and whether more follow, beside the page it returns.
 func TestListsCarryTotals(t *testing.T) {
 	s := newTestServer(t)
-	sess := newSession("")
-	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
-	c := func(method string, params any) map[string]any {
-		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
-		return call(t, s, sess, string(b))
-	}
+	c := initializedCaller(t, s)
 	pid := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "P"}}), "project", "id").(string)
 	for i := range 3 {
 		toolOn(t, c, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("login bug %d", i), "project_id": pid}})
@@ -732,12 +727,7 @@ func TestListsCarryTotals(t *testing.T) {
 // are read back with the project, oldest first, and only its own.
 func TestProjectReadShowsBlockers(t *testing.T) {
 	s := newTestServer(t)
-	sess := newSession("")
-	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
-	c := func(method string, params any) map[string]any {
-		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
-		return call(t, s, sess, string(b))
-	}
+	c := initializedCaller(t, s)
 	pid := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "P"}}), "project", "id").(string)
 	other := get(toolOn(t, c, "project_create", map[string]any{"project": map[string]any{"name": "Q"}}), "project", "id").(string)
 	want(t, "no blockers yet", get(toolOn(t, c, "project_read", map[string]any{"projectId": pid}), "project", "blockers"), nil)
