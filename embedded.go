@@ -23,6 +23,9 @@
 //     through GET /tasks?include_deleted=true and nowhere else. Deleting a
 //     project or an action list is final; a project's comments and blockers
 //     go with it, its tasks keep their project_id.
+//   - A project_id given to a create, a PUT or a bulk update must name a
+//     project that exists (a 422 that names the tools to create or find
+//     one), so a typo is refused rather than stored as an orphan.
 //   - A meta task is a task of the project (project_id set from the path,
 //     meta_task: true), so it is readable with GET /tasks/{id} and counted by
 //     the project's analytics.
@@ -406,6 +409,9 @@ func (e *embedded) handleCreateTask(tx *embTx, _ *http.Request, body []byte) (in
 	if err != nil {
 		return 0, nil, err
 	}
+	if err := tx.checkProject(rec, ""); err != nil {
+		return 0, nil, err
+	}
 	if rec, err = tx.insert(tx.s.Tasks, "task", "T-", rec); err != nil {
 		return 0, nil, err
 	}
@@ -433,6 +439,9 @@ func (e *embedded) handleUpdateTask(tx *embTx, r *http.Request, body []byte) (in
 	}
 	changes, err := embTaskSpec.changes(in, false, "")
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := tx.checkProject(changes, ""); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, tx.replace(tx.s.Tasks, ent, embApplyChanges(ent.Record, changes)), nil
@@ -518,6 +527,9 @@ func (e *embedded) handleBulkUpdateTasks(tx *embTx, _ *http.Request, body []byte
 	}
 	changes, err := embUpdates(&embTaskSpec, in["updates"])
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := tx.checkProject(changes, "updates."); err != nil {
 		return 0, nil, err
 	}
 	for _, id := range ids {

@@ -58,6 +58,9 @@ func (e *embedded) handleCreateActionList(tx *embTx, _ *http.Request, body []byt
 	if err != nil {
 		return 0, nil, err
 	}
+	if err := tx.checkProject(rec, ""); err != nil {
+		return 0, nil, err
+	}
 	items, _ := rec["items"].([]any)
 	withIDs := make([]any, 0, len(items))
 	for _, it := range items {
@@ -107,6 +110,9 @@ func (e *embedded) handleUpdateActionList(tx *embTx, r *http.Request, body []byt
 	}
 	changes, err := embActionListChanges(in, "")
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := tx.checkProject(changes, ""); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, embActionListView(tx.replace(tx.s.ActionLists, ent, embApplyChanges(ent.Record, changes))), nil
@@ -312,6 +318,9 @@ func (e *embedded) handleBulkUpdateActionLists(tx *embTx, _ *http.Request, body 
 	}
 	changes, err := embActionListChanges(m, "updates.")
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := tx.checkProject(changes, "updates."); err != nil {
 		return 0, nil, err
 	}
 	if len(changes) == 0 {

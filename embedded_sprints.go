@@ -112,11 +112,11 @@ func (e *embedded) handleCreateSprint(tx *embTx, _ *http.Request, body []byte) (
 	if err := embCheckSprintDates(rec); err != nil {
 		return 0, nil, err
 	}
+	if err := tx.checkProject(rec, ""); err != nil {
+		return 0, nil, err
+	}
 	pid := embStr(rec, "project_id")
 	proj := tx.s.Projects[pid]
-	if proj == nil {
-		return 0, nil, embErrf(http.StatusUnprocessableEntity, "project_id: project %s does not exist", pid)
-	}
 	if rec, err = tx.insert(tx.s.Sprints, "sprint", "S-", rec); err != nil {
 		return 0, nil, err
 	}

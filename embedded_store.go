@@ -218,6 +218,17 @@ func (tx *embTx) liveTask(id string) (*embEntry, error) {
 	return ent, nil
 }
 
+// checkProject refuses a record or change set whose project_id names no
+// project (a typo would otherwise leave an orphan), saying which tools create
+// or find one. A record without a project_id passes.
+func (tx *embTx) checkProject(rec map[string]any, prefix string) error {
+	pid, _ := rec["project_id"].(string)
+	if pid == "" || tx.s.Projects[pid] != nil {
+		return nil
+	}
+	return embErrf(http.StatusUnprocessableEntity, "%sproject_id: project %s does not exist; create it with project_create or find it with project_list", prefix, pid)
+}
+
 // embNewID returns prefix plus 8 random lowercase hex characters that taken
 // does not report as in use.
 func embNewID(prefix string, taken func(string) bool) (string, error) {

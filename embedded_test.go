@@ -89,10 +89,27 @@ func embMust(t testing.TB, srv *httptest.Server, method, path string, body any, 
 	return r.body
 }
 
-// embCreateTask creates a task in project P-test with extra fields.
+// embTestProject returns the id of the project named "test", creating it
+// on first use: tasks must name a project that exists.
+func embTestProject(t testing.TB, srv *httptest.Server) string {
+	t.Helper()
+	list, _ := embMust(t, srv, "GET", "/projects?limit=100", nil, http.StatusOK)["projects"].([]any)
+	for _, x := range list {
+		if p, _ := x.(map[string]any); p["name"] == "test" {
+			return p["id"].(string)
+		}
+	}
+	return embMust(t, srv, "POST", "/projects", map[string]any{"name": "test"}, http.StatusCreated)["id"].(string)
+}
+
+// embCreateTask creates a task with extra fields, in the test project
+// unless extra names another.
 func embCreateTask(t testing.TB, srv *httptest.Server, title string, extra map[string]any) map[string]any {
 	t.Helper()
-	body := map[string]any{"title": title, "project_id": "P-test"}
+	body := map[string]any{"title": title}
+	if _, ok := extra["project_id"]; !ok {
+		body["project_id"] = embTestProject(t, srv)
+	}
 	for k, v := range extra {
 		body[k] = v
 	}
@@ -247,6 +264,8 @@ func TestEmbeddedTaskValidation(t *testing.T) {
 		{"update null status", "PUT", "/tasks/" + id, map[string]any{"status": nil}, 422, "status: must not be null"},
 		{"update bad priority", "PUT", "/tasks/" + id, map[string]any{"priority": "p0"}, 422, "priority: must be one of"},
 		{"update missing task", "PUT", "/tasks/T-00000000", map[string]any{"status": "new"}, 404, "task T-00000000 does not exist"},
+		{"missing project", "POST", "/tasks", map[string]any{"title": "x", "project_id": "P-00000000"}, 422, "project_id: project P-00000000 does not exist; create it with project_create or find it with project_list"},
+		{"update to missing project", "PUT", "/tasks/" + id, map[string]any{"project_id": "P-00000000"}, 422, "project_id: project P-00000000 does not exist; create it with project_create or find it with project_list"},
 		{"get missing task", "GET", "/tasks/T-00000000", nil, 404, "task T-00000000 does not exist"},
 	}
 	for _, tt := range tests {
@@ -262,9 +281,10 @@ func TestEmbeddedTaskValidation(t *testing.T) {
 // TestEmbeddedTaskListFilters checks each GET /tasks filter against a small fixed set.
 func TestEmbeddedTaskListFilters(t *testing.T) {
 	_, srv := embTestServer(t, "")
+	other := embMust(t, srv, "POST", "/projects", map[string]any{"name": "other"}, http.StatusCreated)["id"].(string)
 	embCreateTask(t, srv, "alpha", map[string]any{"status": "completed", "priority": "high", "tags": []string{"a", "b"}, "owner": "ann", "sprint_id": "S1"})
 	embCreateTask(t, srv, "beta", map[string]any{"work_type": "bug", "assignees": []string{"bob", "cy"}, "description": "Crash on LOGIN", "tags": []string{"a"}})
-	embCreateTask(t, srv, "gamma", map[string]any{"assignee": "bob", "project_id": "P-other"})
+	embCreateTask(t, srv, "gamma", map[string]any{"assignee": "bob", "project_id": other})
 	tests := []struct {
 		query string
 		want  []string
@@ -275,7 +295,7 @@ func TestEmbeddedTaskListFilters(t *testing.T) {
 		{"priority=medium", []string{"beta", "gamma"}},
 		{"owner=ann", []string{"alpha"}},
 		{"assignee=bob", []string{"beta", "gamma"}},
-		{"project_id=P-other", []string{"gamma"}},
+		{"project_id=" + other, []string{"gamma"}},
 		{"sprint_id=S1", []string{"alpha"}},
 		{"search=login", []string{"beta"}},
 		{"search=ALPH", []string{"alpha"}},
@@ -398,6 +418,7 @@ func TestEmbeddedTaskBulk(t *testing.T) {
 	}{
 		{"update missing id", "/tasks/bulk/update", map[string]any{"task_ids": []string{a, "T-ffffffff"}, "updates": map[string]any{"priority": "low"}}, 404, "task T-ffffffff does not exist"},
 		{"update deleted id", "/tasks/bulk/update", map[string]any{"task_ids": []string{a, deleted}, "updates": map[string]any{"priority": "low"}}, 404, "task " + deleted},
+		{"update missing project", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{"project_id": "P-00000000"}}, 422, "updates.project_id: project P-00000000 does not exist; create it with project_create or find it with project_list"},
 		{"update bad field", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{"priority": "p0"}}, 422, "updates.priority: must be one of"},
 		{"update empty", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{}}, 422, "updates: must contain at least one field"},
 		{"update no ids", "/tasks/bulk/update", map[string]any{"task_ids": []string{}, "updates": map[string]any{"priority": "low"}}, 422, "task_ids: must be an array of 1 to"},
@@ -430,8 +451,9 @@ func embStringsOf(v any) []string {
 // TestEmbeddedTaskSearch checks GET /tasks/tasks-search fields, filters and skip/limit.
 func TestEmbeddedTaskSearch(t *testing.T) {
 	_, srv := embTestServer(t, "")
+	docs := embMust(t, srv, "POST", "/projects", map[string]any{"name": "Docs"}, http.StatusCreated)["id"].(string)
 	embCreateTask(t, srv, "Fix LOGIN page", nil)
-	embCreateTask(t, srv, "Docs", map[string]any{"description": "explain login flow", "project_id": "P-2"})
+	embCreateTask(t, srv, "Docs", map[string]any{"description": "explain login flow", "project_id": docs})
 	embCreateTask(t, srv, "Notes task", map[string]any{"notes": "see login ticket", "sprint_id": "S1"})
 	embCreateTask(t, srv, "Tagged", map[string]any{"tags": []string{"login-service"}})
 	embCreateTask(t, srv, "Summary", map[string]any{"summary": "login summary"})
@@ -445,7 +467,7 @@ func TestEmbeddedTaskSearch(t *testing.T) {
 		{"q=login&fields=title", []string{"Fix LOGIN page"}},
 		{"q=login&fields=summary,tags", []string{"Tagged", "Summary"}},
 		{"q=login&fields=summary&fields=notes", []string{"Notes task", "Summary"}},
-		{"q=login&project_id=P-2", []string{"Docs"}},
+		{"q=login&project_id=" + docs, []string{"Docs"}},
 		{"q=login&sprint_id=S1", []string{"Notes task"}},
 		{"q=login&skip=1&limit=2", []string{"Docs", "Notes task"}},
 		{"q=login&skip=10", nil},
@@ -724,13 +746,14 @@ func TestEmbeddedActionListItems(t *testing.T) {
 // TestEmbeddedActionLists covers action list CRUD, filters, search and the all-or-nothing bulk calls.
 func TestEmbeddedActionLists(t *testing.T) {
 	_, srv := embTestServer(t, "")
+	pid := embMust(t, srv, "POST", "/projects", map[string]any{"name": "P"}, http.StatusCreated)["id"].(string)
 	mk := func(body map[string]any) string {
 		t.Helper()
 		return embMust(t, srv, "POST", "/action-lists", body, http.StatusCreated)["id"].(string)
 	}
-	a := mk(map[string]any{"title": "Alpha", "status": "active", "priority": "high", "owner": "ann", "project_id": "P-1", "tags": []string{"x", "y"}, "notes": "ship it"})
+	a := mk(map[string]any{"title": "Alpha", "status": "active", "priority": "high", "owner": "ann", "project_id": pid, "tags": []string{"x", "y"}, "notes": "ship it"})
 	b := mk(map[string]any{"title": "Beta", "sprint_id": "S1", "tags": []string{"x"}, "description": "ship docs"})
-	c := mk(map[string]any{"title": "Gamma", "project_id": "P-1", "sprint_id": "S1"})
+	c := mk(map[string]any{"title": "Gamma", "project_id": pid, "sprint_id": "S1"})
 	if got := embMust(t, srv, "GET", "/action-lists/"+b, nil, 200); got["items"] == nil || got["total_items"] != 0.0 || got["progress_percentage"] != 0.0 {
 		t.Errorf("action list without items = %v, want items [], total 0, progress 0", got)
 	}
@@ -743,7 +766,7 @@ func TestEmbeddedActionLists(t *testing.T) {
 		{"status=active", []string{"Alpha"}},
 		{"priority=medium", []string{"Beta", "Gamma"}},
 		{"owner=ann", []string{"Alpha"}},
-		{"project_id=P-1", []string{"Alpha", "Gamma"}},
+		{"project_id=" + pid, []string{"Alpha", "Gamma"}},
 		{"sprint_id=S1", []string{"Beta", "Gamma"}},
 		{"tags=x", []string{"Alpha", "Beta"}},
 		{"tags=x&tags=y", []string{"Alpha"}},
@@ -761,7 +784,7 @@ func TestEmbeddedActionLists(t *testing.T) {
 		{"q=SHIP", []string{"Alpha", "Beta"}},
 		{"q=ship&fields=notes", []string{"Alpha"}},
 		{"q=ship&fields=title", nil},
-		{"q=a&project_id=P-1", []string{"Alpha", "Gamma"}},
+		{"q=a&project_id=" + pid, []string{"Alpha", "Gamma"}},
 		{"q=a&sprint_id=S1&priority=medium", []string{"Beta", "Gamma"}},
 		{"q=a&status=active", []string{"Alpha"}},
 		{"q=a&skip=1&limit=1", []string{"Beta"}},
@@ -794,6 +817,9 @@ func TestEmbeddedActionLists(t *testing.T) {
 		{"create unknown", "POST", "/action-lists", map[string]any{"title": "x", "colour": "red"}, 422, "colour: unknown field"},
 		{"update items", "PUT", "/action-lists/" + a, map[string]any{"items": []any{}}, 422, "items: change items through"},
 		{"update missing", "PUT", "/action-lists/AL-00000000", map[string]any{"title": "x"}, 404, "action list AL-00000000 does not exist"},
+		{"create missing project", "POST", "/action-lists", map[string]any{"title": "x", "project_id": "P-00000000"}, 422, "project_id: project P-00000000 does not exist; create it with project_create or find it with project_list"},
+		{"update to missing project", "PUT", "/action-lists/" + a, map[string]any{"project_id": "P-00000000"}, 422, "project_id: project P-00000000 does not exist; create it with project_create or find it with project_list"},
+		{"bulk update missing project", "POST", "/action-lists/bulk/update", map[string]any{"action_list_ids": []string{a}, "updates": map[string]any{"project_id": "P-00000000"}}, 422, "updates.project_id: project P-00000000 does not exist; create it with project_create or find it with project_list"},
 		{"bulk update missing", "POST", "/action-lists/bulk/update", map[string]any{"action_list_ids": []string{a, "AL-00000000"}, "updates": map[string]any{"status": "archived"}}, 404, "action list AL-00000000 does not exist"},
 		{"bulk update bad", "POST", "/action-lists/bulk/update", map[string]any{"action_list_ids": []string{a}, "updates": map[string]any{"priority": "p1"}}, 422, "updates.priority: must be one of"},
 		{"bulk update empty", "POST", "/action-lists/bulk/update", map[string]any{"action_list_ids": []string{a}, "updates": map[string]any{}}, 422, "updates: must contain at least one field"},
@@ -877,7 +903,7 @@ func TestEmbeddedRecordCap(t *testing.T) {
 	e.maxRecords = 2
 	embCreateTask(t, srv, "one", nil)
 	embCreateTask(t, srv, "two", nil)
-	embCheckProblem(t, "POST /tasks beyond the cap", embCall(t, srv, "POST", "/tasks", map[string]any{"title": "three", "project_id": "P"}), http.StatusInsufficientStorage, "at most 2 tasks")
+	embCheckProblem(t, "POST /tasks beyond the cap", embCall(t, srv, "POST", "/tasks", map[string]any{"title": "three", "project_id": embTestProject(t, srv)}), http.StatusInsufficientStorage, "at most 2 tasks")
 	embMust(t, srv, "POST", "/projects", map[string]any{"name": "other kinds are counted apart"}, http.StatusCreated)
 }
 
@@ -1037,7 +1063,7 @@ func TestEmbeddedSaveFailureRollsBack(t *testing.T) {
 	rw := first.journal.f
 	first.journal.f = ro
 	first.mu.Unlock()
-	embCheckProblem(t, "POST /tasks with a failing save", embCall(t, srv, "POST", "/tasks", map[string]any{"title": "lost", "project_id": "P"}), http.StatusServiceUnavailable, "not saved")
+	embCheckProblem(t, "POST /tasks with a failing save", embCall(t, srv, "POST", "/tasks", map[string]any{"title": "lost", "project_id": embTestProject(t, srv)}), http.StatusServiceUnavailable, "not saved")
 	embCheckProblem(t, "PUT /tasks with a failing save", embCall(t, srv, "PUT", "/tasks/"+kept, map[string]any{"title": "changed"}), http.StatusServiceUnavailable, "not saved")
 	embCheckProblem(t, "DELETE /tasks with a failing save", embCall(t, srv, "DELETE", "/tasks/"+kept, nil), http.StatusServiceUnavailable, "not saved")
 
@@ -1061,13 +1087,14 @@ func TestEmbeddedConcurrentWrites(t *testing.T) {
 	const workers, each = 8, 50 // bounded: 400 creates, each saved with fsync
 	path := filepath.Join(t.TempDir(), "data.json")
 	first, srv := embTestServer(t, path)
+	pid := embTestProject(t, srv)
 	var wg sync.WaitGroup
 	errs := make(chan string, workers*each)
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
 				// Not embCall: t.Fatal must not be called off the test goroutine.
-				body := fmt.Sprintf(`{"title":"w%d-%d","project_id":"P"}`, w, i)
+				body := fmt.Sprintf(`{"title":"w%d-%d","project_id":%q}`, w, i, pid)
 				res, err := srv.Client().Post(srv.URL+"/tasks", "application/json", strings.NewReader(body))
 				if err != nil {
 					errs <- fmt.Sprintf("POST /tasks: %v", err)
@@ -1135,15 +1162,22 @@ func BenchmarkEmbeddedGetTask(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("POST", "/projects", strings.NewReader(`{"name":"bench"}`)))
+	var project map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &project); err != nil {
+		b.Fatal(err)
+	}
+	pid := project["id"]
 	for i := range 1000 { // a store of realistic size, so the lookup is not trivially cached
 		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, httptest.NewRequest("POST", "/tasks", strings.NewReader(fmt.Sprintf(`{"title":"t%d","project_id":"P","tags":["a","b"]}`, i))))
+		e.ServeHTTP(rec, httptest.NewRequest("POST", "/tasks", strings.NewReader(fmt.Sprintf(`{"title":"t%d","project_id":%q,"tags":["a","b"]}`, i, pid))))
 		if rec.Code != http.StatusCreated {
 			b.Fatalf("POST /tasks = %d %s", rec.Code, rec.Body)
 		}
 	}
-	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest("POST", "/tasks", strings.NewReader(`{"title":"target","project_id":"P"}`)))
+	rec = httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("POST", "/tasks", strings.NewReader(fmt.Sprintf(`{"title":"target","project_id":%q}`, pid))))
 	var task map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &task); err != nil {
 		b.Fatal(err)

@@ -137,7 +137,7 @@ func lxModernRead(id string) ([]byte, http.Header) {
 func lxCreateTask(t *testing.T, s *httpServer) string {
 	t.Helper()
 	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, body := s.post(t, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "load", "project_id": "P-load", "description": strings.Repeat("a realistic description ", 10)}}}, nil), hdr)
+	_, body := s.post(t, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "load", "project_id": s.project(t), "description": strings.Repeat("a realistic description ", 10)}}}, nil), hdr)
 	var msg map[string]any
 	json.Unmarshal(body, &msg)
 	id, _ := get(msg, "result", "structuredContent", "task", "id").(string)

@@ -295,7 +295,8 @@ func mxRunScript(t *testing.T) (*httpServer, *mxBackend, *mxClient) {
 	c := &mxClient{s: s}
 	c.initSession(t)
 
-	res := c.call(t, "task_create", map[string]any{"task": map[string]any{"title": "mx metrics", "project_id": "P-1"}})
+	pid, _ := get(c.call(t, "project_create", map[string]any{"project": map[string]any{"name": "mx"}}), "structuredContent", "project", "id").(string)
+	res := c.call(t, "task_create", map[string]any{"task": map[string]any{"title": "mx metrics", "project_id": pid}})
 	id, _ := get(res, "structuredContent", "task", "id").(string)
 	if id == "" || get(res, "isError") == true {
 		t.Fatalf("task_create result = %v, want a task with an id", res)

@@ -221,6 +221,17 @@ func (c *pxClient) tool(name string, args map[string]any) (map[string]any, error
 	return sc, nil
 }
 
+// project creates a project with project_create and returns its id: tasks
+// must name a project that exists.
+func (c *pxClient) project(t *testing.T) string {
+	t.Helper()
+	sc, err := c.tool("project_create", map[string]any{"project": map[string]any{"name": "P"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return get(sc, "project", "id").(string)
+}
+
 // initialize performs the legacy handshake at 2025-11-25.
 func (c *pxClient) initialize(t *testing.T) {
 	t.Helper()
@@ -411,11 +422,12 @@ func pxKillDuringWrites(t *testing.T, c *pxClient, killAfter int) map[string]pxR
 	var enoughOnce sync.Once
 	var wg sync.WaitGroup
 	var unexpected atomic.Value // the first error that is not the kill
+	pid := c.project(t)
 	for w := range pxWriters {
 		wg.Go(func() {
 			for n := range pxMaxWritesPerWriter {
 				sc, err := c.tool("task_create", map[string]any{"task": map[string]any{
-					"title": fmt.Sprintf("writer %d write %d", w, n), "project_id": "P-crash",
+					"title": fmt.Sprintf("writer %d write %d", w, n), "project_id": pid,
 				}})
 				if err != nil {
 					if !errors.Is(err, errPxExited) && !errors.Is(err, os.ErrClosed) && !strings.Contains(err.Error(), "broken pipe") {
@@ -509,8 +521,9 @@ func TestTruncatedDataFileFailsStart(t *testing.T) {
 	good := filepath.Join(t.TempDir(), "data.json")
 	c := pxStart(t, bin, good)
 	c.initialize(t)
+	pid := c.project(t)
 	for i := range 5 {
-		if _, err := c.tool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("T%d", i), "project_id": "P-1"}}); err != nil {
+		if _, err := c.tool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("T%d", i), "project_id": pid}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -212,8 +212,9 @@ func TestPrometheusScrapes(t *testing.T) {
 
 	const creates = 3
 	c := &mxClient{s: s}
+	pid, _ := get(c.call(t, "project_create", map[string]any{"project": map[string]any{"name": "mx"}}), "structuredContent", "project", "id").(string)
 	for i := range creates {
-		res := c.call(t, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprint("mx scrape ", i), "project_id": "P-1"}})
+		res := c.call(t, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprint("mx scrape ", i), "project_id": pid}})
 		if get(res, "isError") != false {
 			t.Fatalf("task_create %d = %v, want success", i, res)
 		}

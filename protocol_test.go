@@ -71,6 +71,24 @@ func newTestServerEnv(t testing.TB, env map[string]string) *server {
 }
 
 // call runs one message through the dispatcher and decodes the answer.
+// callCreateProject creates a project with project_create through s in
+// sess (a 2026-07-28 request when modern, else a call in an initialized
+// session) and returns its id: tasks must name a project that exists.
+func callCreateProject(t testing.TB, s *server, sess *session, modernCall bool) string {
+	t.Helper()
+	params := map[string]any{"name": "project_create", "arguments": map[string]any{"project": map[string]any{"name": "P"}}}
+	msg := modern(900, "tools/call", params, nil)
+	if !modernCall {
+		line, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 900, "method": "tools/call", "params": params})
+		msg = string(line)
+	}
+	pid, ok := get(call(t, s, sess, msg), "result", "structuredContent", "project", "id").(string)
+	if !ok {
+		t.Fatal("project_create returned no project id")
+	}
+	return pid
+}
+
 func call(t testing.TB, s *server, sess *session, msg string) map[string]any {
 	t.Helper()
 	out := s.handle(context.Background(), sess, []byte(msg), func(*notification) {})
@@ -271,7 +289,8 @@ func TestModernRequests(t *testing.T) {
 	want(t, "tools/list cacheScope", get(list, "result", "cacheScope"), "public")
 	want(t, "tool count", len(get(list, "result", "tools").([]any)), 51)
 
-	res := call(t, s, sess, modern(3, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "m", "project_id": "P-1"}}}, nil))
+	pid := callCreateProject(t, s, sess, true)
+	res := call(t, s, sess, modern(3, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "m", "project_id": pid}}}, nil))
 	want(t, "call resultType", get(res, "result", "resultType"), "complete")
 	if get(res, "result", "structuredContent", "task", "id") == nil {
 		t.Errorf("modern tools/call = %v, want a created task", res)
@@ -337,9 +356,10 @@ func TestProgressNotifications(t *testing.T) {
 		t.Run(token, func(t *testing.T) {
 			c := startStdio(t, nil)
 			c.initialize(version20251125)
+			pid := structured(t, "project_create", c.callTool("project_create", map[string]any{"project": map[string]any{"name": "P"}}))["project"].(map[string]any)["id"]
 			var ids []any
 			for i := range 3 {
-				res := c.callTool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprint("t", i), "project_id": "P-1"}})
+				res := c.callTool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprint("t", i), "project_id": pid}})
 				ids = append(ids, get(res, "structuredContent", "task", "id"))
 			}
 			line, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": map[string]any{
@@ -593,7 +613,8 @@ func BenchmarkToolCall(b *testing.B) {
 	s := newTestServer(b)
 	sess := newSession("")
 	call(b, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
-	created := call(b, s, sess, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"bench","project_id":"P-1"}}}}`)
+	pid := callCreateProject(b, s, sess, false)
+	created := call(b, s, sess, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"bench","project_id":"`+pid+`"}}}}`)
 	id := get(created, "result", "structuredContent", "task", "id").(string)
 	msg := []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"` + id + `"}}}`)
 	ctx := context.Background()
@@ -822,7 +843,8 @@ func TestInvalidUTF8ProgressTokenEchoedValid(t *testing.T) {
 	s := newTestServer(t)
 	sess := newSession("")
 	call(t, s, sess, initLine(version20251125))
-	created := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"u","project_id":"P-1"}}}}`)
+	pid := callCreateProject(t, s, sess, false)
+	created := call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"u","project_id":"`+pid+`"}}}}`)
 	id := get(created, "result", "structuredContent", "task", "id").(string)
 	line := "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"task_bulk_update\",\"arguments\":{\"taskIds\":[\"" + id +
 		"\"],\"changes\":{\"priority\":\"low\"}},\"_meta\":{\"progressToken\":\"t\xff\"}}}"

@@ -137,6 +137,15 @@ func (c rxClient) modernTool(t *testing.T, id int, name string, args map[string]
 	return status, msg
 }
 
+// project creates a project with a 2026-07-28 project_create and returns
+// its id: tasks must name a project that exists.
+func (c rxClient) project(t *testing.T) string {
+	t.Helper()
+	status, msg := c.modernTool(t, 900, "project_create", map[string]any{"project": map[string]any{"name": "P"}})
+	pid, _ := get(rxCheckTool(t, "project_create", status, msg), "project", "id").(string)
+	return pid
+}
+
 // initialize opens a legacy 2025-11-25 session and returns its id.
 func (c rxClient) initialize(t *testing.T) string {
 	t.Helper()
@@ -188,8 +197,9 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 		const n = 6 // creates, then as many reads: each replica reads what the other created
 		titles := map[string]string{}
 		var ids []string
+		pid := rxClient{replicas[0]}.project(t) // beside the proxy, so its history holds only the calls below
 		for i := range n {
-			status, msg := c.modernTool(t, i, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("replicated %d", i), "project_id": "P-rr"}})
+			status, msg := c.modernTool(t, i, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("replicated %d", i), "project_id": pid}})
 			task, _ := rxCheckTool(t, "task_create", status, msg)["task"].(map[string]any)
 			id, _ := task["id"].(string)
 			if id == "" {
@@ -233,13 +243,14 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 	t.Run("affinity keeps legacy sessions working", func(t *testing.T) {
 		p, base := rxNewProxy(t, true, replicas...)
 		c := rxClient{base}
+		pid := rxClient{replicas[0]}.project(t)            // beside the proxy, as above
 		sids := []string{c.initialize(t), c.initialize(t)} // one per replica
 		want(t, "initialize served by", p.history(), []int{0, 1})
 		const calls = 4 // per session, interleaved
 		var served []int
 		for i := range calls {
 			for s, sid := range sids {
-				status, msg := c.sessionTool(t, sid, i+1, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("sticky %d/%d", s, i), "project_id": "P-aff"}})
+				status, msg := c.sessionTool(t, sid, i+1, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("sticky %d/%d", s, i), "project_id": pid}})
 				task, _ := rxCheckTool(t, fmt.Sprintf("session %d call %d", s, i), status, msg)["task"].(map[string]any)
 				status, msg = c.sessionTool(t, sid, 100+i, "task_read", map[string]any{"taskId": task["id"]})
 				want(t, "task_read title", get(rxCheckTool(t, "task_read", status, msg), "task", "title"), task["title"])
@@ -260,7 +271,8 @@ func TestTwoReplicasSurviveBackendOutage(t *testing.T) {
 	env := map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://" + f.addr, "BACKEND_TIMEOUT_MS": "300", "BACKEND_MAX_RETRIES": "0"}
 	replicas := []*httpServer{startHTTP(t, env), startHTTP(t, env)}
 
-	status, msg := rxClient{replicas[0].base}.modernTool(t, 1, "task_create", map[string]any{"task": map[string]any{"title": "survives the outage", "project_id": "P-out"}})
+	pid := rxClient{replicas[0].base}.project(t)
+	status, msg := rxClient{replicas[0].base}.modernTool(t, 1, "task_create", map[string]any{"task": map[string]any{"title": "survives the outage", "project_id": pid}})
 	task, _ := rxCheckTool(t, "task_create", status, msg)["task"].(map[string]any)
 	id, _ := task["id"].(string)
 	read := map[string]any{"taskId": id}

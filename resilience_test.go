@@ -150,7 +150,8 @@ func TestOutageAndRecovery(t *testing.T) {
 			f := newFaultBackend(t)
 			c := startStdio(t, resilienceEnv(f.addr))
 			c.initialize(version20251125)
-			created := structured(t, "task_create", c.callTool("task_create", map[string]any{"task": map[string]any{"title": "before", "project_id": "P-1"}}))
+			pid := get(structured(t, "project_create", c.callTool("project_create", map[string]any{"project": map[string]any{"name": "P"}})), "project", "id")
+			created := structured(t, "task_create", c.callTool("task_create", map[string]any{"task": map[string]any{"title": "before", "project_id": pid}}))
 			id := get(created, "task", "id").(string)
 			if res := c.callTool("task_read", map[string]any{"taskId": id}); staleAge(res) != -1 {
 				t.Fatalf("a healthy read is marked stale: %v", res)
@@ -251,9 +252,10 @@ func TestFlappingBackendUnderLoad(t *testing.T) {
 	}
 	sess := newSession("")
 	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	pid := callCreateProject(t, s, sess, false)
 	var ids []string
 	for i := range 10 {
-		res := call(t, s, sess, fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"f%d","project_id":"P-1"}}}}`, i))
+		res := call(t, s, sess, fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"f%d","project_id":%q}}}}`, i, pid))
 		ids = append(ids, get(res, "result", "structuredContent", "task", "id").(string))
 		call(t, s, sess, fmt.Sprintf(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":%q}}}`, ids[i]))
 	}

@@ -44,8 +44,16 @@ const (
 )
 
 // staticToolCall is a stateless (2026-07-28) MCP tools/call request that
-// creates a task on the embedded backend; its headers are in staticCallMCP.
-const staticToolCall = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"chroot","project_id":"P-1"}},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+// creates a task in the project %s on the embedded backend; its headers are
+// in staticCallMCP.
+const staticToolCall = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"chroot","project_id":%q}},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+
+// staticProjectCall creates the project staticToolCall's task goes in
+// (the embedded backend refuses a task for a project that does not exist).
+const staticProjectCall = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"project_create","arguments":{"project":{"name":"chroot"}},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+
+// staticProjectIDRE finds a project id of the embedded backend.
+var staticProjectIDRE = regexp.MustCompile(`P-[0-9a-f]{8}`)
 
 // staticBuild builds the release binary into dir and returns its path. It
 // targets Linux (the image's OS) whatever the host, with the flags of
@@ -190,7 +198,12 @@ func staticRunInChroot(t *testing.T, bin string) {
 	// Proxy: nil, so an HTTP_PROXY of the test environment is never used.
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
 	staticWaitLive(t, client, base, exited, output)
-	if id := staticCallMCP(t, client, base); id == "" {
+	_, answer := staticPostMCP(t, client, base, "project_create", staticProjectCall)
+	project := string(staticProjectIDRE.Find(answer))
+	if project == "" {
+		t.Fatalf("no project id in the project_create answer\noutput:\n%s", output())
+	}
+	if id := staticCallMCP(t, client, base, project); id == "" {
 		t.Fatalf("no task id in the answer\noutput:\n%s", output())
 	}
 
@@ -237,12 +250,24 @@ func staticWaitLive(t *testing.T, client *http.Client, base string, exited <-cha
 	t.Fatalf("GET /health/live not 200 within %v (last: %s)\noutput:\n%s", staticDeadline, last, output())
 }
 
-// staticCallMCP sends staticToolCall and returns the id of the created
-// task ("T-…") from the JSON-RPC answer, which may come as a JSON body or
-// as an SSE stream whose data: lines carry JSON-RPC messages.
-func staticCallMCP(t *testing.T, client *http.Client, base string) string {
+// staticCallMCP sends staticToolCall for project and returns the id of the
+// created task ("T-…") from the JSON-RPC answer, which may come as a JSON
+// body or as an SSE stream whose data: lines carry JSON-RPC messages.
+func staticCallMCP(t *testing.T, client *http.Client, base, project string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(staticToolCall))
+	contentType, body := staticPostMCP(t, client, base, "task_create", fmt.Sprintf(staticToolCall, project))
+	id, err := staticTaskID(contentType, body)
+	if err != nil {
+		t.Fatalf("POST /mcp answer: %v\n%s", err, body)
+	}
+	return id
+}
+
+// staticPostMCP posts the tools/call body of tool to base's /mcp and
+// returns the answer's content type and body (JSON or an SSE stream).
+func staticPostMCP(t *testing.T, client *http.Client, base, tool, body string) (string, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,24 +275,20 @@ func staticCallMCP(t *testing.T, client *http.Client, base string) string {
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("MCP-Protocol-Version", "2026-07-28")
 	req.Header.Set("Mcp-Method", "tools/call")
-	req.Header.Set("Mcp-Name", "task_create")
+	req.Header.Set("Mcp-Name", tool)
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("POST /mcp: %v", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, staticMaxBody))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, staticMaxBody))
 	if err != nil {
 		t.Fatalf("read /mcp answer: %v", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /mcp = %s, want 200\n%s", resp.Status, body)
+		t.Fatalf("POST /mcp %s = %s, want 200\n%s", tool, resp.Status, answer)
 	}
-	id, err := staticTaskID(resp.Header.Get("Content-Type"), body)
-	if err != nil {
-		t.Fatalf("POST /mcp answer: %v\n%s", err, body)
-	}
-	return id
+	return resp.Header.Get("Content-Type"), answer
 }
 
 // errStaticNoResult reports an answer without the JSON-RPC response.

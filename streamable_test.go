@@ -167,6 +167,21 @@ func (s *httpServer) post(t testing.TB, body string, headers map[string]string) 
 }
 
 // initSession initializes a legacy session and returns its id.
+// project creates a project with a 2026-07-28 project_create and returns
+// its id: tasks must name a project that exists.
+func (s *httpServer) project(t testing.TB) string {
+	t.Helper()
+	body := modern(900, "tools/call", map[string]any{"name": "project_create", "arguments": map[string]any{"project": map[string]any{"name": "P"}}}, nil)
+	_, raw := s.post(t, body, map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "project_create"})
+	var r map[string]any
+	json.Unmarshal(raw, &r)
+	pid, ok := get(r, "result", "structuredContent", "project", "id").(string)
+	if !ok {
+		t.Fatalf("project_create = %s, want a project", raw)
+	}
+	return pid
+}
+
 func (s *httpServer) initSession(t testing.TB, headers map[string]string) string {
 	t.Helper()
 	resp, body := s.post(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, headers)
@@ -349,9 +364,10 @@ func TestHTTPProgressOverSSE(t *testing.T) {
 	s := startHTTP(t, nil)
 	sid := s.initSession(t, nil)
 	h := map[string]string{"Mcp-Session-Id": sid}
+	pid := s.project(t)
 	var ids []any
 	for i := range 3 {
-		_, body := s.post(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"p%d","project_id":"P-1"}}}}`, i+1, i), h)
+		_, body := s.post(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"p%d","project_id":%q}}}}`, i+1, i, pid), h)
 		var r map[string]any
 		json.Unmarshal(body, &r)
 		ids = append(ids, get(r, "result", "structuredContent", "task", "id"))
@@ -381,6 +397,10 @@ func TestHTTPProgressOverSSE(t *testing.T) {
 func TestHTTPConcurrentSessions(t *testing.T) {
 	const sessions = 200
 	s := startHTTP(t, map[string]string{"TASKMAN_MAX_IN_FLIGHT": strconv.Itoa(sessions)}) // every call may be in flight at once
+	var projects [7]string                                                                // the sessions' tasks spread over them
+	for i := range projects {
+		projects[i] = s.project(t)
+	}
 	http.DefaultClient.CloseIdleConnections()
 	before := runtime.NumGoroutine()
 	var ms runtime.MemStats
@@ -425,11 +445,11 @@ func TestHTTPConcurrentSessions(t *testing.T) {
 				var call string
 				switch {
 				case j == 0:
-					call = fmt.Sprintf(`{"name":"task_create","arguments":{"task":{"title":"s%d","project_id":"P-%d"}}}`, i, i%7)
+					call = fmt.Sprintf(`{"name":"task_create","arguments":{"task":{"title":"s%d","project_id":%q}}}`, i, projects[i%len(projects)])
 				case j%2 == 1:
 					call = fmt.Sprintf(`{"name":"task_read","arguments":{"taskId":%q}}`, taskID)
 				default:
-					call = fmt.Sprintf(`{"name":"task_list","arguments":{"project_id":"P-%d","limit":5}}`, i%7)
+					call = fmt.Sprintf(`{"name":"task_list","arguments":{"project_id":%q,"limit":5}}`, projects[i%len(projects)])
 				}
 				code, body, _ := do("POST", sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":%s}`, j+1, call))
 				var r map[string]any
@@ -497,7 +517,7 @@ func TestHTTPShutdownFinishesInFlight(t *testing.T) {
 	release := make(chan struct{})
 	var started atomic.Int32
 	gate := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/tasks") { // task creates wait; the project below does not
 			started.Add(1)
 			<-release
 		}
@@ -506,10 +526,11 @@ func TestHTTPShutdownFinishesInFlight(t *testing.T) {
 	gated := newLoopbackServer(t, gate)
 	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": gated + "/api/v1", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "20000"})
 	const inFlight = 20
+	pid := s.project(t)
 	results := make(chan string, inFlight)
 	for i := range inFlight {
 		go func() {
-			body := modern(i, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": fmt.Sprint("w", i), "project_id": "P-1"}}}, nil)
+			body := modern(i, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": fmt.Sprint("w", i), "project_id": pid}}}, nil)
 			resp, b := s.post(t, body, map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"})
 			results <- fmt.Sprintf("%d %s", resp.StatusCode, b)
 		}()
@@ -624,7 +645,7 @@ func BenchmarkHTTPToolCall(b *testing.B) {
 // id and the body of a task_read call of it.
 func benchTask(b *testing.B, s *httpServer) (id string, readBody []byte) {
 	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": "P-1"}}}, nil), hdr)
+	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": s.project(b)}}}, nil), hdr)
 	var r map[string]any
 	json.Unmarshal(created, &r)
 	id, _ = get(r, "result", "structuredContent", "task", "id").(string)
@@ -919,7 +940,7 @@ func TestSSEPrimingEvent(t *testing.T) {
 		t.Run(tt.version, func(t *testing.T) {
 			resp, _ := s.post(t, initLine(tt.version), nil)
 			h := map[string]string{"Mcp-Session-Id": resp.Header.Get("Mcp-Session-Id"), "MCP-Protocol-Version": tt.version}
-			_, body := s.post(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"p","project_id":"P-1"}}}}`, h)
+			_, body := s.post(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"p","project_id":"`+s.project(t)+`"}}}}`, h)
 			var created map[string]any
 			json.Unmarshal(body, &created)
 			id := get(created, "result", "structuredContent", "task", "id")

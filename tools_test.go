@@ -741,3 +741,40 @@ func TestProjectReadShowsBlockers(t *testing.T) {
 	}
 	want(t, "blockers", titles, []any{"Waiting on API", "Design review"})
 }
+
+// TestToolsRefuseMissingProject checks over stdio, on the embedded backend,
+// that task_create, action_list_create and a task_update moving a task name
+// the tools to create or find a project that does not exist, store nothing,
+// and succeed once the project exists.
+func TestToolsRefuseMissingProject(t *testing.T) {
+	c := startStdio(t, nil)
+	c.initialize(version20251125)
+	const missing = "P-00000000"
+	wantText := "project " + missing + " does not exist; create it with project_create or find it with project_list"
+	refused := func(name string, args map[string]any) {
+		t.Helper()
+		if res := c.callTool(name, args); res["isError"] != true || !strings.Contains(textOf(res), wantText) {
+			t.Errorf("%s in a missing project = %v, want isError naming %q", name, res, wantText)
+		}
+	}
+	refused("task_create", map[string]any{"task": map[string]any{"title": "orphan", "project_id": missing}})
+	refused("action_list_create", map[string]any{"title": "orphan", "project_id": missing})
+	if got := structured(t, "task_list", c.callTool("task_list", map[string]any{}))["tasks"]; len(got.([]any)) != 0 {
+		t.Errorf("tasks after the refused create = %v, want none", got)
+	}
+	if got := structured(t, "action_list_list", c.callTool("action_list_list", map[string]any{}))["action_lists"]; len(got.([]any)) != 0 {
+		t.Errorf("action lists after the refused create = %v, want none", got)
+	}
+
+	pid := get(structured(t, "project_create", c.callTool("project_create", map[string]any{"project": map[string]any{"name": "Real"}})), "project", "id")
+	task := structured(t, "task_create", c.callTool("task_create", map[string]any{"task": map[string]any{"title": "kept", "project_id": pid}}))
+	want(t, "task project", get(task, "task", "project_id"), pid)
+	al := structured(t, "action_list_create", c.callTool("action_list_create", map[string]any{"title": "kept", "project_id": pid}))
+	want(t, "action list project", get(al, "action_list", "project_id"), pid)
+	structured(t, "action_list_create", c.callTool("action_list_create", map[string]any{"title": "no project"}))
+
+	tid := get(task, "task", "id")
+	refused("task_update", map[string]any{"taskId": tid, "changes": map[string]any{"project_id": missing}})
+	read := structured(t, "task_read", c.callTool("task_read", map[string]any{"taskId": tid}))
+	want(t, "project after the refused move", get(read, "task", "project_id"), pid)
+}

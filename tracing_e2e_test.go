@@ -203,8 +203,9 @@ func TestCollectorDownDoesNotBlock(t *testing.T) {
 	}
 	c := startStdio(t, env)
 	c.initialize(version20251125)
+	pid := get(structured(t, "project_create", c.callTool("project_create", map[string]any{"project": map[string]any{"name": "P"}})), "project", "id")
 	for i := range 200 { // bounded
-		res := c.callTool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprint("c", i), "project_id": "P-1"}})
+		res := c.callTool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprint("c", i), "project_id": pid}})
 		if res["isError"] == true {
 			t.Fatalf("call %d: %v", i, res)
 		}

@@ -42,7 +42,8 @@ await runMain(
     const tools = await c.checkToolNames();
     await taskWorkflow(c, tag);
     await contextWorkflow(c, client, tag, ResourceUpdatedNotificationSchema);
-    const made = await c.call("task_create", { task: { title: `bulk ${tag}`, project_id: `P-e2e-${tag}` } });
+    const project = (await c.call("project_create", { project: { name: `bulk ${tag}` } })).project;
+    const made = await c.call("task_create", { task: { title: `bulk ${tag}`, project_id: project.id } });
     const progress = [];
     const bulk = await client.callTool(
       { name: "task_bulk_update", arguments: { taskIds: [made.task.id], changes: { priority: "low" } } },

@@ -12,8 +12,8 @@
 #                                     http://127.0.0.1:3000/mcp
 #
 # Each mode lists the tools (the 51 names of docs/tools.md, taken from
-# workflows.mjs), creates a task, reads it back, and checks that reading a
-# missing task fails. On success it prints {"ok":true,"tools":51,"steps":N}
+# workflows.mjs), creates a project and a task in it, reads the task back,
+# and checks that reading a missing task fails. On success it prints {"ok":true,"tools":51,"steps":N}
 # on stdout and exits 0; on any failure it says why on stderr and exits 1.
 set -euo pipefail
 
@@ -103,10 +103,15 @@ tools=$(check "tools/list" '
 	return got.length;
 ')
 
-# 2. tools/call task_create: a T- id, structuredContent equal to the text.
+# 2. tools/call project_create, then task_create in that project: a T- id,
+# structuredContent equal to the text.
+inspect --method tools/call --tool-name project_create \
+	--tool-arg "project={\"name\":\"inspector e2e $$\"}"
+[[ $rc -eq 0 ]] || die "project_create exited $rc: $out"
+project=$(check "project_create" 'return res.result.structuredContent.project.id;')
 title="inspector e2e $$"
 inspect --method tools/call --tool-name task_create \
-	--tool-arg "task={\"title\":\"$title\",\"project_id\":\"P-e2e-inspector\"}"
+	--tool-arg "task={\"title\":\"$title\",\"project_id\":\"$project\"}"
 [[ $rc -eq 0 ]] || die "task_create exited $rc: $out"
 grep -Eq '"id":"T-[^"]+"' <<<"$out" || die "task_create: no T- id in $out"
 id=$(check "task_create" '

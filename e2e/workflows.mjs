@@ -165,10 +165,10 @@ export function expect(cond, step, what, got) {
   if (!cond) throw new Error(`${step}: ${what}; got ${JSON.stringify(got)}`);
 }
 
-// taskWorkflow creates, reads, updates, lists and deletes one task, then
-// checks that reading it again fails.
+// taskWorkflow creates, reads, updates, lists and deletes one task in a
+// project it creates first, then checks that reading it again fails.
 export async function taskWorkflow(c, tag) {
-  const projectId = `P-e2e-${tag}`;
+  const projectId = (await c.call("project_create", { project: { name: `e2e task project ${tag}` } })).project.id;
   const title = `e2e task ${tag}`;
   const created = await c.call("task_create", { task: { title, project_id: projectId } });
   const id = created.task?.id;
