@@ -62,7 +62,10 @@ func v2Workflow() []v2Step {
 			r := sc(t, res)
 			want(t, "ready", r["ready"], true)
 			want(t, "dialect", get(r, "serverStatus", "dialect"), "taskman-v2")
-			wantSent(t, sent, "GET /health")
+			// Detection runs in the background from the start; on a slow
+			// machine its probe may still be under way when this first
+			// call is made (the call waits for it), so it is left out.
+			wantSent(t, slices.DeleteFunc(slices.Clone(sent), func(s string) bool { return strings.HasPrefix(s, "GET /openapi.json") }), "GET /health")
 		}},
 		{"activate_task_tools", nil, func(t *testing.T, _ workflowState, res map[string]any, _ []string) {
 			want(t, "online", get(sc(t, res), "serverStatus", "serverOnline"), true)
