@@ -471,19 +471,26 @@ func v2SearchActionLists(ctx context.Context, send sendFunc, r request) (any, er
 	return v2SearchResult(r, "data", hits, scanned, truncated), nil
 }
 
+// v2GetRecord GETs the one record at tmpl filled with id and returns it as
+// read, for the operations that read a record before they act on it; op
+// names the logical operation in a shape error.
+func v2GetRecord(ctx context.Context, send sendFunc, op opID, tmpl, id string) (map[string]any, error) {
+	get, err := v2Call("GET", tmpl, false)(request{args: []string{id}})
+	if err != nil {
+		return nil, err
+	}
+	v, err := send(ctx, get)
+	if err != nil {
+		return nil, err
+	}
+	return asRecord(op, v)
+}
+
 // v2ProjectMetrics serves project_get_metrics: the project, and task
 // statistics computed from a bounded scan of its tasks (truncated when
 // the scan stopped before the end), in the shape of the legacy analytics.
 func v2ProjectMetrics(ctx context.Context, send sendFunc, r request) (any, error) {
-	get, err := v2Call("GET", "/projects/{}", false)(r)
-	if err != nil {
-		return nil, err
-	}
-	pv, err := send(ctx, get)
-	if err != nil {
-		return nil, err
-	}
-	project, err := asRecord(r.op, pv)
+	project, err := v2GetRecord(ctx, send, r.op, "/projects/{}", r.args[0])
 	if err != nil {
 		return nil, err
 	}
@@ -538,15 +545,7 @@ func v2EditSprints(add bool) func(context.Context, sendFunc, request) (any, erro
 		} else {
 			sid = r.args[1]
 		}
-		get, err := v2Call("GET", "/projects/{}", false)(request{args: []string{pid}})
-		if err != nil {
-			return nil, err
-		}
-		pv, err := send(ctx, get)
-		if err != nil {
-			return nil, err
-		}
-		project, err := asRecord(r.op, pv)
+		project, err := v2GetRecord(ctx, send, r.op, "/projects/{}", pid)
 		if err != nil {
 			return nil, err
 		}
@@ -560,7 +559,11 @@ func v2EditSprints(add bool) func(context.Context, sendFunc, request) (any, erro
 		default:
 			return v2ProjectFrom(project), nil // nothing to change
 		}
-		put := wireCall{method: "PUT", path: get.path, body: map[string]any{"sprints": orEmpty(sprints)}}
+		put, err := v2Call("PUT", "/projects/{}", false)(request{args: []string{pid}})
+		if err != nil {
+			return nil, err
+		}
+		put.body = map[string]any{"sprints": orEmpty(sprints)}
 		v, err := send(ctx, put)
 		if err != nil {
 			return nil, err

@@ -77,15 +77,7 @@ func v2CreateSprint(r request) (wireCall, error) {
 // make things worse.
 func v2SprintTransition(tr sprintTransitionRule, tmpl string) func(context.Context, sendFunc, request) (any, error) {
 	return func(ctx context.Context, send sendFunc, r request) (any, error) {
-		get, err := v2Call("GET", "/sprints/{}", false)(r)
-		if err != nil {
-			return nil, err
-		}
-		v, err := send(ctx, get)
-		if err != nil {
-			return nil, err
-		}
-		rec, err := asRecord(r.op, v)
+		rec, err := v2GetRecord(ctx, send, r.op, "/sprints/{}", r.args[0])
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +89,8 @@ func v2SprintTransition(tr sprintTransitionRule, tmpl string) func(context.Conte
 		if err != nil {
 			return nil, err
 		}
-		if v, err = send(ctx, post); err != nil {
+		v, err := send(ctx, post)
+		if err != nil {
 			return nil, err
 		}
 		return v2ReadRecord(v2SprintFrom)(r, v)
