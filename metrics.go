@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -68,16 +69,11 @@ var (
 	// "other" (a client can send any token as a method).
 	promHTTPMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
 
-	// promMCPMethods are the JSON-RPC methods the server knows or may grow
-	// (docs/mcp.md "Methods"); a client can send any string, which folds into
-	// "other".
-	promMCPMethods = []string{
-		"completion/complete", "initialize", "logging/setLevel",
-		"notifications/cancelled", "notifications/initialized",
-		"notifications/progress", "ping", "prompts/get", "prompts/list",
-		"resources/list", "resources/read", "resources/templates/list",
-		"server/discover", "tools/call", "tools/list",
-	}
+	// promMCPMethods are the methods of the method table (mcp.go), the only
+	// ones a request can be answered by; a client can send any string,
+	// which folds into "other". Notifications are not requests and are
+	// never counted.
+	promMCPMethods = slices.Sorted(maps.Keys(methodTable))
 
 	// promMCPStatuses are the outcomes of an MCP request.
 	promMCPStatuses = []string{"error", "ok"}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -183,6 +184,32 @@ func TestMetricsGolden(t *testing.T) {
 				t.Errorf("exposition differs from %s (run go test -run Golden -update and review the diff):\n%s", path, got)
 			}
 		})
+	}
+}
+
+// TestMCPMethodLabelsFollowMethodTable checks that every method of the
+// method table is counted under its own name, so a new method row gets its
+// own series without a second list to update, and that a method the table
+// does not have folds into "other".
+func TestMCPMethodLabelsFollowMethodTable(t *testing.T) {
+	m := metricsBuild(promTestOptions)
+	names := slices.Sorted(maps.Keys(methodTable))
+	for _, name := range names {
+		m.countMCPRequest(name, true)
+	}
+	m.countMCPRequest("no/such/method", true)
+	fams, _, err := promParseExposition(m.reg.appendTo(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, s := range fams["taskman_mcp_requests_total"].samples {
+		got[s.labels["method"]] += s.value
+	}
+	for _, name := range append(names, promOther) {
+		if got[name] != 1 {
+			t.Errorf("taskman_mcp_requests_total{method=%q} = %v, want 1", name, got[name])
+		}
 	}
 }
 
