@@ -66,11 +66,9 @@ func TestSprintToolsSurviveRestart(t *testing.T) {
 	structured(t, "sprint_start", c.callTool("sprint_start", map[string]any{"sprintId": sid}))
 	alid, _ := get(structured(t, "action_list_create", c.callTool("action_list_create", map[string]any{"title": "L"})), "action_list", "id").(string)
 	structured(t, "action_list_link_task", c.callTool("action_list_link_task", map[string]any{"action_list_id": alid, "task_id": tid}))
-	c.in.Close() // stop the first server; the second opens the same file
-	if err := <-c.done; err != nil {
+	if err := c.stop(); err != nil { // the second server opens the same file
 		t.Fatalf("first server: %v", err)
 	}
-	c.done <- nil // for the first client's cleanup
 
 	c2 := startStdio(t, env)
 	c2.initialize(version20251125)

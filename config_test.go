@@ -956,11 +956,9 @@ func TestStartupLogsKeepSecrets(t *testing.T) {
 	env["TRACING_ENABLED"] = "true"
 	env["LOG_LEVEL"] = "debug"
 	c := startStdio(t, env)
-	c.in.Close()
-	if err := <-c.done; err != nil {
+	if err := c.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	c.done <- nil // for the cleanup
 	logs := c.stderr.String()
 	if !strings.Contains(logs, "tracing on") || !strings.Contains(logs, "collector.example") {
 		t.Fatalf("no tracing start line naming the collector, so the test saw nothing:\n%s", logs)

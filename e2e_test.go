@@ -184,6 +184,8 @@ func e2eLastLine(s string) string {
 // is shown if the test failed.
 func e2eStartHTTP(t *testing.T, bin string) string {
 	t.Helper()
+	// A pre-picked port: the server is another process, told its port by
+	// PORT; it cannot take over a listener this process opened.
 	port := freePort(t)
 	base := "http://" + net.JoinHostPort("127.0.0.1", port)
 

@@ -228,6 +228,8 @@ func lxStartBackend(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("os.Executable: %v", err)
 	}
+	// A pre-picked port: the backend is another process, told its address
+	// by TASKMAN_LOAD_BACKEND_ADDR.
 	addr := net.JoinHostPort("127.0.0.1", freePort(t))
 	cmd := exec.Command(exe, "-test.run=^TestLoadBackendProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "TASKMAN_LOAD_BACKEND_ADDR="+addr)
@@ -322,6 +324,8 @@ type lxProc struct {
 // returns once /health/ready answers 200, with the time that took.
 func lxStartProc(t *testing.T, bin string) (*lxProc, time.Duration) {
 	t.Helper()
+	// A pre-picked port: the server is another process, told its port by
+	// PORT.
 	port := freePort(t)
 	cmd := exec.Command(bin)
 	cmd.Dir = t.TempDir()

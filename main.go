@@ -170,6 +170,17 @@ func main() {
 // every component (build), serves until ctx is cancelled or stdin ends,
 // and shuts down in reverse order of construction.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return runListening(ctx, net.Listen, args, getenv, stdin, stdout, stderr)
+}
+
+// listenFunc opens a listener, as net.Listen does.
+type listenFunc func(network, address string) (net.Listener, error)
+
+// runListening is run with the function that opens the HTTP and ops
+// listeners. Tests that run the server in their own process pass one that
+// hands over a listener they opened on 127.0.0.1:0 first, so they neither
+// race another process for a pre-picked port nor poll for the server.
+func runListening(ctx context.Context, listen listenFunc, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	name := "taskman-mcp"
 	if len(args) > 0 {
 		args = args[1:]
@@ -214,7 +225,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		logger.Info("garbage collector tuned (set GOGC or GOMEMLIMIT to choose yourself)", "gc", gc)
 	}
 
-	p := &program{logger: logger, clock: &shutdownClock{timeout: cfg.ShutdownTimeout}}
+	p := &program{logger: logger, clock: &shutdownClock{timeout: cfg.ShutdownTimeout}, listen: listen}
 	defer p.close()
 	if err := p.build(ctx, cfg, stdin, stdout); err != nil {
 		return err
@@ -233,7 +244,8 @@ type program struct {
 	clock     *shutdownClock
 	health    *health
 	transport transport
-	closers   []func() // what build opened, in order; close runs them in reverse
+	listen    listenFunc // opens the HTTP and ops listeners
+	closers   []func()   // what build opened, in order; close runs them in reverse
 }
 
 // transport serves MCP in one mode (TASKMAN_MCP_TRANSPORT) until ctx is
@@ -346,12 +358,12 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 	stop, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	p.onClose(cancelRequests)
 	if cfg.Transport == "http" {
-		p.transport, err = listenHTTP(cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, cancelRequests)
+		p.transport, err = listenHTTP(p.listen, cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, cancelRequests)
 		return err
 	}
 	st := &stdioServing{srv: srv, in: stdin, out: stdout, clock: clock}
 	if cfg.OpsAddr != "" {
-		st.ops, err = listenOps(cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, logger)
+		st.ops, err = listenOps(p.listen, cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, logger)
 	}
 	p.transport = st
 	return err
@@ -396,9 +408,9 @@ type httpServing struct {
 }
 
 // listenHTTP listens on HOST:PORT for t.
-func listenHTTP(cfg *config, t *httpTransport, clock *shutdownClock, cancelRequests context.CancelFunc) (*httpServing, error) {
+func listenHTTP(listen listenFunc, cfg *config, t *httpTransport, clock *shutdownClock, cancelRequests context.CancelFunc) (*httpServing, error) {
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}

@@ -58,8 +58,8 @@ func TestRunFlags(t *testing.T) {
 // (open) while the listener is bound to loopback, so only loopback names
 // pass.
 func TestOpsListenerHostRule(t *testing.T) {
-	port := freePort(t)
-	c := startStdio(t, map[string]string{"TASKMAN_OPS_ADDR": "127.0.0.1:" + port, "HOST": "0.0.0.0"})
+	ln, port := loopbackListener(t)
+	c := startStdio(t, map[string]string{"TASKMAN_OPS_ADDR": "127.0.0.1:" + port, "HOST": "0.0.0.0"}, ln)
 	c.initialize(version20251125)
 	for host, want := range map[string]int{"127.0.0.1:" + port: http.StatusOK, "localhost:" + port: http.StatusOK, "10.1.2.3:" + port: http.StatusForbidden} {
 		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+port+"/health/live", nil)

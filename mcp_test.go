@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -35,12 +36,14 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// stdioClient drives run over stdio pipes, as an MCP client would.
+// stdioClient drives run over stdio pipes, as an MCP client would: the
+// one stdio client of the tests.
 type stdioClient struct {
 	t      *testing.T
 	in     io.WriteCloser
 	stderr *syncBuffer
-	done   chan error
+	cancel context.CancelFunc // the "signal"
+	done   chan error         // run's result, put back by whoever reads it
 	nextID atomic.Int64
 
 	mu      sync.Mutex
@@ -65,39 +68,58 @@ func testEnv(extra map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-// startStdio starts run on pipes with env and returns a client for it. The
+// startStdio starts run on pipes with env and returns a client for it; lns
+// are the listeners handed over to the server (TASKMAN_OPS_ADDR). The
 // server is stopped (stdin closed) when the test ends.
-func startStdio(t *testing.T, env map[string]string) *stdioClient {
+func startStdio(t *testing.T, env map[string]string, lns ...net.Listener) *stdioClient {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
 	c := &stdioClient{
-		t: t, in: inW, stderr: &syncBuffer{}, done: make(chan error, 1),
+		t: t, in: inW, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1),
 		pending: make(map[string]chan map[string]any),
 		orphans: make(chan map[string]any, 100),
 		notes:   make(chan map[string]any, 1000),
 	}
 	go func() {
-		err := run(context.Background(), []string{"taskman-mcp"}, testEnv(env), inR, outW, c.stderr)
+		err := runListening(ctx, handOver(lns...), []string{"taskman-mcp"}, testEnv(env), inR, outW, c.stderr)
 		outW.Close()
 		c.done <- err
 	}()
 	go c.readLoop(outR)
 	t.Cleanup(func() {
-		c.in.Close()
-		select {
-		case err := <-c.done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("server did not stop after stdin closed")
+		if err := c.stop(); err != nil {
+			t.Errorf("run: %v", err)
 		}
+		cancel()
 		if t.Failed() {
 			t.Logf("server stderr:\n%s", c.stderr.String())
 		}
 	})
 	return c
+}
+
+// stop closes stdin, as a client that is done does, and returns what run
+// returned.
+func (c *stdioClient) stop() error {
+	c.in.Close()
+	return c.exited()
+}
+
+// signal cancels run's context, as SIGTERM does.
+func (c *stdioClient) signal() { c.cancel() }
+
+// exited waits up to stdioGuard for run to return and returns its result;
+// later calls return the same.
+func (c *stdioClient) exited() error {
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return err
+	case <-time.After(stdioGuard):
+		return fmt.Errorf("server still running %s after stdin closed or the signal", stdioGuard)
+	}
 }
 
 // readLoop routes each line the server writes.
@@ -133,11 +155,19 @@ func (c *stdioClient) readLoop(r io.Reader) {
 	}
 }
 
-// send writes one raw line.
+// send writes one raw line, failing the test if the server stops reading
+// stdin.
 func (c *stdioClient) send(line string) {
 	c.t.Helper()
-	if _, err := io.WriteString(c.in, line+"\n"); err != nil {
-		c.t.Fatalf("write stdin: %v", err)
+	written := make(chan error, 1)
+	go func() { _, err := io.WriteString(c.in, line+"\n"); written <- err }()
+	select {
+	case err := <-written:
+		if err != nil {
+			c.t.Fatalf("write stdin: %v", err)
+		}
+	case <-time.After(stdioGuard):
+		c.t.Fatalf("the server stopped reading stdin; unread: %s", line)
 	}
 }
 

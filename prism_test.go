@@ -77,6 +77,8 @@ func startPrism(t *testing.T) (string, func() []prismExchange) {
 		}
 		t.Skip(msg)
 	}
+	// A pre-picked port: Prism is an external tool that takes its port on
+	// the command line.
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, node, cli, "mock", "-h", "127.0.0.1", "-p", port, "testdata/taskman-v2-openapi.json")

@@ -105,6 +105,8 @@ scrape_configs:
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A pre-picked port: Prometheus is an external tool that takes its
+	// listen address on the command line.
 	addr := "127.0.0.1:" + freePort(t)
 	p := &mxPromProcess{out: &syncBuffer{}, done: make(chan error, 1), base: "http://" + addr}
 	p.cmd = exec.Command(bin,

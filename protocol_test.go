@@ -403,9 +403,9 @@ func TestCancellationStopsBackendCall(t *testing.T) {
 	if c.request("ping", nil)["result"] == nil {
 		t.Fatal("ping after cancellation failed")
 	}
-	c.in.Close()
-	<-c.done
-	c.done <- nil // let the cleanup see a clean stop
+	if err := c.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
 	select {
 	case m := <-answer:
 		t.Errorf("cancelled request was answered: %v", m)
@@ -425,10 +425,9 @@ func TestShutdownOnEOFFinishesInFlight(t *testing.T) {
 	close(release)
 	resp := c.wait(answer, "in-flight call")
 	want(t, "title", get(resp, "result", "structuredContent", "task", "title"), "slow")
-	if err := <-c.done; err != nil {
+	if err := c.exited(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	c.done <- nil
 }
 
 func TestToolsListPagination(t *testing.T) {

@@ -158,6 +158,8 @@ func staticRunInChroot(t *testing.T, bin string) {
 	if err := os.WriteFile(filepath.Join(root, "taskman-mcp"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A pre-picked port: the static binary runs as another process in a
+	// chroot, told its port by PORT.
 	port := freePort(t)
 	base := "http://127.0.0.1:" + port
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,60 +54,6 @@ func (b *hangingBackend) waitArrivals(t *testing.T, n int) {
 	}
 }
 
-// stdioPipes runs the server over stdio with env and returns its stdin,
-// its answers by id, the cancel func of its context (the signal) and the
-// channel run's result arrives on.
-func stdioPipes(t *testing.T, env map[string]string) (io.WriteCloser, <-chan map[string]any, context.CancelFunc, <-chan error) {
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	stderr := &syncBuffer{}
-	go func() {
-		err := run(ctx, []string{"taskman-mcp"}, testEnv(env), inR, outW, stderr)
-		outW.Close()
-		done <- err
-	}()
-	answers := make(chan map[string]any, 1000)
-	go func() {
-		sc := bufio.NewScanner(outR)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				answers <- m
-			}
-		}
-		close(answers)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		inW.Close()
-		if t.Failed() {
-			t.Logf("server stderr:\n%s", stderr.String())
-		}
-	})
-	return inW, answers, cancel, done
-}
-
-// nextAnswer returns the next answer with an id, skipping notifications.
-func nextAnswer(t *testing.T, answers <-chan map[string]any, what string) map[string]any {
-	t.Helper()
-	timeout := time.After(stdioGuard)
-	for {
-		select {
-		case m, ok := <-answers:
-			if !ok {
-				t.Fatalf("%s: stdout ended", what)
-			}
-			if _, hasID := m["id"]; hasID {
-				return m
-			}
-		case <-timeout:
-			t.Fatalf("%s: no answer", what)
-		}
-	}
-}
-
 // TestStdioAlwaysListens is issue 14's fourth finding: with every worker
 // busy on a slow backend the reader used to stop, so pings, cancellations,
 // EOF and signals went unread. Now the reader keeps reading: excess work is
@@ -119,60 +64,49 @@ func TestStdioAlwaysListens(t *testing.T) {
 	for _, end := range []string{"EOF", "signal"} {
 		t.Run(end, func(t *testing.T) {
 			b := newHangingBackend(t)
-			in, answers, signal, done := stdioPipes(t, map[string]string{
+			c := startStdio(t, map[string]string{
 				"TASK_MANAGER_API_ENDPOINT": b.url, "TASKMAN_BACKEND_DIALECT": "legacy", "BACKEND_MAX_RETRIES": "0", "BACKEND_TIMEOUT_MS": "600000",
 				"CIRCUIT_BREAKER_ENABLED": "false", "FALLBACK_CACHE_ENABLED": "false", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "500",
 			})
-			send := func(msg string) {
-				t.Helper()
-				written := make(chan error, 1)
-				go func() { _, err := io.WriteString(in, msg+"\n"); written <- err }()
-				select {
-				case err := <-written:
-					if err != nil {
-						t.Fatalf("write %s: %v", msg, err)
-					}
-				case <-time.After(stdioGuard):
-					t.Fatalf("the server stopped reading stdin; unread: %s", msg)
-				}
+			// read sends a task_read with id and returns where its answer arrives.
+			read := func(id int) chan map[string]any {
+				ch := c.expect(fmt.Sprint(id))
+				c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-%d"}}}`, id, id))
+				return ch
 			}
-			read := func(id int) string {
-				return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-%d"}}}`, id, id)
-			}
-			send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-			nextAnswer(t, answers, "initialize")
-			send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+			c.initialize(version20251125)
 
+			var waiting []chan map[string]any // the calls that take a worker or a queue slot
 			id := 1
 			for ; id <= maxStdioInFlight; id++ {
-				send(read(id))
+				waiting = append(waiting, read(id))
 			}
 			b.waitArrivals(t, maxStdioInFlight) // every worker is now stuck
 			for range stdioQueueLen {
-				send(read(id))
+				waiting = append(waiting, read(id))
 				id++
 			}
 			const excess = 5
-			for range excess {
-				send(read(id))
-				id++
-			}
 			for i := range excess {
-				m := nextAnswer(t, answers, fmt.Sprintf("refusal %d", i))
+				m := c.wait(read(id), fmt.Sprintf("refusal %d", i))
+				id++
 				code := get(m, "error", "code")
 				if code != float64(codeOverloaded) || !strings.Contains(fmt.Sprint(get(m, "error", "message")), "server busy") {
 					t.Fatalf("answer with every worker busy and the queue full = %v, want error %d (server busy)", m, codeOverloaded)
 				}
-				if got := m["id"]; got.(float64) <= float64(maxStdioInFlight+stdioQueueLen) {
-					t.Errorf("refused request %v, want only the ones past the queue", got)
+			}
+			for i, ch := range waiting {
+				select {
+				case m := <-ch:
+					t.Errorf("request %d answered %v, want only the ones past the queue refused", i+1, m)
+				default:
 				}
 			}
 
-			send(`{"jsonrpc":"2.0","id":"ping-1","method":"ping"}`)
-			if m := nextAnswer(t, answers, "ping with every worker busy"); m["id"] != "ping-1" || m["result"] == nil {
-				t.Fatalf("answer to ping = %v, want its empty result", m)
+			if m := c.raw(`"ping-1"`, `{"jsonrpc":"2.0","id":"ping-1","method":"ping"}`); m["result"] == nil {
+				t.Fatalf("answer to ping with every worker busy = %v, want its empty result", m)
 			}
-			send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"test"}}`)
+			c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"test"}}`)
 			deadline := time.Now().Add(stdioGuard)
 			for b.cancelled.Load() == 0 {
 				if time.Now().After(deadline) {
@@ -182,17 +116,12 @@ func TestStdioAlwaysListens(t *testing.T) {
 			}
 
 			if end == "EOF" {
-				in.Close()
+				c.in.Close()
 			} else {
-				signal()
+				c.signal()
 			}
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("run after %s = %v, want nil", end, err)
-				}
-			case <-time.After(stdioGuard):
-				t.Fatalf("server still running %s after %s with requests in flight", stdioGuard, end)
+			if err := c.exited(); err != nil {
+				t.Errorf("run after %s with requests in flight = %v, want nil", end, err)
 			}
 		})
 	}
@@ -201,15 +130,14 @@ func TestStdioAlwaysListens(t *testing.T) {
 // TestStdioRefusesComplexJSON checks that a line nested past jsonMaxDepth
 // is refused before it is decoded, and that the server keeps serving.
 func TestStdioRefusesComplexJSON(t *testing.T) {
-	in, answers, _, _ := stdioPipes(t, nil)
+	c := startStdio(t, nil)
 	deep := strings.Repeat("[", jsonMaxDepth+1) + strings.Repeat("]", jsonMaxDepth+1)
-	io.WriteString(in, deep+"\n")
-	m := nextAnswer(t, answers, "deep line")
+	c.send(deep)
+	m := c.wait(c.orphans, "deep line")
 	if get(m, "error", "code") != float64(codeInvalidRequest) || !strings.Contains(fmt.Sprint(get(m, "error", "message")), "JSON too complex") {
 		t.Errorf("answer to a line %d levels deep = %v, want -32600 JSON too complex", jsonMaxDepth+1, m)
 	}
-	io.WriteString(in, `{"jsonrpc":"2.0","id":"after","method":"ping"}`+"\n")
-	if m := nextAnswer(t, answers, "ping"); m["id"] != "after" || m["result"] == nil {
+	if m := c.raw(`"after"`, `{"jsonrpc":"2.0","id":"after","method":"ping"}`); m["result"] == nil {
 		t.Errorf("ping after the deep line = %v, want its result", m)
 	}
 }

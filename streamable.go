@@ -771,9 +771,9 @@ type opsListener struct {
 }
 
 // listenOps listens on TASKMAN_OPS_ADDR for t's ops routes.
-func listenOps(cfg *config, t *httpTransport, clock *shutdownClock, logger *slog.Logger) (opsListener, error) {
+func listenOps(listen listenFunc, cfg *config, t *httpTransport, clock *shutdownClock, logger *slog.Logger) (opsListener, error) {
 	addr := cfg.OpsAddr
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("tcp", addr)
 	if err != nil {
 		return opsListener{}, fmt.Errorf("listen on TASKMAN_OPS_ADDR %s: %w", addr, err)
 	}

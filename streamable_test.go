@@ -22,7 +22,11 @@ import (
 	"time"
 )
 
-// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+// freePort returns a TCP port that was free on 127.0.0.1 a moment ago. It
+// is only for a server in another process or an external tool that must be
+// told its port before it starts (and so may lose it to another process in
+// between); a server in this process gets a listener opened first
+// (loopbackListener).
 func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -32,6 +36,34 @@ func freePort(t testing.TB) string {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
+}
+
+// loopbackListener opens a listener on a free 127.0.0.1 port for a server
+// run in this process, and returns it with its port; it is closed when the
+// test ends (a no-op if the server already closed it).
+func loopbackListener(t testing.TB) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return ln, port
+}
+
+// handOver returns the listenFunc of a test server: it hands over the
+// listener of lns opened on the address asked for, and refuses any other,
+// so a test server never binds a port of its own.
+func handOver(lns ...net.Listener) listenFunc {
+	return func(network, address string) (net.Listener, error) {
+		for _, ln := range lns {
+			if network == ln.Addr().Network() && address == ln.Addr().String() {
+				return ln, nil
+			}
+		}
+		return nil, fmt.Errorf("the test handed over no listener for %s %s", network, address)
+	}
 }
 
 // waitOK polls url every poll until it answers 200, exited is closed (the
@@ -69,11 +101,11 @@ type httpServer struct {
 	done   chan error
 }
 
-// startHTTP runs the server with TASKMAN_MCP_TRANSPORT=http and waits until
-// it answers; it is stopped when the test ends.
+// startHTTP runs the server with TASKMAN_MCP_TRANSPORT=http on a listener
+// opened first and waits until it answers; it is stopped when the test ends.
 func startHTTP(t testing.TB, env map[string]string) *httpServer {
 	t.Helper()
-	port := freePort(t)
+	ln, port := loopbackListener(t)
 	full := map[string]string{"TASKMAN_MCP_TRANSPORT": "http", "HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "warn"}
 	for k, v := range env {
 		full[k] = v
@@ -81,25 +113,24 @@ func startHTTP(t testing.TB, env map[string]string) *httpServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &httpServer{base: "http://127.0.0.1:" + port, port: port, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- run(ctx, []string{"taskman-mcp"}, testEnv(full), strings.NewReader(""), io.Discard, s.stderr)
+		err := runListening(ctx, handOver(ln), []string{"taskman-mcp"}, testEnv(full), strings.NewReader(""), io.Discard, s.stderr)
+		// A run that failed before serving never took the listener: closing
+		// it fails the request below instead of leaving it queued.
+		ln.Close()
+		s.done <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(s.base + "/health/live")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
+	// The listener queues the request until the server serves it: no polling.
+	client := &http.Client{Timeout: 10 * time.Second} // a local server slower than this to start is stuck
+	resp, err := client.Get(s.base + "/health/live")
+	if err != nil {
 		select {
 		case err := <-s.done:
 			t.Fatalf("server exited: %v\n%s", err, s.stderr.String())
-		default:
+		case <-time.After(time.Second): // an exit closes the listener just before it reports
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("server did not start: %v\n%s", err, s.stderr.String())
 	}
+	resp.Body.Close()
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
 			t.Errorf("run: %v", err)
@@ -849,8 +880,8 @@ func TestReadinessFollowsBackend(t *testing.T) {
 }
 
 func TestOpsListenerUnderStdio(t *testing.T) {
-	port := freePort(t)
-	c := startStdio(t, map[string]string{"TASKMAN_OPS_ADDR": "127.0.0.1:" + port})
+	ln, port := loopbackListener(t)
+	c := startStdio(t, map[string]string{"TASKMAN_OPS_ADDR": "127.0.0.1:" + port}, ln)
 	c.initialize(version20251125)
 	c.callTool("task_list", map[string]any{})
 	base := "http://127.0.0.1:" + port
