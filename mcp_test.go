@@ -353,26 +353,12 @@ func legacyClients(t *testing.T, env map[string]string) map[string]legacyClient 
 	hs := startHTTP(t, env)
 	sid := hs.initSession(t, nil)
 	var ids atomic.Int64
-	httpClient := func(method string, params any) map[string]any {
+	httpRequest := func(method string, params any) map[string]any {
 		t.Helper()
-		id := ids.Add(1)
-		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-		resp, b := hs.post(t, string(body), map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": version20251125})
-		if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-			for _, m := range sseMessages(b) {
-				if num(m["id"]) == int(id) {
-					return m
-				}
-			}
-			t.Fatalf("%s: no answer in the event stream %s", method, b)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatalf("%s: answer %d %q is not JSON: %v", method, resp.StatusCode, b, err)
-		}
+		_, m := hs.sessionRequest(t, sid, int(ids.Add(1)), method, params)
 		return m
 	}
-	return map[string]legacyClient{"stdio": sc.request, "http": httpClient}
+	return map[string]legacyClient{"stdio": sc.request, "http": httpRequest}
 }
 
 // countingBackend serves a fresh embedded API on a loopback port and

@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -217,18 +216,10 @@ func (c *mxClient) call(t *testing.T, tool string, args map[string]any) map[stri
 	t.Helper()
 	c.next++
 	c.posts++
-	body := modern(c.next, "tools/call", map[string]any{"name": tool, "arguments": args}, nil)
-	resp, raw := c.s.post(t, body, map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": tool})
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("tools/call %s: status %d, want 200\n%s", tool, resp.StatusCode, raw)
-	}
-	var r map[string]any
-	if err := json.Unmarshal(raw, &r); err != nil {
-		t.Fatalf("tools/call %s: decode answer: %v\n%s", tool, err, raw)
-	}
+	status, r := c.s.modernTool(t, c.next, tool, args)
 	res, ok := r["result"].(map[string]any)
-	if !ok {
-		t.Fatalf("tools/call %s: no result\n%s", tool, raw)
+	if status != http.StatusOK || !ok {
+		t.Fatalf("tools/call %s = %d %v, want 200 with a result", tool, status, r)
 	}
 	return res
 }

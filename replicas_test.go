@@ -9,10 +9,8 @@ package main
 // 404 as the Streamable HTTP transport requires for an unknown session.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -100,72 +98,6 @@ func (p *rxProxy) history() []int {
 	return h
 }
 
-// rxClient posts MCP messages to one base URL (the proxy).
-type rxClient struct {
-	base string
-}
-
-// post sends body with the MCP headers plus extra and returns the status
-// and the decoded JSON answer (nil for an empty body).
-func (c rxClient) post(t *testing.T, body string, extra map[string]string) (int, http.Header, map[string]any) {
-	t.Helper()
-	req := newMCPPost(context.Background(), c.base, body, extra)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s/mcp: %v", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST %s/mcp: read answer: %v", c.base, err)
-	}
-	var msg map[string]any
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &msg); err != nil {
-			t.Fatalf("POST %s/mcp: status %d, body %q is not JSON: %v", c.base, resp.StatusCode, b, err)
-		}
-	}
-	return resp.StatusCode, resp.Header, msg
-}
-
-// modernTool sends a 2026-07-28 tools/call and returns its status and
-// answer.
-func (c rxClient) modernTool(t *testing.T, id int, name string, args map[string]any) (int, map[string]any) {
-	t.Helper()
-	status, _, msg := c.post(t, modern(id, "tools/call", map[string]any{"name": name, "arguments": args}, nil),
-		map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": name})
-	return status, msg
-}
-
-// project creates a project with a 2026-07-28 project_create and returns
-// its id: tasks must name a project that exists.
-func (c rxClient) project(t *testing.T) string {
-	t.Helper()
-	status, msg := c.modernTool(t, 900, "project_create", map[string]any{"project": map[string]any{"name": "P"}})
-	pid, _ := get(rxCheckTool(t, "project_create", status, msg), "project", "id").(string)
-	return pid
-}
-
-// initialize opens a legacy 2025-11-25 session and returns its id.
-func (c rxClient) initialize(t *testing.T) string {
-	t.Helper()
-	status, hdr, msg := c.post(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"replicas-test","version":"1"}}}`, nil)
-	sid := hdr.Get("Mcp-Session-Id")
-	if status != http.StatusOK || sid == "" {
-		t.Fatalf("initialize through the proxy = %d %v (session %q), want 200 with a session", status, msg, sid)
-	}
-	return sid
-}
-
-// sessionTool calls a tool in a legacy session and returns the status and
-// answer.
-func (c rxClient) sessionTool(t *testing.T, sid string, id int, name string, args map[string]any) (int, map[string]any) {
-	t.Helper()
-	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": map[string]any{"name": name, "arguments": args}})
-	status, _, msg := c.post(t, string(b), map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": version20251125})
-	return status, msg
-}
-
 // rxReplicas starts one shared backend and two replicas using it, and
 // returns the replicas' base URLs.
 func rxReplicas(t *testing.T) []string {
@@ -193,11 +125,11 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 
 	t.Run("modern requests alternate and all succeed", func(t *testing.T) {
 		p, base := rxNewProxy(t, false, replicas...)
-		c := rxClient{base}
+		c := httpClient{base}
 		const n = 6 // creates, then as many reads: each replica reads what the other created
 		titles := map[string]string{}
 		var ids []string
-		pid := rxClient{replicas[0]}.project(t) // beside the proxy, so its history holds only the calls below
+		pid := httpClient{replicas[0]}.project(t) // beside the proxy, so its history holds only the calls below
 		for i := range n {
 			status, msg := c.modernTool(t, i, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("replicated %d", i), "project_id": pid}})
 			task, _ := rxCheckTool(t, "task_create", status, msg)["task"].(map[string]any)
@@ -228,8 +160,8 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 
 	t.Run("legacy session on the other replica is 404", func(t *testing.T) {
 		p, base := rxNewProxy(t, false, replicas...)
-		c := rxClient{base}
-		sid := c.initialize(t)
+		c := httpClient{base}
+		sid := c.initSession(t, nil)
 		status, msg := c.sessionTool(t, sid, 1, "task_list", map[string]any{})
 		if status != http.StatusNotFound {
 			t.Errorf("session request routed to the other replica = %d %v, want 404", status, msg)
@@ -242,9 +174,9 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 
 	t.Run("affinity keeps legacy sessions working", func(t *testing.T) {
 		p, base := rxNewProxy(t, true, replicas...)
-		c := rxClient{base}
-		pid := rxClient{replicas[0]}.project(t)            // beside the proxy, as above
-		sids := []string{c.initialize(t), c.initialize(t)} // one per replica
+		c := httpClient{base}
+		pid := httpClient{replicas[0]}.project(t)                      // beside the proxy, as above
+		sids := []string{c.initSession(t, nil), c.initSession(t, nil)} // one per replica
 		want(t, "initialize served by", p.history(), []int{0, 1})
 		const calls = 4 // per session, interleaved
 		var served []int
@@ -271,13 +203,13 @@ func TestTwoReplicasSurviveBackendOutage(t *testing.T) {
 	env := map[string]string{"TASK_MANAGER_API_ENDPOINT": "http://" + f.addr, "BACKEND_TIMEOUT_MS": "300", "BACKEND_MAX_RETRIES": "0"}
 	replicas := []*httpServer{startHTTP(t, env), startHTTP(t, env)}
 
-	pid := rxClient{replicas[0].base}.project(t)
-	status, msg := rxClient{replicas[0].base}.modernTool(t, 1, "task_create", map[string]any{"task": map[string]any{"title": "survives the outage", "project_id": pid}})
+	pid := httpClient{replicas[0].base}.project(t)
+	status, msg := httpClient{replicas[0].base}.modernTool(t, 1, "task_create", map[string]any{"task": map[string]any{"title": "survives the outage", "project_id": pid}})
 	task, _ := rxCheckTool(t, "task_create", status, msg)["task"].(map[string]any)
 	id, _ := task["id"].(string)
 	read := map[string]any{"taskId": id}
 	for i, r := range replicas {
-		status, msg := rxClient{r.base}.modernTool(t, 2, "task_read", read)
+		status, msg := httpClient{r.base}.modernTool(t, 2, "task_read", read)
 		rxCheckTool(t, fmt.Sprintf("replica %d: task_read before the outage", i), status, msg)
 	}
 
@@ -303,7 +235,7 @@ func TestTwoReplicasSurviveBackendOutage(t *testing.T) {
 			t.Errorf("replica %d: /health/ready with the backend down = %d %v, want 200 degraded naming the refused connection", i, code, body)
 		}
 
-		status, msg := rxClient{r.base}.modernTool(t, 3, "task_read", read)
+		status, msg := httpClient{r.base}.modernTool(t, 3, "task_read", read)
 		rxCheckTool(t, fmt.Sprintf("replica %d: task_read during the outage", i), status, msg)
 		if mxStale(get(msg, "result").(map[string]any)) == nil {
 			t.Errorf(`replica %d: task_read during the outage has no _meta["io.taskman/stale"]: %v`, i, msg)

@@ -92,9 +92,10 @@ func waitOK(url string, timeout, poll time.Duration, exited <-chan struct{}) err
 	return fmt.Errorf("GET %s: no 200 within %v (last: %v)", url, timeout, last)
 }
 
-// httpServer is run serving HTTP on loopback, for tests.
+// httpServer is run serving HTTP on loopback, for tests; its httpClient
+// talks to it.
 type httpServer struct {
-	base   string // http://127.0.0.1:PORT
+	httpClient
 	port   string
 	stderr *syncBuffer
 	cancel context.CancelFunc // the "signal"
@@ -111,7 +112,7 @@ func startHTTP(t testing.TB, env map[string]string) *httpServer {
 		full[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &httpServer{base: "http://127.0.0.1:" + port, port: port, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &httpServer{httpClient: httpClient{base: "http://127.0.0.1:" + port}, port: port, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		err := runListening(ctx, handOver(ln), []string{"taskman-mcp"}, testEnv(full), strings.NewReader(""), io.Discard, s.stderr)
 		// A run that failed before serving never took the listener: closing
@@ -184,43 +185,101 @@ func newMCPPost(ctx context.Context, base, body string, headers map[string]strin
 	return req
 }
 
+// httpClient posts MCP messages to base+"/mcp": the one HTTP client of
+// the tests, for a server of startHTTP or a proxy in front of servers.
+type httpClient struct {
+	base string // http://127.0.0.1:PORT
+}
+
 // post sends an MCP POST with headers (nil values delete a default).
-func (s *httpServer) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
+func (c httpClient) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req := newMCPPost(context.Background(), s.base, body, headers)
+	req := newMCPPost(context.Background(), c.base, body, headers)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST /mcp: %v", err)
+		t.Fatalf("POST %s/mcp: %v", c.base, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("POST %s/mcp: read answer: %v", c.base, err)
+	}
 	return resp, b
 }
 
-// initSession initializes a legacy session and returns its id.
-// project creates a project with a 2026-07-28 project_create and returns
-// its id: tasks must name a project that exists.
-func (s *httpServer) project(t testing.TB) string {
+// answer posts body and returns the HTTP answer with the JSON-RPC answer
+// decoded: the JSON body, or the last message with an id in an event
+// stream; nil for an empty body.
+func (c httpClient) answer(t testing.TB, body string, headers map[string]string) (*http.Response, map[string]any) {
 	t.Helper()
-	body := modern(900, "tools/call", map[string]any{"name": "project_create", "arguments": map[string]any{"project": map[string]any{"name": "P"}}}, nil)
-	_, raw := s.post(t, body, map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "project_create"})
-	var r map[string]any
-	json.Unmarshal(raw, &r)
-	pid, ok := get(r, "result", "structuredContent", "project", "id").(string)
-	if !ok {
-		t.Fatalf("project_create = %s, want a project", raw)
+	resp, b := c.post(t, body, headers)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		var last map[string]any
+		for _, m := range sseMessages(b) {
+			if _, ok := m["id"]; ok {
+				last = m
+			}
+		}
+		if last == nil {
+			t.Fatalf("POST %s/mcp: no answer in the event stream %s", c.base, b)
+		}
+		return resp, last
 	}
-	return pid
+	var msg map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &msg); err != nil {
+			t.Fatalf("POST %s/mcp: status %d, body %q is not JSON: %v", c.base, resp.StatusCode, b, err)
+		}
+	}
+	return resp, msg
 }
 
-func (s *httpServer) initSession(t testing.TB, headers map[string]string) string {
+// initSession initializes a legacy 2025-11-25 session and returns its id.
+func (c httpClient) initSession(t testing.TB, headers map[string]string) string {
 	t.Helper()
-	resp, body := s.post(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, headers)
+	resp, body := c.post(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, headers)
 	sid := resp.Header.Get("Mcp-Session-Id")
 	if resp.StatusCode != 200 || len(sid) < 32 {
 		t.Fatalf("initialize: %d %s (session %q)", resp.StatusCode, body, sid)
 	}
 	return sid
+}
+
+// sessionRequest sends method with params in the legacy session sid and
+// returns the HTTP status and the answer.
+func (c httpClient) sessionRequest(t testing.TB, sid string, id int, method string, params any) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	resp, msg := c.answer(t, string(body), map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": version20251125})
+	return resp.StatusCode, msg
+}
+
+// sessionTool calls a tool in the legacy session sid and returns the HTTP
+// status and the answer.
+func (c httpClient) sessionTool(t testing.TB, sid string, id int, name string, args map[string]any) (int, map[string]any) {
+	t.Helper()
+	return c.sessionRequest(t, sid, id, "tools/call", map[string]any{"name": name, "arguments": args})
+}
+
+// modernTool sends a 2026-07-28 tools/call and returns the HTTP status and
+// the answer.
+func (c httpClient) modernTool(t testing.TB, id int, name string, args map[string]any) (int, map[string]any) {
+	t.Helper()
+	resp, msg := c.answer(t, modern(id, "tools/call", map[string]any{"name": name, "arguments": args}, nil),
+		map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": name})
+	return resp.StatusCode, msg
+}
+
+// project creates a project with a 2026-07-28 project_create and returns
+// its id: tasks must name a project that exists.
+func (c httpClient) project(t testing.TB) string {
+	t.Helper()
+	status, msg := c.modernTool(t, 900, "project_create", map[string]any{"project": map[string]any{"name": "P"}})
+	pid, ok := get(msg, "result", "structuredContent", "project", "id").(string)
+	if status != http.StatusOK || !ok {
+		t.Fatalf("project_create = %d %v, want 200 with a project", status, msg)
+	}
+	return pid
 }
 
 // sseMessages returns the JSON messages of an event-stream body.
