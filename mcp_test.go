@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,20 +37,45 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// stdioClient drives run over stdio pipes, as an MCP client would: the
-// one stdio client of the tests.
+// Errors of the stdio client's calls.
+var (
+	// errStdioEnded reports a call whose answer never came because the
+	// server's stdout ended (it exited or was killed).
+	errStdioEnded = errors.New("the server's stdout ended before the answer")
+	// errStillRunning reports a server that did not end within stdioGuard.
+	errStillRunning = errors.New("the server is still running")
+)
+
+// stdioClient drives the server over stdio pipes, as an MCP client would:
+// the one stdio client of the tests, for run in this process (startStdio)
+// or the binary as a child process (pxStart). Its call and tool return
+// errors, for writer goroutines and calls across a kill; the other methods
+// fail the test.
 type stdioClient struct {
 	t      *testing.T
 	in     io.WriteCloser
 	stderr *syncBuffer
-	cancel context.CancelFunc // the "signal"
-	done   chan error         // run's result, put back by whoever reads it
+	signal func()     // what SIGTERM does: cancels run's context, or signals the child
+	done   chan error // run's result or the child's exit, put back by whoever reads it
 	nextID atomic.Int64
 
 	mu      sync.Mutex
 	pending map[string]chan map[string]any // by canonical id; guarded by mu
+	ended   bool                           // stdout has ended; guarded by mu
 	orphans chan map[string]any            // answers with a null id
 	notes   chan map[string]any            // notifications
+}
+
+// newStdioClient returns a client that writes to in; its server writes its
+// log to stderr, and signal does what SIGTERM does to it. The caller runs
+// readLoop on the server's stdout and sends the server's result to done.
+func newStdioClient(t *testing.T, in io.WriteCloser, stderr *syncBuffer, signal func()) *stdioClient {
+	return &stdioClient{
+		t: t, in: in, stderr: stderr, signal: signal, done: make(chan error, 1),
+		pending: make(map[string]chan map[string]any),
+		orphans: make(chan map[string]any, 100),
+		notes:   make(chan map[string]any, 1000),
+	}
 }
 
 // testEnv is the environment every test server starts with: quick retries
@@ -76,12 +102,7 @@ func startStdio(t *testing.T, env map[string]string, lns ...net.Listener) *stdio
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &stdioClient{
-		t: t, in: inW, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1),
-		pending: make(map[string]chan map[string]any),
-		orphans: make(chan map[string]any, 100),
-		notes:   make(chan map[string]any, 1000),
-	}
+	c := newStdioClient(t, inW, &syncBuffer{}, cancel)
 	go func() {
 		err := runListening(ctx, handOver(lns...), []string{"taskman-mcp"}, testEnv(env), inR, outW, c.stderr)
 		outW.Close()
@@ -100,32 +121,30 @@ func startStdio(t *testing.T, env map[string]string, lns ...net.Listener) *stdio
 	return c
 }
 
-// stop closes stdin, as a client that is done does, and returns what run
-// returned.
+// stop closes stdin, as a client that is done does, and returns what the
+// server's run returned (or errStillRunning).
 func (c *stdioClient) stop() error {
 	c.in.Close()
 	return c.exited()
 }
 
-// signal cancels run's context, as SIGTERM does.
-func (c *stdioClient) signal() { c.cancel() }
-
-// exited waits up to stdioGuard for run to return and returns its result;
-// later calls return the same.
+// exited waits up to stdioGuard for the server to end and returns its
+// result, or errStillRunning; later calls return the same.
 func (c *stdioClient) exited() error {
 	select {
 	case err := <-c.done:
 		c.done <- err
 		return err
 	case <-time.After(stdioGuard):
-		return fmt.Errorf("server still running %s after stdin closed or the signal", stdioGuard)
+		return fmt.Errorf("%w %s after stdin closed or the signal", errStillRunning, stdioGuard)
 	}
 }
 
-// readLoop routes each line the server writes.
+// readLoop routes each line the server writes; at the end of stdout it
+// closes the channel of every answer still awaited.
 func (c *stdioClient) readLoop(r io.Reader) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	sc.Buffer(make([]byte, 1<<20), 64<<20) // answers listing many records are long lines
 	for sc.Scan() {
 		var msg map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
@@ -153,40 +172,64 @@ func (c *stdioClient) readLoop(r io.Reader) {
 			ch <- msg
 		}
 	}
+	c.mu.Lock()
+	c.ended = true
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
 }
 
-// send writes one raw line, failing the test if the server stops reading
-// stdin.
-func (c *stdioClient) send(line string) {
-	c.t.Helper()
+// write writes one raw line; an error if stdin is closed or the server
+// stops reading it.
+func (c *stdioClient) write(line string) error {
 	written := make(chan error, 1)
 	go func() { _, err := io.WriteString(c.in, line+"\n"); written <- err }()
 	select {
 	case err := <-written:
 		if err != nil {
-			c.t.Fatalf("write stdin: %v", err)
+			return fmt.Errorf("write stdin: %w", err)
 		}
+		return nil
 	case <-time.After(stdioGuard):
-		c.t.Fatalf("the server stopped reading stdin; unread: %s", line)
+		return fmt.Errorf("the server stopped reading stdin; unread: %s", line)
 	}
 }
 
-// expect registers interest in the answer to id (its JSON text).
+// send writes one raw line, failing the test on an error.
+func (c *stdioClient) send(line string) {
+	c.t.Helper()
+	if err := c.write(line); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// expect registers interest in the answer to id (its JSON text); the
+// channel is closed if stdout ends first.
 func (c *stdioClient) expect(id string) chan map[string]any {
 	ch := make(chan map[string]any, 1)
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		close(ch)
+		return ch
+	}
 	c.pending[id] = ch
-	c.mu.Unlock()
 	return ch
 }
 
-// wait returns the message from ch, failing the test after a while.
+// wait returns the message from ch, failing the test after a while or if
+// stdout ended.
 func (c *stdioClient) wait(ch chan map[string]any, what string) map[string]any {
 	c.t.Helper()
 	select {
-	case m := <-ch:
+	case m, ok := <-ch:
+		if !ok {
+			c.t.Fatalf("no answer to %s: %v", what, errStdioEnded)
+		}
 		return m
-	case <-time.After(15 * time.Second):
+	case <-time.After(stdioGuard):
 		c.t.Fatalf("no answer to %s", what)
 		return nil
 	}
@@ -200,16 +243,42 @@ func (c *stdioClient) raw(id, line string) map[string]any {
 	return c.wait(ch, line)
 }
 
-// request sends method with params and returns the whole answer.
-func (c *stdioClient) request(method string, params any) map[string]any {
-	c.t.Helper()
+// call sends method with params and returns the whole answer; an error if
+// the server ends or does not answer within stdioGuard.
+func (c *stdioClient) call(method string, params any) (map[string]any, error) {
 	id := fmt.Sprint(c.nextID.Add(1))
 	msg := map[string]any{"jsonrpc": "2.0", "id": json.RawMessage(id), "method": method}
 	if params != nil {
 		msg["params"] = params
 	}
-	b, _ := json.Marshal(msg)
-	return c.raw(id, string(b))
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", method, err)
+	}
+	ch := c.expect(id)
+	if err := c.write(string(b)); err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", method, errStdioEnded)
+		}
+		return m, nil
+	case <-time.After(stdioGuard):
+		return nil, fmt.Errorf("%s: no answer within %s", method, stdioGuard)
+	}
+}
+
+// request sends method with params and returns the whole answer, failing
+// the test on an error.
+func (c *stdioClient) request(method string, params any) map[string]any {
+	c.t.Helper()
+	m, err := c.call(method, params)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return m
 }
 
 // result sends a request and returns its result, failing on an error.
@@ -238,6 +307,37 @@ func (c *stdioClient) initialize(v string) map[string]any {
 func (c *stdioClient) callTool(name string, args map[string]any) map[string]any {
 	c.t.Helper()
 	return c.result("tools/call", map[string]any{"name": name, "arguments": args})
+}
+
+// tool calls a tool and returns its structuredContent; a JSON-RPC error or
+// an isError result is an error.
+func (c *stdioClient) tool(name string, args map[string]any) (map[string]any, error) {
+	msg, err := c.call("tools/call", map[string]any{"name": name, "arguments": args})
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := msg["error"]; ok {
+		return nil, fmt.Errorf("%s: JSON-RPC error %v", name, e)
+	}
+	if get(msg, "result", "isError") != false {
+		return nil, fmt.Errorf("%s: not acknowledged: %v", name, get(msg, "result", "content"))
+	}
+	sc, ok := get(msg, "result", "structuredContent").(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: no structuredContent in %v", name, msg)
+	}
+	return sc, nil
+}
+
+// project creates a project with project_create and returns its id: tasks
+// must name a project that exists.
+func (c *stdioClient) project() string {
+	c.t.Helper()
+	sc, err := c.tool("project_create", map[string]any{"project": map[string]any{"name": "P"}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return get(sc, "project", "id").(string)
 }
 
 // structured returns a successful tool result's structuredContent, after

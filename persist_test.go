@@ -8,13 +8,11 @@ package main
 // overwritten.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"math/rand/v2"
@@ -29,10 +27,6 @@ import (
 )
 
 const (
-	// pxCallTimeout bounds one JSON-RPC call to the child: a write costs a
-	// few fsyncs, so 30 s only trips on a hang.
-	pxCallTimeout = 30 * time.Second
-
 	// pxExitTimeout bounds the wait for the child to exit after a kill, an
 	// EOF on stdin, or a failed start (which happens before any I/O).
 	pxExitTimeout = 15 * time.Second
@@ -54,28 +48,11 @@ const (
 	pxKillDeadline = 60 * time.Second
 )
 
-// errPxExited reports a call whose answer never came because the child's
-// stdout ended (it exited or was killed).
-var errPxExited = errors.New("server process exited before answering")
-
-// pxClient drives the taskman-mcp binary as a child process over stdio.
-// Unlike stdioClient it returns errors instead of failing the test, so it
-// can be used from writer goroutines and across a kill.
+// pxClient is the stdio client of the taskman-mcp binary run as a child
+// process, which it can also kill.
 type pxClient struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stdout io.ReadCloser
-	stderr *syncBuffer
-	nextID atomic.Int64
-	done   chan struct{} // closed after the child exited and waitErr is set
-	// waitErr is cmd.Wait's result; read it only after done is closed.
-	waitErr error
-
-	writeMu sync.Mutex // serialises lines written to stdin
-
-	mu      sync.Mutex
-	pending map[int64]chan map[string]any // answers awaited, by id; guarded by mu
-	exited  bool                          // stdout has ended; guarded by mu
+	*stdioClient
+	cmd *exec.Cmd
 }
 
 // pxEnv is the child's whole environment: nothing inherited but PATH and
@@ -99,30 +76,31 @@ func pxStart(t *testing.T, bin, dataFile string) *pxClient {
 	cmd := exec.Command(bin)
 	cmd.Dir = t.TempDir()
 	cmd.Env = pxEnv(dataFile)
-	c := &pxClient{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), pending: make(map[int64]chan map[string]any)}
-	cmd.Stderr = c.stderr
-	var err error
-	if c.stdin, err = cmd.StdinPipe(); err != nil {
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		t.Fatalf("stdin pipe: %v", err)
 	}
-	if c.stdout, err = cmd.StdoutPipe(); err != nil {
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
 		t.Fatalf("stdout pipe: %v", err)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
+	c := &pxClient{stdioClient: newStdioClient(t, stdin, stderr, func() { cmd.Process.Signal(os.Interrupt) }), cmd: cmd}
 	go func() {
-		c.readLoop()
+		c.readLoop(stdout)
 		// Wait closes stdout, so it runs only after every read is done.
-		c.waitErr = cmd.Wait()
-		close(c.done)
+		c.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
 		select {
-		case <-c.done:
+		case err := <-c.done:
+			c.done <- err
 		default:
-			_ = cmd.Process.Kill()
-			c.waitExit(t)
+			c.kill(t)
 		}
 		if t.Failed() {
 			t.Logf("server stderr:\n%s", c.stderr.String())
@@ -131,149 +109,23 @@ func pxStart(t *testing.T, bin, dataFile string) *pxClient {
 	return c
 }
 
-// readLoop hands each answer on stdout to the call awaiting its id; at the
-// end of stdout it fails every pending call with errPxExited.
-func (c *pxClient) readLoop() {
-	sc := bufio.NewScanner(c.stdout)
-	sc.Buffer(make([]byte, 1<<20), 64<<20) // answers listing many records are long lines
-	for sc.Scan() {
-		var msg map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
-			continue // the caller times out; stderr is shown on failure
-		}
-		id, ok := msg["id"].(float64)
-		if !ok {
-			continue // a notification
-		}
-		c.mu.Lock()
-		ch := c.pending[int64(id)]
-		delete(c.pending, int64(id))
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- msg
-		}
-	}
-	c.mu.Lock()
-	c.exited = true
-	for id, ch := range c.pending {
-		close(ch)
-		delete(c.pending, id)
-	}
-	c.mu.Unlock()
-}
-
-// write sends one JSON message as a line.
-func (c *pxClient) write(msg map[string]any) error {
-	b, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("encode %v: %w", msg["method"], err)
-	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if _, err := c.stdin.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write %v: %w", msg["method"], err)
-	}
-	return nil
-}
-
-// call sends a request and returns the whole answer.
-func (c *pxClient) call(method string, params map[string]any) (map[string]any, error) {
-	id := c.nextID.Add(1)
-	ch := make(chan map[string]any, 1)
-	c.mu.Lock()
-	if c.exited {
-		c.mu.Unlock()
-		return nil, fmt.Errorf("%s: %w", method, errPxExited)
-	}
-	c.pending[id] = ch
-	c.mu.Unlock()
-	if err := c.write(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params}); err != nil {
-		return nil, err
-	}
-	select {
-	case msg, ok := <-ch:
-		if !ok {
-			return nil, fmt.Errorf("%s: %w", method, errPxExited)
-		}
-		return msg, nil
-	case <-time.After(pxCallTimeout):
-		return nil, fmt.Errorf("%s: no answer after %s", method, pxCallTimeout)
-	}
-}
-
-// tool calls a tool and returns its structuredContent; a JSON-RPC error or
-// an isError result is an error.
-func (c *pxClient) tool(name string, args map[string]any) (map[string]any, error) {
-	msg, err := c.call("tools/call", map[string]any{"name": name, "arguments": args})
-	if err != nil {
-		return nil, err
-	}
-	if e, ok := msg["error"]; ok {
-		return nil, fmt.Errorf("%s: JSON-RPC error %v", name, e)
-	}
-	if get(msg, "result", "isError") != false {
-		return nil, fmt.Errorf("%s: not acknowledged: %v", name, get(msg, "result", "content"))
-	}
-	sc, ok := get(msg, "result", "structuredContent").(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: no structuredContent in %v", name, msg)
-	}
-	return sc, nil
-}
-
-// project creates a project with project_create and returns its id: tasks
-// must name a project that exists.
-func (c *pxClient) project(t *testing.T) string {
-	t.Helper()
-	sc, err := c.tool("project_create", map[string]any{"project": map[string]any{"name": "P"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return get(sc, "project", "id").(string)
-}
-
-// initialize performs the legacy handshake at 2025-11-25.
-func (c *pxClient) initialize(t *testing.T) {
-	t.Helper()
-	msg, err := c.call("initialize", map[string]any{
-		"protocolVersion": version20251125, "capabilities": map[string]any{},
-		"clientInfo": map[string]any{"name": "persist-test", "version": "1"},
-	})
-	if err != nil || get(msg, "result", "protocolVersion") != version20251125 {
-		t.Fatalf("initialize = %v, %v; want protocolVersion %s", msg, err, version20251125)
-	}
-	if err := c.write(map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitExit waits, bounded, for the child to exit and returns Wait's error.
-func (c *pxClient) waitExit(t *testing.T) error {
-	t.Helper()
-	select {
-	case <-c.done:
-		return c.waitErr
-	case <-time.After(pxExitTimeout):
-		t.Fatalf("server process did not exit within %s", pxExitTimeout)
-		return nil
-	}
-}
-
-// kill sends SIGKILL: no signal handler, no deferred code, no flush runs.
+// kill sends SIGKILL (no signal handler, no deferred code, no flush runs)
+// and waits for the child to exit.
 func (c *pxClient) kill(t *testing.T) {
 	t.Helper()
 	if err := c.cmd.Process.Kill(); err != nil {
 		t.Fatalf("kill: %v", err)
 	}
-	c.waitExit(t)
+	if err := c.exited(); errors.Is(err, errStillRunning) {
+		t.Fatal(err)
+	}
 }
 
-// stop closes stdin, the graceful shutdown of the stdio transport, and
-// fails the test unless the child exits with status 0.
-func (c *pxClient) stop(t *testing.T) {
+// stopCleanly closes stdin, the graceful shutdown of the stdio transport,
+// and fails the test unless the child exits with status 0.
+func (c *pxClient) stopCleanly(t *testing.T) {
 	t.Helper()
-	c.stdin.Close()
-	if err := c.waitExit(t); err != nil {
+	if err := c.stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
 }
@@ -342,7 +194,7 @@ func TestPersistenceSurvivesSIGKILL(t *testing.T) {
 	bin := e2eBinary(t)
 	dataFile := filepath.Join(t.TempDir(), "data.json")
 	c := pxStart(t, bin, dataFile)
-	c.initialize(t)
+	c.initialize(version20251125)
 
 	records := map[string]pxRecord{}
 	writes := 0
@@ -403,12 +255,12 @@ func TestPersistenceSurvivesSIGKILL(t *testing.T) {
 	}
 
 	c2 := pxStart(t, bin, dataFile)
-	c2.initialize(t)
+	c2.initialize(version20251125)
 	pxReadBack(t, c2, records)
 	if len(records) != 3+12+3 {
 		t.Errorf("acknowledged %d distinct records, want 18", len(records))
 	}
-	c2.stop(t)
+	c2.stopCleanly(t)
 }
 
 // pxKillDuringWrites runs pxWriters concurrent task_create loops against c
@@ -422,7 +274,7 @@ func pxKillDuringWrites(t *testing.T, c *pxClient, killAfter int) map[string]pxR
 	var enoughOnce sync.Once
 	var wg sync.WaitGroup
 	var unexpected atomic.Value // the first error that is not the kill
-	pid := c.project(t)
+	pid := c.project()
 	for w := range pxWriters {
 		wg.Go(func() {
 			for n := range pxMaxWritesPerWriter {
@@ -430,7 +282,7 @@ func pxKillDuringWrites(t *testing.T, c *pxClient, killAfter int) map[string]pxR
 					"title": fmt.Sprintf("writer %d write %d", w, n), "project_id": pid,
 				}})
 				if err != nil {
-					if !errors.Is(err, errPxExited) && !errors.Is(err, os.ErrClosed) && !strings.Contains(err.Error(), "broken pipe") {
+					if !errors.Is(err, errStdioEnded) && !errors.Is(err, os.ErrClosed) && !strings.Contains(err.Error(), "broken pipe") {
 						unexpected.CompareAndSwap(nil, err)
 					}
 					return
@@ -468,7 +320,7 @@ func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
 	bin := e2eBinary(t)
 	dataFile := filepath.Join(t.TempDir(), "data.json")
 	c := pxStart(t, bin, dataFile)
-	c.initialize(t)
+	c.initialize(version20251125)
 	acked := pxKillDuringWrites(t, c, pxAckedBeforeKill)
 	pxCheckFile(t, dataFile)
 	if tmp := pxTempFiles(t, dataFile); len(tmp) != 0 {
@@ -478,10 +330,10 @@ func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
 	}
 
 	c2 := pxStart(t, bin, dataFile)
-	c2.initialize(t)
+	c2.initialize(version20251125)
 	t.Logf("%d writes acknowledged before the kill", len(acked))
 	pxReadBack(t, c2, acked)
-	c2.stop(t)
+	c2.stopCleanly(t)
 }
 
 // pxKillRounds bounds TestJournalSIGKILLAtRandomPoints: each round is a
@@ -499,7 +351,7 @@ func TestJournalSIGKILLAtRandomPoints(t *testing.T) {
 	all := map[string]pxRecord{}
 	for round := range pxKillRounds {
 		c := pxStart(t, bin, dataFile)
-		c.initialize(t)
+		c.initialize(version20251125)
 		pxReadBack(t, c, all)
 		killAfter := 1 + rand.IntN(pxAckedBeforeKill)
 		maps.Copy(all, pxKillDuringWrites(t, c, killAfter))
@@ -507,9 +359,9 @@ func TestJournalSIGKILLAtRandomPoints(t *testing.T) {
 		t.Logf("round %d: killed after %d acknowledged writes, %d in all", round, killAfter, len(all))
 	}
 	c := pxStart(t, bin, dataFile)
-	c.initialize(t)
+	c.initialize(version20251125)
 	pxReadBack(t, c, all)
-	c.stop(t)
+	c.stopCleanly(t)
 }
 
 // TestTruncatedDataFileFailsStart damages a data file written by a real
@@ -520,14 +372,14 @@ func TestTruncatedDataFileFailsStart(t *testing.T) {
 	bin := e2eBinary(t)
 	good := filepath.Join(t.TempDir(), "data.json")
 	c := pxStart(t, bin, good)
-	c.initialize(t)
-	pid := c.project(t)
+	c.initialize(version20251125)
+	pid := c.project()
 	for i := range 5 {
 		if _, err := c.tool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("T%d", i), "project_id": pid}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.stop(t)
+	c.stopCleanly(t)
 	data, err := os.ReadFile(good)
 	if err != nil || !json.Valid(data) {
 		t.Fatalf("data file after a clean run: %v, valid JSON %v", err, json.Valid(data))
