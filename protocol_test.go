@@ -70,7 +70,6 @@ func newTestServerEnv(t testing.TB, env map[string]string) *server {
 	return s
 }
 
-// call runs one message through the dispatcher and decodes the answer.
 // callCreateProject creates a project with project_create through s in
 // sess (a 2026-07-28 request when modern, else a call in an initialized
 // session) and returns its id: tasks must name a project that exists.
@@ -89,6 +88,8 @@ func callCreateProject(t testing.TB, s *server, sess *session, modernCall bool) 
 	return pid
 }
 
+// call runs one message through the dispatcher and decodes the answer: the
+// in-process caller of the tests.
 func call(t testing.TB, s *server, sess *session, msg string) map[string]any {
 	t.Helper()
 	out := s.handle(context.Background(), sess, []byte(msg), func(*notification) {})

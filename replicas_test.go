@@ -107,17 +107,6 @@ func rxReplicas(t *testing.T) []string {
 	return []string{startHTTP(t, env).base, startHTTP(t, env).base}
 }
 
-// rxCheckTool fails the test unless a tools/call answer is 200 with a
-// successful result, and returns its structuredContent.
-func rxCheckTool(t *testing.T, what string, status int, msg map[string]any) map[string]any {
-	t.Helper()
-	if status != http.StatusOK || get(msg, "result", "isError") != false {
-		t.Fatalf("%s = %d %v, want 200 with a successful result", what, status, msg)
-	}
-	sc, _ := get(msg, "result", "structuredContent").(map[string]any)
-	return sc
-}
-
 // TestTwoReplicasBehindRoundRobin runs two replicas over one backend
 // behind a round-robin proxy, and an affinity proxy.
 func TestTwoReplicasBehindRoundRobin(t *testing.T) {
@@ -132,7 +121,7 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 		pid := httpClient{replicas[0]}.project(t) // beside the proxy, so its history holds only the calls below
 		for i := range n {
 			status, msg := c.modernTool(t, i, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("replicated %d", i), "project_id": pid}})
-			task, _ := rxCheckTool(t, "task_create", status, msg)["task"].(map[string]any)
+			task, _ := checkTool(t, "task_create", status, msg)["task"].(map[string]any)
 			id, _ := task["id"].(string)
 			if id == "" {
 				t.Fatalf("task_create %d: no task id in %v", i, msg)
@@ -144,7 +133,7 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 		// replica that did not create the task.
 		for i, id := range slices.Backward(ids) {
 			status, msg := c.modernTool(t, n+i, "task_read", map[string]any{"taskId": id})
-			sc := rxCheckTool(t, "task_read "+id, status, msg)
+			sc := checkTool(t, "task_read "+id, status, msg)
 			want(t, fmt.Sprintf("task_read(%q) title", id), get(sc, "task", "title"), titles[id])
 		}
 		h := p.history()
@@ -183,9 +172,9 @@ func TestTwoReplicasBehindRoundRobin(t *testing.T) {
 		for i := range calls {
 			for s, sid := range sids {
 				status, msg := c.sessionTool(t, sid, i+1, "task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("sticky %d/%d", s, i), "project_id": pid}})
-				task, _ := rxCheckTool(t, fmt.Sprintf("session %d call %d", s, i), status, msg)["task"].(map[string]any)
+				task, _ := checkTool(t, fmt.Sprintf("session %d call %d", s, i), status, msg)["task"].(map[string]any)
 				status, msg = c.sessionTool(t, sid, 100+i, "task_read", map[string]any{"taskId": task["id"]})
-				want(t, "task_read title", get(rxCheckTool(t, "task_read", status, msg), "task", "title"), task["title"])
+				want(t, "task_read title", get(checkTool(t, "task_read", status, msg), "task", "title"), task["title"])
 				served = append(served, s, s)
 			}
 		}
@@ -205,12 +194,12 @@ func TestTwoReplicasSurviveBackendOutage(t *testing.T) {
 
 	pid := httpClient{replicas[0].base}.project(t)
 	status, msg := httpClient{replicas[0].base}.modernTool(t, 1, "task_create", map[string]any{"task": map[string]any{"title": "survives the outage", "project_id": pid}})
-	task, _ := rxCheckTool(t, "task_create", status, msg)["task"].(map[string]any)
+	task, _ := checkTool(t, "task_create", status, msg)["task"].(map[string]any)
 	id, _ := task["id"].(string)
 	read := map[string]any{"taskId": id}
 	for i, r := range replicas {
 		status, msg := httpClient{r.base}.modernTool(t, 2, "task_read", read)
-		rxCheckTool(t, fmt.Sprintf("replica %d: task_read before the outage", i), status, msg)
+		checkTool(t, fmt.Sprintf("replica %d: task_read before the outage", i), status, msg)
 	}
 
 	f.set(faultRefused)
@@ -236,7 +225,7 @@ func TestTwoReplicasSurviveBackendOutage(t *testing.T) {
 		}
 
 		status, msg := httpClient{r.base}.modernTool(t, 3, "task_read", read)
-		rxCheckTool(t, fmt.Sprintf("replica %d: task_read during the outage", i), status, msg)
+		checkTool(t, fmt.Sprintf("replica %d: task_read during the outage", i), status, msg)
 		if mxStale(get(msg, "result").(map[string]any)) == nil {
 			t.Errorf(`replica %d: task_read during the outage has no _meta["io.taskman/stale"]: %v`, i, msg)
 		}

@@ -7,17 +7,13 @@ package main
 // MCP tool call over HTTP and stops it with SIGTERM.
 
 import (
-	"bytes"
 	"debug/elf"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,22 +34,10 @@ const (
 	// protects against a hung test on a loaded machine.
 	staticDeadline = 15 * time.Second
 
-	// staticMaxBody bounds how much of an answer the test reads; a task
-	// creation answer is well under a kilobyte.
+	// staticMaxBody bounds how much of a health answer the test drains; it
+	// is well under a kilobyte.
 	staticMaxBody = 1 << 20
 )
-
-// staticToolCall is a stateless (2026-07-28) MCP tools/call request that
-// creates a task in the project %s on the embedded backend; its headers are
-// in staticCallMCP.
-const staticToolCall = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"task_create","arguments":{"task":{"title":"chroot","project_id":%q}},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
-
-// staticProjectCall creates the project staticToolCall's task goes in
-// (the embedded backend refuses a task for a project that does not exist).
-const staticProjectCall = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"project_create","arguments":{"project":{"name":"chroot"}},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
-
-// staticProjectIDRE finds a project id of the embedded backend.
-var staticProjectIDRE = regexp.MustCompile(`P-[0-9a-f]{8}`)
 
 // staticBuild builds the release binary into dir and returns its path. It
 // targets Linux (the image's OS) whatever the host, with the flags of
@@ -195,18 +179,19 @@ func staticRunInChroot(t *testing.T, bin string) {
 			cmd.Process.Kill() // an error means it has already exited
 			<-exited
 		}
+		if t.Failed() {
+			t.Logf("output:\n%s", output())
+		}
 	})
 
 	// Proxy: nil, so an HTTP_PROXY of the test environment is never used.
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
 	staticWaitLive(t, client, base, exited, output)
-	_, answer := staticPostMCP(t, client, base, "project_create", staticProjectCall)
-	project := string(staticProjectIDRE.Find(answer))
-	if project == "" {
-		t.Fatalf("no project id in the project_create answer\noutput:\n%s", output())
-	}
-	if id := staticCallMCP(t, client, base, project); id == "" {
-		t.Fatalf("no task id in the answer\noutput:\n%s", output())
+	mcp := httpClient{base: base}
+	project := mcp.project(t)
+	status, msg := mcp.modernTool(t, 1, "task_create", map[string]any{"task": map[string]any{"title": "chroot", "project_id": project}})
+	if id, _ := get(checkTool(t, "task_create", status, msg), "task", "id").(string); !strings.HasPrefix(id, "T-") {
+		t.Fatalf("task_create = %v, want a task id T-…", msg)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -252,93 +237,6 @@ func staticWaitLive(t *testing.T, client *http.Client, base string, exited <-cha
 	t.Fatalf("GET /health/live not 200 within %v (last: %s)\noutput:\n%s", staticDeadline, last, output())
 }
 
-// staticCallMCP sends staticToolCall for project and returns the id of the
-// created task ("T-…") from the JSON-RPC answer, which may come as a JSON
-// body or as an SSE stream whose data: lines carry JSON-RPC messages.
-func staticCallMCP(t *testing.T, client *http.Client, base, project string) string {
-	t.Helper()
-	contentType, body := staticPostMCP(t, client, base, "task_create", fmt.Sprintf(staticToolCall, project))
-	id, err := staticTaskID(contentType, body)
-	if err != nil {
-		t.Fatalf("POST /mcp answer: %v\n%s", err, body)
-	}
-	return id
-}
-
-// staticPostMCP posts the tools/call body of tool to base's /mcp and
-// returns the answer's content type and body (JSON or an SSE stream).
-func staticPostMCP(t *testing.T, client *http.Client, base, tool, body string) (string, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("MCP-Protocol-Version", "2026-07-28")
-	req.Header.Set("Mcp-Method", "tools/call")
-	req.Header.Set("Mcp-Name", tool)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("POST /mcp: %v", err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, staticMaxBody))
-	if err != nil {
-		t.Fatalf("read /mcp answer: %v", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /mcp %s = %s, want 200\n%s", tool, resp.Status, answer)
-	}
-	return resp.Header.Get("Content-Type"), answer
-}
-
-// errStaticNoResult reports an answer without the JSON-RPC response.
-var errStaticNoResult = errors.New("no JSON-RPC response with id 1")
-
-// staticTaskIDRE finds a task id of the embedded backend.
-var staticTaskIDRE = regexp.MustCompile(`T-[0-9A-Za-z]+`)
-
-// staticTaskID extracts the created task's id from an /mcp answer of the
-// given content type. It fails on a JSON-RPC error or an isError result.
-func staticTaskID(contentType string, body []byte) (string, error) {
-	messages := [][]byte{body}
-	if strings.HasPrefix(contentType, "text/event-stream") {
-		messages = nil
-		for line := range bytes.Lines(body) {
-			if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-				messages = append(messages, bytes.TrimSpace(data))
-			}
-		}
-	}
-	for _, msg := range messages {
-		var r struct {
-			ID     json.RawMessage `json:"id"`
-			Error  json.RawMessage `json:"error"`
-			Result *struct {
-				IsError bool `json:"isError"`
-			} `json:"result"`
-		}
-		if json.Unmarshal(msg, &r) != nil || string(r.ID) != "1" {
-			continue // a notification (progress, log message) before the answer
-		}
-		switch {
-		case r.Error != nil:
-			return "", fmt.Errorf("JSON-RPC error %s", r.Error)
-		case r.Result == nil:
-			return "", errStaticNoResult
-		case r.Result.IsError:
-			return "", errors.New("tool result has isError true")
-		}
-		id := staticTaskIDRE.Find(msg)
-		if id == nil {
-			return "", errors.New("no task id T-… in the result")
-		}
-		return string(id), nil
-	}
-	return "", errStaticNoResult
-}
-
 // TestStaticELFProblems checks that the ELF check can fail: a dynamically
 // linked system binary must be reported.
 func TestStaticELFProblems(t *testing.T) {
@@ -359,31 +257,4 @@ func TestStaticELFProblems(t *testing.T) {
 		return
 	}
 	t.Skip("no dynamically linked system binary found to check against")
-}
-
-// TestStaticTaskID checks the parsing of /mcp answers in both framings.
-func TestStaticTaskID(t *testing.T) {
-	const ok = `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"{\"id\":\"T-42\"}"}]}}`
-	tests := []struct {
-		name, contentType, body string
-		want                    string
-		wantErr                 bool
-	}{
-		{name: "json", contentType: "application/json", body: ok, want: "T-42"},
-		{name: "sse after a notification", contentType: "text/event-stream",
-			body: "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\nevent: message\ndata: " + ok + "\n\n", want: "T-42"},
-		{name: "json-rpc error", contentType: "application/json", body: `{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"T-1 bad"}}`, wantErr: true},
-		{name: "tool error", contentType: "application/json", body: `{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[{"type":"text","text":"T-1"}]}}`, wantErr: true},
-		{name: "no task id", contentType: "application/json", body: `{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`, wantErr: true},
-		{name: "other id", contentType: "application/json", body: `{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"T-1"}]}}`, wantErr: true},
-		{name: "sse without data", contentType: "text/event-stream", body: ": keep-alive\n\n", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := staticTaskID(tt.contentType, []byte(tt.body))
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("staticTaskID(%q, %q) = %q, %v; want %q, error %v", tt.contentType, tt.body, got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
 }

@@ -282,6 +282,17 @@ func (c httpClient) project(t testing.TB) string {
 	return pid
 }
 
+// checkTool fails the test unless a tools/call answer is 200 with a
+// successful result, and returns its structuredContent.
+func checkTool(t testing.TB, what string, status int, msg map[string]any) map[string]any {
+	t.Helper()
+	if status != http.StatusOK || get(msg, "result", "isError") != false {
+		t.Fatalf("%s = %d %v, want 200 with a successful result", what, status, msg)
+	}
+	sc, _ := get(msg, "result", "structuredContent").(map[string]any)
+	return sc
+}
+
 // sseMessages returns the JSON messages of an event-stream body.
 func sseMessages(body []byte) []map[string]any {
 	var out []map[string]any
