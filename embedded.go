@@ -507,21 +507,13 @@ func (e *embedded) handleListTasks(tx *embTx, r *http.Request, _ []byte) (int, a
 		}
 		return embHasAll(embStrings(rec, "tags"), tags)
 	})
-	page, next, err := embPage(q, "tasks", entries)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, embList("tasks", embRecords(page, nil), next, len(entries)), nil
+	return embListAnswer(q, "tasks", entries, nil)
 }
 
 // handleBulkUpdateTasks answers POST /tasks/bulk/update: every id must name
 // a live task and the updates must be valid, or nothing changes.
 func (e *embedded) handleBulkUpdateTasks(tx *embTx, _ *http.Request, body []byte) (int, any, error) {
-	in, err := embDecodeObject(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	ids, err := embIDList(in["task_ids"], "task_ids")
+	in, ids, err := embBulkRequest(body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -532,14 +524,8 @@ func (e *embedded) handleBulkUpdateTasks(tx *embTx, _ *http.Request, body []byte
 	if err := tx.checkProject(changes, "updates."); err != nil {
 		return 0, nil, err
 	}
-	for _, id := range ids {
-		if _, err := tx.liveTask(id); err != nil {
-			return 0, nil, err
-		}
-	}
-	for _, id := range ids {
-		ent := tx.s.Tasks[id]
-		tx.replace(tx.s.Tasks, ent, embApplyChanges(ent.Record, changes))
+	if err := tx.editLiveTasks(ids, changes); err != nil {
+		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"success": true, "updated_count": len(ids), "task_ids": ids}, nil
 }
@@ -547,11 +533,7 @@ func (e *embedded) handleBulkUpdateTasks(tx *embTx, _ *http.Request, body []byte
 // handleBulkAssignSprint answers POST /tasks/bulk/assign-sprint, all or
 // nothing like the bulk update.
 func (e *embedded) handleBulkAssignSprint(tx *embTx, _ *http.Request, body []byte) (int, any, error) {
-	in, err := embDecodeObject(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	ids, err := embIDList(in["task_ids"], "task_ids")
+	in, ids, err := embBulkRequest(body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -559,16 +541,38 @@ func (e *embedded) handleBulkAssignSprint(tx *embTx, _ *http.Request, body []byt
 	if err != nil {
 		return 0, nil, embErrf(http.StatusUnprocessableEntity, "sprint_id: %v", err)
 	}
+	if err := tx.editLiveTasks(ids, map[string]any{"sprint_id": sprint}); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"success": true, "assigned_count": len(ids), "sprint_id": sprint}, nil
+}
+
+// embBulkRequest decodes the body of a bulk task request and its task_ids.
+func embBulkRequest(body []byte) (map[string]any, []string, error) {
+	in, err := embDecodeObject(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := embIDList(in["task_ids"], "task_ids")
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, ids, nil
+}
+
+// editLiveTasks applies changes to every task of ids, all or nothing:
+// unless each id names a live task, nothing changes.
+func (tx *embTx) editLiveTasks(ids []string, changes map[string]any) error {
 	for _, id := range ids {
 		if _, err := tx.liveTask(id); err != nil {
-			return 0, nil, err
+			return err
 		}
 	}
 	for _, id := range ids {
 		ent := tx.s.Tasks[id]
-		tx.replace(tx.s.Tasks, ent, embApplyChanges(ent.Record, map[string]any{"sprint_id": sprint}))
+		tx.replace(tx.s.Tasks, ent, embApplyChanges(ent.Record, changes))
 	}
-	return http.StatusOK, map[string]any{"success": true, "assigned_count": len(ids), "sprint_id": sprint}, nil
+	return nil
 }
 
 // handleSearchTasks answers GET /tasks/tasks-search: a case-insensitive
@@ -631,11 +635,7 @@ func (e *embedded) handleGetProject(tx *embTx, r *http.Request, _ []byte) (int, 
 
 // handleUpdateProject answers PUT /projects/{id}.
 func (e *embedded) handleUpdateProject(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, err := tx.get(tx.s.Projects, "project", r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	in, err := embDecodeObject(body)
+	ent, in, err := tx.getWithBody(tx.s.Projects, "project", r.PathValue("id"), body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -678,11 +678,7 @@ func (e *embedded) handleListProjects(tx *embTx, r *http.Request, _ []byte) (int
 		}
 		return search == "" || embContainsFold(embStr(rec, "name"), search) || embContainsFold(embStr(rec, "description"), search)
 	})
-	page, next, err := embPage(q, "projects", entries)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, embList("projects", embRecords(page, nil), next, len(entries)), nil
+	return embListAnswer(q, "projects", entries, nil)
 }
 
 // handleAddSprint answers POST /projects/{id}/sprints; linking a sprint
@@ -786,11 +782,7 @@ func (e *embedded) handleListComments(tx *embTx, r *http.Request, _ []byte) (int
 		return 0, nil, err
 	}
 	entries := embSorted(tx.s.Comments, func(rec map[string]any) bool { return embStr(rec, "project_id") == pid })
-	page, next, err := embPage(r.URL.Query(), "comments", entries)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, embList("comments", embRecords(page, nil), next, len(entries)), nil
+	return embListAnswer(r.URL.Query(), "comments", entries, nil)
 }
 
 // handleAnalytics answers GET /projects/{id}/analytics from the project's

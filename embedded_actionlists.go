@@ -100,11 +100,7 @@ func embActionListChanges(in map[string]any, prefix string) (map[string]any, err
 
 // handleUpdateActionList answers PUT /action-lists/{id}.
 func (e *embedded) handleUpdateActionList(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, err := tx.get(tx.s.ActionLists, "action list", r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	in, err := embDecodeObject(body)
+	ent, in, err := tx.getWithBody(tx.s.ActionLists, "action list", r.PathValue("id"), body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -158,11 +154,7 @@ func (e *embedded) handleListActionLists(tx *embTx, r *http.Request, _ []byte) (
 		}
 		return embHasAll(embStrings(rec, "tags"), tags)
 	})
-	page, next, err := embPage(q, "action_lists", entries)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, embList("action_lists", embRecords(page, embActionListView), next, len(entries)), nil
+	return embListAnswer(q, "action_lists", entries, embActionListView)
 }
 
 // handleAddItem answers POST /action-lists/{id}/items; without an order the
@@ -239,11 +231,7 @@ func (e *embedded) handleRemoveItem(tx *embTx, r *http.Request, _ []byte) (int, 
 // handleReorderItems answers POST /action-lists/{id}/items/reorder: item_ids
 // must name every item exactly once, and their position becomes the order.
 func (e *embedded) handleReorderItems(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, err := tx.get(tx.s.ActionLists, "action list", r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	in, err := embDecodeObject(body)
+	ent, in, err := tx.getWithBody(tx.s.ActionLists, "action list", r.PathValue("id"), body)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -626,14 +626,20 @@ func embPage(q url.Values, kind string, entries []*embEntry) ([]*embEntry, strin
 	return page, next, nil
 }
 
-// embList builds a list answer {key: [...], next_cursor?, total,
-// has_more}: total counts every match, not only the page.
-func embList(key string, records []any, next string, total int) map[string]any {
-	out := map[string]any{key: records, "total": total, "has_more": next != ""}
+// embListAnswer answers a list: the cursor page of entries (all the
+// matches, in order) as {kind: [...], next_cursor?, total, has_more}, each
+// record shown through view (nil: as stored); total counts every match,
+// not only the page.
+func embListAnswer(q url.Values, kind string, entries []*embEntry, view func(map[string]any) map[string]any) (int, any, error) {
+	page, next, err := embPage(q, kind, entries)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := map[string]any{kind: embRecords(page, view), "total": len(entries), "has_more": next != ""}
 	if next != "" {
 		out["next_cursor"] = next
 	}
-	return out
+	return http.StatusOK, out, nil
 }
 
 // embSearchAnswer answers a search: the skip/limit window of all its

@@ -144,11 +144,7 @@ func (e *embedded) handleGetSprint(tx *embTx, r *http.Request, _ []byte) (int, a
 // handleUpdateSprint answers PUT /sprints/{id}, merging a partial sprint.
 // A sprint stays in the project it was created in.
 func (e *embedded) handleUpdateSprint(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, err := tx.get(tx.s.Sprints, "sprint", r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	in, err := embDecodeObject(body)
+	ent, in, err := tx.getWithBody(tx.s.Sprints, "sprint", r.PathValue("id"), body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -203,11 +199,7 @@ func (e *embedded) handleListSprints(tx *embTx, r *http.Request, _ []byte) (int,
 	entries := embSorted(tx.s.Sprints, func(rec map[string]any) bool {
 		return (project == "" || embStr(rec, "project_id") == project) && (status == "" || embStr(rec, "status") == status)
 	})
-	page, next, err := embPage(q, "sprints", entries)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, embList("sprints", embRecords(page, nil), next, len(entries)), nil
+	return embListAnswer(q, "sprints", entries, nil)
 }
 
 // handleSprintProgress answers GET /sprints/{id}/progress from the live

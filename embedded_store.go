@@ -209,6 +209,21 @@ func (tx *embTx) get(t embTable, noun, id string) (*embEntry, error) {
 	return ent, nil
 }
 
+// getWithBody returns the record of t with id and the JSON object that
+// body holds: the two inputs of a handler that edits a record. A missing
+// record (404) is reported before a bad body (400).
+func (tx *embTx) getWithBody(t embTable, noun, id string, body []byte) (*embEntry, map[string]any, error) {
+	ent, err := tx.get(t, noun, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := embDecodeObject(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ent, in, nil
+}
+
 // liveTask returns the task id unless it does not exist or is deleted.
 func (tx *embTx) liveTask(id string) (*embEntry, error) {
 	ent := tx.s.Tasks[id]
