@@ -193,6 +193,14 @@ func v2Health(_ request, v any) (any, error) {
 	return v, nil
 }
 
+// mapField translates the enum value of out's field key with m, when out
+// has that field.
+func mapField(out map[string]any, key string, m map[string]string) {
+	if v, ok := out[key]; ok {
+		out[key] = mapValue(v, m)
+	}
+}
+
 // mapValue translates one enum value with m, leaving values m does not
 // name unchanged.
 func mapValue(v any, m map[string]string) any {
@@ -266,12 +274,8 @@ func v2TaskTo(fields map[string]any, notes *callNotes) (map[string]any, error) {
 		}
 	}
 	out := toWire(in, v2TaskRenames, v2TaskFields, notes)
-	if s, ok := out["status"]; ok {
-		out["status"] = mapValue(s, v2TaskStatusTo)
-	}
-	if p, ok := out["priority"]; ok {
-		out["priority"] = mapValue(p, v2PriorityTo)
-	}
+	mapField(out, "status", v2TaskStatusTo)
+	mapField(out, "priority", v2PriorityTo)
 	return out, nil
 }
 
@@ -295,9 +299,7 @@ func v2TaskFrom(rec map[string]any) map[string]any {
 // is paused.
 func v2ProjectTo(fields map[string]any, notes *callNotes) (map[string]any, error) {
 	out := toWire(fields, v2ProjectRenames, v2ProjectFields, notes)
-	if s, ok := out["status"]; ok {
-		out["status"] = mapValue(s, v2ProjectStatusTo)
-	}
+	mapField(out, "status", v2ProjectStatusTo)
 	return out, nil
 }
 

@@ -182,45 +182,48 @@ func v2NewID(body map[string]any, prefix string) (string, error) {
 	return embNewID(prefix, func(string) bool { return false })
 }
 
-// createTask builds POST /tasks: an id, summary defaulting to the title and
-// owner to TASKMAN_DEFAULT_OWNER, which this backend requires.
-func (v v2) createTask(r request) (wireCall, error) {
+// v2Create builds POST path with the record of r's body translated by to,
+// and an id: the caller's, or a new one with prefix.
+func v2Create(r request, to func(map[string]any, *callNotes) (map[string]any, error), prefix, path string) (wireCall, error) {
 	body, _ := r.body.(map[string]any)
-	wire, _ := v2TaskTo(body, r.notes)
-	id, err := v2NewID(wire, "T-")
+	wire, err := to(body, r.notes)
+	if err != nil {
+		return wireCall{}, err
+	}
+	id, err := v2NewID(wire, prefix)
 	if err != nil {
 		return wireCall{}, err
 	}
 	wire["id"] = id
+	return wireCall{method: "POST", path: path, body: wire}, nil
+}
+
+// createTask builds POST /tasks: an id, summary defaulting to the title and
+// owner to TASKMAN_DEFAULT_OWNER, which this backend requires.
+func (v v2) createTask(r request) (wireCall, error) {
+	call, err := v2Create(r, v2TaskTo, "T-", "/tasks")
+	if err != nil {
+		return wireCall{}, err
+	}
+	wire := call.body.(map[string]any)
 	if s, _ := wire["summary"].(string); s == "" {
 		wire["summary"] = wire["title"]
 	}
 	if o, _ := wire["owner"].(string); o == "" {
 		wire["owner"] = v.owner
 	}
-	return wireCall{method: "POST", path: "/tasks", body: wire}, nil
+	return call, nil
 }
 
 // v2CreateProject builds POST /projects with an id.
 func v2CreateProject(r request) (wireCall, error) {
-	body, _ := r.body.(map[string]any)
-	wire, _ := v2ProjectTo(body, r.notes)
-	id, err := v2NewID(wire, "P-")
-	wire["id"] = id
-	return wireCall{method: "POST", path: "/projects", body: wire}, err
+	return v2Create(r, v2ProjectTo, "P-", "/projects")
 }
 
 // v2CreateActionList builds POST /action-lists with an id; the answer's id
 // is the one to use (the backend may assign its own).
 func v2CreateActionList(r request) (wireCall, error) {
-	body, _ := r.body.(map[string]any)
-	wire, err := v2ActionListTo(body, r.notes)
-	if err != nil {
-		return wireCall{}, err
-	}
-	id, err := v2NewID(wire, "AL-")
-	wire["id"] = id
-	return wireCall{method: "POST", path: "/action-lists", body: wire}, err
+	return v2Create(r, v2ActionListTo, "AL-", "/action-lists")
 }
 
 // v2AddItem builds POST /action-lists/{id}/items.
@@ -408,13 +411,12 @@ func matchesAny(rec map[string]any, fields []string, needle string) bool {
 	return false
 }
 
-// v2SearchTasks serves task_search from a bounded scan of GET /tasks
-// (project and sprint filtered by the backend), matching the text in the
-// chosen fields of each task.
-func v2SearchTasks(ctx context.Context, send sendFunc, r request) (any, error) {
+// v2SearchScope returns the fields a search matches in (those asked for,
+// else defaults) and the project and sprint filters the backend applies.
+func v2SearchScope(r request, defaults []string) ([]string, url.Values) {
 	fields := r.query["fields"]
 	if len(fields) == 0 {
-		fields = taskSearchFields
+		fields = defaults
 	}
 	filter := url.Values{}
 	for _, k := range []string{"project_id", "sprint_id"} {
@@ -422,6 +424,14 @@ func v2SearchTasks(ctx context.Context, send sendFunc, r request) (any, error) {
 			filter.Set(k, v)
 		}
 	}
+	return fields, filter
+}
+
+// v2SearchTasks serves task_search from a bounded scan of GET /tasks
+// (project and sprint filtered by the backend), matching the text in the
+// chosen fields of each task.
+func v2SearchTasks(ctx context.Context, send sendFunc, r request) (any, error) {
+	fields, filter := v2SearchScope(r, taskSearchFields)
 	var hits []any
 	scanned, truncated, err := v2Scan(ctx, send, r, "/tasks", "tasks", filter, func(rec map[string]any) {
 		if t := v2TaskFrom(rec); matchesAny(t, fields, r.query.Get("q")) {
@@ -438,16 +448,7 @@ func v2SearchTasks(ctx context.Context, send sendFunc, r request) (any, error) {
 // /action-lists (status, project and sprint filtered by the backend,
 // priority here).
 func v2SearchActionLists(ctx context.Context, send sendFunc, r request) (any, error) {
-	fields := r.query["fields"]
-	if len(fields) == 0 {
-		fields = listSearchFields
-	}
-	filter := url.Values{}
-	for _, k := range []string{"project_id", "sprint_id"} {
-		if v := r.query.Get(k); v != "" {
-			filter.Set(k, v)
-		}
-	}
+	fields, filter := v2SearchScope(r, listSearchFields)
 	if s := r.query.Get("status"); s != "" {
 		st, err := v2ActionListStatus(s)
 		if err != nil {

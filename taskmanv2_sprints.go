@@ -62,11 +62,7 @@ func v2ListSprints(r request) (wireCall, error) {
 // v2CreateSprint builds POST /sprints: SprintCreate requires an id
 // (^S-[A-Za-z0-9_-]+$, which the generated ones match) and primary_project.
 func v2CreateSprint(r request) (wireCall, error) {
-	body, _ := r.body.(map[string]any)
-	wire, _ := v2SprintTo(body, r.notes)
-	id, err := v2NewID(wire, "S-")
-	wire["id"] = id
-	return wireCall{method: "POST", path: "/sprints", body: wire}, err
+	return v2Create(r, v2SprintTo, "S-", "/sprints")
 }
 
 // v2SprintTransition returns the route of sprint_start or sprint_complete.
