@@ -17,7 +17,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { Checker, contextWorkflow, expect, runMain, taskWorkflow } from "./workflows.mjs";
+import { connectAndCheck, expect, runMain } from "./workflows.mjs";
 
 const SCRIPT = "http-client.mjs";
 
@@ -37,11 +37,7 @@ const tag = `http-${process.pid}`;
 await runMain(
   SCRIPT,
   async () => {
-    await client.connect(transport);
-    const c = new Checker(client);
-    const tools = await c.checkToolNames();
-    await taskWorkflow(c, tag);
-    await contextWorkflow(c, client, tag, ResourceUpdatedNotificationSchema);
+    const { c, tools } = await connectAndCheck(client, transport, tag, ResourceUpdatedNotificationSchema);
     const project = (await c.call("project_create", { project: { name: `bulk ${tag}` } })).project;
     const made = await c.call("task_create", { task: { title: `bulk ${tag}`, project_id: project.id } });
     const progress = [];

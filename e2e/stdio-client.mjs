@@ -17,7 +17,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { Checker, actionListWorkflow, contextWorkflow, projectWorkflow, runMain, sprintWorkflow, taskWorkflow } from "./workflows.mjs";
+import { actionListWorkflow, connectAndCheck, projectWorkflow, runMain, sprintWorkflow } from "./workflows.mjs";
 
 const SCRIPT = "stdio-client.mjs";
 
@@ -51,11 +51,7 @@ const tag = `stdio-${process.pid}`;
 await runMain(
   SCRIPT,
   async () => {
-    await client.connect(transport);
-    const c = new Checker(client);
-    const tools = await c.checkToolNames();
-    await taskWorkflow(c, tag);
-    await contextWorkflow(c, client, tag, ResourceUpdatedNotificationSchema);
+    const { c, tools } = await connectAndCheck(client, transport, tag, ResourceUpdatedNotificationSchema);
     await projectWorkflow(c, tag);
     await actionListWorkflow(c, tag);
     await sprintWorkflow(c, tag);

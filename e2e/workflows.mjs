@@ -299,6 +299,20 @@ export async function sprintWorkflow(c, tag) {
   expect(kept.task?.sprint_id === undefined, "task_read after sprint_delete", "the task must be kept without a sprint", kept);
 }
 
+// connectAndCheck connects client over transport and runs the checks both
+// scripts make: the tool catalog, the task workflow and the context
+// workflow (updatedSchema is the SDK's ResourceUpdatedNotificationSchema).
+// It returns the checker, for the script's further workflows, and the tool
+// names.
+export async function connectAndCheck(client, transport, tag, updatedSchema) {
+  await client.connect(transport);
+  const c = new Checker(client);
+  const tools = await c.checkToolNames();
+  await taskWorkflow(c, tag);
+  await contextWorkflow(c, client, tag, updatedSchema);
+  return { c, tools };
+}
+
 // runMain runs body with a watchdog and the output convention of both
 // scripts: one JSON line on stdout and exit 0 on success, a FAIL line on
 // stderr and exit 1 otherwise. cleanup runs either way.
