@@ -117,12 +117,7 @@ func TestEmbeddedSprintValidation(t *testing.T) {
 	_, srv := embTestServer(t, "")
 	pid := embMust(t, srv, "POST", "/projects", map[string]any{"name": "P"}, 201)["id"].(string)
 	sid := embMust(t, srv, "POST", "/sprints", map[string]any{"name": "S", "project_id": pid, "start_date": "2026-02-01"}, 201)["id"].(string)
-	tests := []struct {
-		name, method, path string
-		body               any
-		want               int
-		detail             string
-	}{
+	embCheckProblems(t, srv, []embProblemCase{
 		{"no name", "POST", "/sprints", map[string]any{"project_id": pid}, 422, "name: is required"},
 		{"no project", "POST", "/sprints", map[string]any{"name": "S"}, 422, "project_id: is required"},
 		{"missing project", "POST", "/sprints", map[string]any{"name": "S", "project_id": "P-00000000"}, 422, "project_id: project P-00000000 does not exist"},
@@ -140,12 +135,7 @@ func TestEmbeddedSprintValidation(t *testing.T) {
 		{"list bad cursor", "GET", "/sprints?cursor=abc", nil, 400, "cursor: \"abc\" is not a cursor this list returned"},
 		{"progress missing", "GET", "/sprints/S-00000000/progress", nil, 404, "sprint S-00000000 does not exist"},
 		{"delete missing", "DELETE", "/sprints/S-00000000", nil, 404, "sprint S-00000000 does not exist"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			embCheckProblem(t, tt.method+" "+tt.path, embCall(t, srv, tt.method, tt.path, tt.body), tt.want, tt.detail)
-		})
-	}
+	})
 	if got := embMust(t, srv, "PUT", "/sprints/"+sid, map[string]any{"start_date": nil}, 200); got["start_date"] != nil {
 		t.Errorf("PUT start_date null = %v, want start_date removed", got)
 	}

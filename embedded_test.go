@@ -409,32 +409,40 @@ func TestEmbeddedTaskBulk(t *testing.T) {
 		t.Errorf("bulk assign = %v, want success, 2, S9", got)
 	}
 
-	errs := []struct {
-		name       string
-		path       string
-		body       any
-		wantStatus int
-		wantDetail string
-	}{
-		{"update missing id", "/tasks/bulk/update", map[string]any{"task_ids": []string{a, "T-ffffffff"}, "updates": map[string]any{"priority": "low"}}, 404, "task T-ffffffff does not exist"},
-		{"update deleted id", "/tasks/bulk/update", map[string]any{"task_ids": []string{a, deleted}, "updates": map[string]any{"priority": "low"}}, 404, "task " + deleted},
-		{"update missing project", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{"project_id": "P-00000000"}}, 422, "updates.project_id: project P-00000000 does not exist; create it with project_create or find it with project_list"},
-		{"update bad field", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{"priority": "p0"}}, 422, "updates.priority: must be one of"},
-		{"update empty", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{}}, 422, "updates: must contain at least one field"},
-		{"update no ids", "/tasks/bulk/update", map[string]any{"task_ids": []string{}, "updates": map[string]any{"priority": "low"}}, 422, "task_ids: must be an array of 1 to"},
-		{"update duplicate ids", "/tasks/bulk/update", map[string]any{"task_ids": []string{a, a}, "updates": map[string]any{"priority": "low"}}, 422, "appears more than once"},
-		{"assign missing id", "/tasks/bulk/assign-sprint", map[string]any{"task_ids": []string{b, "T-ffffffff"}, "sprint_id": "S0"}, 404, "task T-ffffffff does not exist"},
-		{"assign no sprint", "/tasks/bulk/assign-sprint", map[string]any{"task_ids": []string{b}}, 422, "sprint_id: must be a string"},
-	}
-	for _, tt := range errs {
-		t.Run(tt.name, func(t *testing.T) {
-			embCheckProblem(t, "POST "+tt.path, embCall(t, srv, "POST", tt.path, tt.body), tt.wantStatus, tt.wantDetail)
-		})
-	}
+	embCheckProblems(t, srv, []embProblemCase{
+		{"update missing id", "POST", "/tasks/bulk/update", map[string]any{"task_ids": []string{a, "T-ffffffff"}, "updates": map[string]any{"priority": "low"}}, 404, "task T-ffffffff does not exist"},
+		{"update deleted id", "POST", "/tasks/bulk/update", map[string]any{"task_ids": []string{a, deleted}, "updates": map[string]any{"priority": "low"}}, 404, "task " + deleted},
+		{"update missing project", "POST", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{"project_id": "P-00000000"}}, 422, "updates.project_id: project P-00000000 does not exist; create it with project_create or find it with project_list"},
+		{"update bad field", "POST", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{"priority": "p0"}}, 422, "updates.priority: must be one of"},
+		{"update empty", "POST", "/tasks/bulk/update", map[string]any{"task_ids": []string{a}, "updates": map[string]any{}}, 422, "updates: must contain at least one field"},
+		{"update no ids", "POST", "/tasks/bulk/update", map[string]any{"task_ids": []string{}, "updates": map[string]any{"priority": "low"}}, 422, "task_ids: must be an array of 1 to"},
+		{"update duplicate ids", "POST", "/tasks/bulk/update", map[string]any{"task_ids": []string{a, a}, "updates": map[string]any{"priority": "low"}}, 422, "appears more than once"},
+		{"assign missing id", "POST", "/tasks/bulk/assign-sprint", map[string]any{"task_ids": []string{b, "T-ffffffff"}, "sprint_id": "S0"}, 404, "task T-ffffffff does not exist"},
+		{"assign no sprint", "POST", "/tasks/bulk/assign-sprint", map[string]any{"task_ids": []string{b}}, 422, "sprint_id: must be a string"},
+	})
 	for _, id := range []string{a, b} {
 		if got := embMust(t, srv, "GET", "/tasks/"+id, nil, 200); got["priority"] != "high" || got["sprint_id"] != "S9" {
 			t.Errorf("task %s after failed bulk calls = %v, want priority high and sprint S9 (all or nothing)", id, got)
 		}
+	}
+}
+
+// embProblemCase is a request the embedded backend must refuse, and how.
+type embProblemCase struct {
+	name, method, path string
+	body               any
+	wantStatus         int
+	wantDetail         string
+}
+
+// embCheckProblems sends each case's request in a subtest and checks the
+// problem answer.
+func embCheckProblems(t *testing.T, srv *httptest.Server, cases []embProblemCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			embCheckProblem(t, tt.method+" "+tt.path, embCall(t, srv, tt.method, tt.path, tt.body), tt.wantStatus, tt.wantDetail)
+		})
 	}
 }
 
@@ -551,12 +559,7 @@ func TestEmbeddedProjects(t *testing.T) {
 		t.Errorf("blocker = %v, want a B- record with severity medium", bl)
 	}
 
-	errs := []struct {
-		name, method, path string
-		body               any
-		wantStatus         int
-		wantDetail         string
-	}{
+	embCheckProblems(t, srv, []embProblemCase{
 		{"create no name", "POST", "/projects", map[string]any{"description": "x"}, 422, "name: is required"},
 		{"create bad status", "POST", "/projects", map[string]any{"name": "x", "status": "closed"}, 422, "status: must be one of active, inactive"},
 		{"create unknown field", "POST", "/projects", map[string]any{"name": "x", "colour": "red"}, 422, "colour: unknown field"},
@@ -576,12 +579,7 @@ func TestEmbeddedProjects(t *testing.T) {
 		{"blocker no title", "POST", "/projects/" + pid + "/blockers", map[string]any{"severity": "low"}, 422, "title: is required"},
 		{"analytics missing", "GET", "/projects/P-00000000/analytics", nil, 404, "project P-00000000"},
 		{"delete missing", "DELETE", "/projects/P-00000000", nil, 404, "project P-00000000"},
-	}
-	for _, tt := range errs {
-		t.Run(tt.name, func(t *testing.T) {
-			embCheckProblem(t, tt.method+" "+tt.path, embCall(t, srv, tt.method, tt.path, tt.body), tt.wantStatus, tt.wantDetail)
-		})
-	}
+	})
 
 	embMust(t, srv, "DELETE", "/projects/"+pid, nil, http.StatusNoContent)
 	embCheckProblem(t, "GET deleted project", embCall(t, srv, "GET", "/projects/"+pid, nil), 404, "project "+pid+" does not exist")
@@ -718,12 +716,7 @@ func TestEmbeddedActionListItems(t *testing.T) {
 	}
 
 	base := "/action-lists/" + id + "/items"
-	errs := []struct {
-		name, method, path string
-		body               any
-		wantStatus         int
-		wantDetail         string
-	}{
+	embCheckProblems(t, srv, []embProblemCase{
 		{"reorder missing one", "POST", base + "/reorder", map[string]any{"item_ids": order[:2]}, 400, "item_ids: must list each of the 3 item ids"},
 		{"reorder duplicate", "POST", base + "/reorder", map[string]any{"item_ids": []string{order[0], order[0], order[2]}}, 400, "exactly once"},
 		{"reorder unknown", "POST", base + "/reorder", map[string]any{"item_ids": []string{order[0], removed, order[2]}}, 400, "exactly once"},
@@ -735,12 +728,7 @@ func TestEmbeddedActionListItems(t *testing.T) {
 		{"add fractional order", "POST", base, map[string]any{"text": "x", "order": 1.5}, 422, "order: must be an integer ≥ 0"},
 		{"add unknown field", "POST", base, map[string]any{"text": "x", "due": "now"}, 422, "due: unknown field"},
 		{"add to missing list", "POST", "/action-lists/AL-00000000/items", map[string]any{"text": "x"}, 404, "action list AL-00000000 does not exist"},
-	}
-	for _, tt := range errs {
-		t.Run(tt.name, func(t *testing.T) {
-			embCheckProblem(t, tt.method+" "+tt.path, embCall(t, srv, tt.method, tt.path, tt.body), tt.wantStatus, tt.wantDetail)
-		})
-	}
+	})
 }
 
 // TestEmbeddedActionLists covers action list CRUD, filters, search and the all-or-nothing bulk calls.
@@ -804,12 +792,7 @@ func TestEmbeddedActionLists(t *testing.T) {
 		t.Errorf("bulk update = %v, want success, 2, [a b]", got)
 	}
 
-	errs := []struct {
-		name, method, path string
-		body               any
-		wantStatus         int
-		wantDetail         string
-	}{
+	embCheckProblems(t, srv, []embProblemCase{
 		{"create no title", "POST", "/action-lists", map[string]any{"notes": "x"}, 422, "title: is required"},
 		{"create bad status", "POST", "/action-lists", map[string]any{"title": "x", "status": "done"}, 422, "status: must be one of planned, new"},
 		{"create bad item", "POST", "/action-lists", map[string]any{"title": "x", "items": []any{map[string]any{"completed": true}}}, 422, "items: item 0: text: is required"},
@@ -826,12 +809,7 @@ func TestEmbeddedActionLists(t *testing.T) {
 		{"bulk delete missing", "POST", "/action-lists/bulk/delete", []string{a, "AL-00000000"}, 404, "action list AL-00000000 does not exist"},
 		{"bulk delete object", "POST", "/action-lists/bulk/delete", map[string]any{"ids": []string{a}}, 400, "must be a JSON array of action list ids"},
 		{"bulk delete empty", "POST", "/action-lists/bulk/delete", []string{}, 422, "must be an array of 1 to"},
-	}
-	for _, tt := range errs {
-		t.Run(tt.name, func(t *testing.T) {
-			embCheckProblem(t, tt.method+" "+tt.path, embCall(t, srv, tt.method, tt.path, tt.body), tt.wantStatus, tt.wantDetail)
-		})
-	}
+	})
 	for _, id := range []string{a, b} {
 		if got := embMust(t, srv, "GET", "/action-lists/"+id, nil, 200); got["status"] != "completed" {
 			t.Errorf("action list %s after failed bulk calls = %v, want status completed (all or nothing)", id, got)
