@@ -68,9 +68,10 @@ func pxEnv(dataFile string) []string {
 	}
 }
 
-// pxStart starts bin over stdio with its data in dataFile. The child runs
-// in an empty directory so that no .env file is picked up; it is killed
-// when the test ends if it is still running.
+// pxStart starts bin over stdio with its data in dataFile and initializes
+// a 2025-11-25 session. The child runs in an empty directory so that no
+// .env file is picked up; it is killed when the test ends if it is still
+// running.
 func pxStart(t *testing.T, bin, dataFile string) *pxClient {
 	t.Helper()
 	cmd := exec.Command(bin)
@@ -106,6 +107,7 @@ func pxStart(t *testing.T, bin, dataFile string) *pxClient {
 			t.Logf("server stderr:\n%s", c.stderr.String())
 		}
 	})
+	c.initialize(version20251125)
 	return c
 }
 
@@ -194,7 +196,6 @@ func TestPersistenceSurvivesSIGKILL(t *testing.T) {
 	bin := e2eBinary(t)
 	dataFile := filepath.Join(t.TempDir(), "data.json")
 	c := pxStart(t, bin, dataFile)
-	c.initialize(version20251125)
 
 	records := map[string]pxRecord{}
 	writes := 0
@@ -255,7 +256,6 @@ func TestPersistenceSurvivesSIGKILL(t *testing.T) {
 	}
 
 	c2 := pxStart(t, bin, dataFile)
-	c2.initialize(version20251125)
 	pxReadBack(t, c2, records)
 	if len(records) != 3+12+3 {
 		t.Errorf("acknowledged %d distinct records, want 18", len(records))
@@ -320,7 +320,6 @@ func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
 	bin := e2eBinary(t)
 	dataFile := filepath.Join(t.TempDir(), "data.json")
 	c := pxStart(t, bin, dataFile)
-	c.initialize(version20251125)
 	acked := pxKillDuringWrites(t, c, pxAckedBeforeKill)
 	pxCheckFile(t, dataFile)
 	if tmp := pxTempFiles(t, dataFile); len(tmp) != 0 {
@@ -330,7 +329,6 @@ func TestPersistenceSIGKILLDuringConcurrentWrites(t *testing.T) {
 	}
 
 	c2 := pxStart(t, bin, dataFile)
-	c2.initialize(version20251125)
 	t.Logf("%d writes acknowledged before the kill", len(acked))
 	pxReadBack(t, c2, acked)
 	c2.stopCleanly(t)
@@ -351,7 +349,6 @@ func TestJournalSIGKILLAtRandomPoints(t *testing.T) {
 	all := map[string]pxRecord{}
 	for round := range pxKillRounds {
 		c := pxStart(t, bin, dataFile)
-		c.initialize(version20251125)
 		pxReadBack(t, c, all)
 		killAfter := 1 + rand.IntN(pxAckedBeforeKill)
 		maps.Copy(all, pxKillDuringWrites(t, c, killAfter))
@@ -359,7 +356,6 @@ func TestJournalSIGKILLAtRandomPoints(t *testing.T) {
 		t.Logf("round %d: killed after %d acknowledged writes, %d in all", round, killAfter, len(all))
 	}
 	c := pxStart(t, bin, dataFile)
-	c.initialize(version20251125)
 	pxReadBack(t, c, all)
 	c.stopCleanly(t)
 }
@@ -372,7 +368,6 @@ func TestTruncatedDataFileFailsStart(t *testing.T) {
 	bin := e2eBinary(t)
 	good := filepath.Join(t.TempDir(), "data.json")
 	c := pxStart(t, bin, good)
-	c.initialize(version20251125)
 	pid := c.project()
 	for i := range 5 {
 		if _, err := c.tool("task_create", map[string]any{"task": map[string]any{"title": fmt.Sprintf("T%d", i), "project_id": pid}}); err != nil {
