@@ -384,14 +384,24 @@ func TestProgressNotifications(t *testing.T) {
 	}
 }
 
-func TestCancellationStopsBackendCall(t *testing.T) {
-	backend, started, cancelled, _ := slowBackend(t)
+// stdioSlowCall starts a stdio server on slowBackend, initializes it and
+// sends a task_read with id, returning once the backend holds the call:
+// the client, where the answer arrives, and the backend's cancelled and
+// release channels.
+func stdioSlowCall(t *testing.T, id int) (c *stdioClient, answer chan map[string]any, cancelled chan string, release chan struct{}) {
+	t.Helper()
+	backend, started, cancelled, release := slowBackend(t)
 	// Pinned to legacy: detection probes would stall on this backend too.
-	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
+	c = startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
 	c.initialize(version20251125)
-	answer := c.expect("42")
-	c.send(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-1"}}}`)
+	answer = c.expect(fmt.Sprint(id))
+	c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-1"}}}`, id))
 	<-started
+	return c, answer, cancelled, release
+}
+
+func TestCancellationStopsBackendCall(t *testing.T) {
+	c, answer, cancelled, _ := stdioSlowCall(t, 42)
 	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":42,"reason":"user gave up"}}`)
 	select {
 	case <-cancelled:
@@ -415,13 +425,7 @@ func TestCancellationStopsBackendCall(t *testing.T) {
 }
 
 func TestShutdownOnEOFFinishesInFlight(t *testing.T) {
-	backend, started, _, release := slowBackend(t)
-	// Pinned to legacy: detection probes would stall on this backend too.
-	c := startStdio(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
-	c.initialize(version20251125)
-	answer := c.expect("5")
-	c.send(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"task_read","arguments":{"taskId":"T-1"}}}`)
-	<-started
+	c, answer, _, release := stdioSlowCall(t, 5)
 	c.in.Close() // EOF while the call is in flight
 	close(release)
 	resp := c.wait(answer, "in-flight call")
