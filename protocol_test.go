@@ -417,10 +417,14 @@ func TestCancellationStopsBackendCall(t *testing.T) {
 	if err := c.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
+	// Stdout has ended: the channel holds the answer, or is closed.
 	select {
-	case m := <-answer:
-		t.Errorf("cancelled request was answered: %v", m)
-	default:
+	case m, answered := <-answer:
+		if answered {
+			t.Errorf("cancelled request was answered: %v", m)
+		}
+	case <-time.After(stdioGuard):
+		t.Fatal("the client read no end of stdout after the server stopped")
 	}
 }
 

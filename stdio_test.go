@@ -97,8 +97,8 @@ func TestStdioAlwaysListens(t *testing.T) {
 			}
 			for i, ch := range waiting {
 				select {
-				case m := <-ch:
-					t.Errorf("request %d answered %v, want only the ones past the queue refused", i+1, m)
+				case m, ok := <-ch:
+					t.Errorf("request %d answered %v (stdout open: %v), want no answer while it waits", i+1, m, ok)
 				default:
 				}
 			}
