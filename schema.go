@@ -213,7 +213,16 @@ func (s *schema) MarshalJSON() ([]byte, error) {
 	if s.desc != "" {
 		m["description"] = s.desc
 	}
-	if len(s.enum) > 0 {
+	switch {
+	case len(s.enum) > 0 && s.nullable:
+		// An enum refuses every value it does not list, whatever the type
+		// says, so null is listed too: a client then accepts what we do.
+		values := make([]any, 0, len(s.enum)+1)
+		for _, v := range s.enum {
+			values = append(values, v)
+		}
+		m["enum"] = append(values, nil)
+	case len(s.enum) > 0:
 		m["enum"] = s.enum
 	}
 	if s.format != "" {
@@ -348,17 +357,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
-// published is the form of a result schema that tools/list carries. A
-// result whose properties are bare types (anyObject, anyArray, …) is
-// published as the keys it always has, {"type":"object","required":[…]}:
-// the property types add bytes to every tools/list and nothing a model
-// needs (docs/tools.md lists the shapes). Any other schema is published
-// whole.
+// published is the form of a result schema that tools/list carries: the
+// keys the result always has, {"type":"object","required":[…]}, and the
+// properties that say more than a bare type (anyObject, anyArray, …). A
+// bare type adds bytes to every tools/list and nothing a model needs
+// (docs/tools.md lists the shapes).
 func (s *schema) published() any {
-	for _, p := range s.props {
+	pub := map[string]any{"type": "object", "required": s.required}
+	props := map[string]*schema{}
+	for name, p := range s.props {
 		if b, _ := p.MarshalJSON(); string(b) != `{"type":"`+p.typ+`"}` {
-			return s
+			props[name] = p
 		}
 	}
-	return map[string]any{"type": "object", "required": s.required}
+	if len(props) > 0 {
+		pub["properties"] = props
+	}
+	return pub
 }
