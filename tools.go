@@ -75,8 +75,12 @@ type toolFunc func(ctx context.Context, tc *toolCall, args map[string]any) (map[
 
 // tool is one row of the tool table: data plus a small function.
 type tool struct {
-	name        string
-	title       string
+	name  string
+	title string
+	// description is one sentence of what the model needs beyond the
+	// schema: what the tool does and what its schema cannot say. A
+	// property gets a description only when its name and rules do not say
+	// it all (docs/tools.md).
 	description string
 	family      toolFamily
 	hints       hints
@@ -352,8 +356,8 @@ func helperTools() []*tool {
 	activateOut := out(map[string]*schema{"activated": anyBool, "serverStatus": anyObject, "availableTools": anyArray, "toolDescriptions": anyObject})
 	return []*tool{{
 		name: "activate_taskman_server", title: "Check the Task Manager connection", family: familyHelpers, hints: hintRead,
-		description: "Check that the Task Manager backend is reachable and list every tool this server offers.",
-		input:       object("", map[string]*schema{"verbose": boolean("Also return every tool's description.")}),
+		description: "Check the Task Manager backend and list every tool offered.",
+		input:       object("", map[string]*schema{"verbose": boolean("Also return the descriptions.")}),
 		output: out(map[string]*schema{
 			"serverStatus": anyObject, "allTools": anyObject, "ready": anyBool,
 		}),
@@ -388,8 +392,8 @@ func helperTools() []*tool {
 		input:       noArgs, output: activateOut, call: activate(familyActionLists),
 	}, {
 		name: "ai_parse_task", title: "Parse a task from text", family: familyHelpers, hints: hintRead,
-		description: "Turn a line of free text into task fields (title, priority, status, tags, due date, assignee) without calling the backend.",
-		input:       object("", map[string]*schema{"input": str("The text, e.g. \"Fix login bug #auth priority: high\".", 1, 10000)}, "input"),
+		description: "Parse a line of text into task fields (title, priority, status, tags, due date, assignee), without the backend.",
+		input:       object("", map[string]*schema{"input": str("E.g. \"fix login by friday #auth @ada p1\".", 1, 10000)}, "input"),
 		output:      out(map[string]*schema{"parsed": anyObject}),
 		call: func(_ context.Context, _ *toolCall, a map[string]any) (map[string]any, error) {
 			return map[string]any{"parsed": parseTaskText(argString(a, "input"), time.Now())}, nil
