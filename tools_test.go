@@ -667,12 +667,17 @@ func TestToolsetsAndReadOnly(t *testing.T) {
 	}
 }
 
-// toolsListBudget is the most bytes a tool may cost in tools/list on
-// average (the catalog is context a model pays for on every session).
-const toolsListBudget = 750
+// The tools/list budget: the catalog is context a model pays for on every
+// session. toolsListBudget is the most bytes a tool may cost on average,
+// toolsListTotalBudget the most the whole catalog may cost, in every
+// protocol version; a new tool must fit in both.
+const (
+	toolsListBudget      = 660
+	toolsListTotalBudget = 33_600
+)
 
 // TestToolsListFitsBudget pins the size of the full catalog in every
-// protocol version: on average at most toolsListBudget bytes a tool.
+// protocol version: in all and on average a tool.
 func TestToolsListFitsBudget(t *testing.T) {
 	s := newTestServer(t)
 	for _, v := range supportedVersions {
@@ -680,8 +685,11 @@ func TestToolsListFitsBudget(t *testing.T) {
 		for _, b := range s.toolsJSON[v] {
 			total += len(b)
 		}
+		if total > toolsListTotalBudget {
+			t.Errorf("%s: tools/list costs %d bytes for %d tools; the budget is %d", v, total, len(s.tools), toolsListTotalBudget)
+		}
 		if avg := total / len(s.tools); avg > toolsListBudget {
-			t.Errorf("%s: tools/list costs %d bytes for %d tools, %d a tool; the budget is %d", v, total, len(s.tools), avg, toolsListBudget)
+			t.Errorf("%s: tools/list costs %d bytes a tool on average; the budget is %d", v, avg, toolsListBudget)
 		}
 	}
 }
