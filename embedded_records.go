@@ -19,7 +19,9 @@ import (
 	"unicode/utf8"
 )
 
-// The enumerations of docs/tools.md.
+// The enumerations of docs/tools.md in the legacy vocabulary, which this
+// backend speaks; the tool schemas offer these and TaskMan-v2's
+// (TestSchemaEnumsAreTheBackendsUnion).
 var (
 	embTaskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled"}
 	embWorkTypes          = []string{"task", "epic", "story", "bug", "feature", "spike"}

@@ -142,6 +142,7 @@ var (
 	// Status and priority enums are the union of the legacy and the
 	// TaskMan-v2 vocabularies (docs/dialects.md), so a value read from
 	// either backend can be fed straight back; each dialect maps them.
+	// TestSchemaEnumsAreTheBackendsUnion pins them to those vocabularies.
 	taskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled", "ready", "active", "review", "done", "dropped"}
 	workTypes          = []string{"task", "epic", "story", "bug", "feature", "spike"}
 	priorities         = []string{"low", "medium", "high", "critical", "p0", "p1", "p2", "p3"}

@@ -786,3 +786,36 @@ func TestToolsRefuseMissingProject(t *testing.T) {
 	read := structured(t, "task_read", c.callTool("task_read", map[string]any{"taskId": tid}))
 	want(t, "project after the refused move", get(read, "task", "project_id"), pid)
 }
+
+// TestSchemaEnumsAreTheBackendsUnion pins each enum of the tool schemas to
+// the vocabularies of the backends behind them, in order: the legacy one,
+// which the embedded backend checks (embedded_records.go), then the values
+// only TaskMan-v2 has. They are two facts, not one shared list: a schema
+// offers every value either backend returns, so that it can be fed back,
+// while the embedded backend speaks legacy and refuses the TaskMan-v2
+// values, which each dialect maps (docs/dialects.md). A value added to one
+// side only fails here.
+func TestSchemaEnumsAreTheBackendsUnion(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		schema, legacy []string
+		v2             []string // TaskMan-v2's vocabulary; nil where both backends share one
+	}{
+		{"task status", taskStatuses, embTaskStatuses, v2TaskStatuses},
+		{"priority and severity", priorities, embPriorities, v2Priorities},
+		{"project status", projectStatuses, embProjectStatuses, v2ProjectStatuses},
+		{"action-list status", actionListStatuses, embActionListStatuses, v2ActionListStatuses},
+		{"work type", workTypes, embWorkTypes, nil},
+		{"sprint status", sprintStatuses, embSprintStatuses, nil}, // TaskMan-v2's SprintStatus, which the embedded backend speaks
+	} {
+		union := slices.Clone(tt.legacy)
+		for _, v := range tt.v2 {
+			if !slices.Contains(union, v) {
+				union = append(union, v)
+			}
+		}
+		if !slices.Equal(tt.schema, union) {
+			t.Errorf("%s: the schemas offer %v; the backends' vocabularies make %v", tt.name, tt.schema, union)
+		}
+	}
+}
