@@ -215,7 +215,7 @@ func taskTools() []*tool {
 			"project_id": str("", 1, maxRefID),
 			"sprint_id":  str("", 1, maxRefID),
 			"skip":       nonNegative(""),
-			"limit":      integer("", 1, 500),
+			"limit":      integer("", 1, maxTaskSearchPage),
 		}, "query"),
 		output: out(map[string]*schema{"success": anyBool, "query": anyString, "count": anyNumber, "tasks": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -351,7 +351,7 @@ func projectTools() []*tool {
 		input: object("", withPID(map[string]*schema{"comment": object("", map[string]*schema{
 			"message": str("", 1, 0),
 			"author":  str("", 0, maxPerson),
-			"tags":    strList("", 0, 10),
+			"tags":    strList("", 0, maxCommentTags),
 		}, "message")}), "projectId", "comment"),
 		output: out(map[string]*schema{"projectId": anyString, "comment": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -421,7 +421,7 @@ func actionListTools() []*tool {
 	createProps["project_id"] = str("", 0, maxRefID)
 	createProps["sprint_id"] = str("", 0, maxRefID)
 	createProps["task_id"] = str("", 0, maxRefID)
-	createProps["items"] = &schema{typ: "array", maxItems: 1000, items: object("", map[string]*schema{
+	createProps["items"] = &schema{typ: "array", maxItems: maxActionItems, items: object("", map[string]*schema{
 		"text":      str("", 1, 0),
 		"completed": boolean(""),
 		"order":     nonNegative(""),
@@ -542,7 +542,7 @@ func actionListTools() []*tool {
 		description: "Put an action list's items in the given order.",
 		input: object("", map[string]*schema{
 			"action_list_id": alid(),
-			"item_ids":       strList("Every item id, in the new order.", 1, 1000),
+			"item_ids":       strList("Every item id, in the new order.", 1, maxActionItems),
 		}, "action_list_id", "item_ids"),
 		output: alOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {

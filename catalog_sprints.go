@@ -16,10 +16,6 @@ func sprintFields() map[string]*schema {
 	}
 }
 
-// maxSprintName is TaskMan-v2's limit on a sprint name (SprintCreate.name),
-// which the embedded backend shares.
-const maxSprintName = 200
-
 // sprintTools returns the sprint tools: the sprint's records, its progress
 // and its two checked transitions.
 func sprintTools() []*tool {

@@ -153,15 +153,21 @@ var (
 	listSearchFields   = []string{"title", "description", "notes"}
 )
 
-// Limits the schemas share. Lengths follow the backend's own limits
-// (docs/backend-api.md), so a request that passes here is not refused there.
+// Limits the schemas share with the embedded backend's record rules, which
+// read the same constants: lengths and counts follow the backend's own
+// limits (docs/backend-api.md), so a request that passes a schema is not
+// refused there for a length or a count.
 const (
-	maxTitle    = 255
-	maxRefID    = 50  // project_id, sprint_id, parent_task_id
-	maxPerson   = 100 // owner, assignee, author
-	maxTags     = 25
-	maxBulkIDs  = 500 // one bulk call; beyond that, split the work
-	maxPageSize = 100
+	maxTitle          = 255 // titles and project names
+	maxSprintName     = 200 // TaskMan-v2's SprintCreate.name
+	maxRefID          = 50  // project_id, sprint_id, parent_task_id, …
+	maxPerson         = 100 // owner, assignee, author
+	maxTags           = 25
+	maxCommentTags    = 10
+	maxActionItems    = 1000 // the items of one action list
+	maxBulkIDs        = 500  // one bulk call; beyond that, split the work
+	maxPageSize       = 100
+	maxTaskSearchPage = 500 // task_search pages further than the lists
 )
 
 // out describes a result object with the given top-level keys, all present.
