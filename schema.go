@@ -213,16 +213,12 @@ func (s *schema) MarshalJSON() ([]byte, error) {
 	if s.desc != "" {
 		m["description"] = s.desc
 	}
-	switch {
-	case len(s.enum) > 0 && s.nullable:
-		// An enum refuses every value it does not list, whatever the type
-		// says, so null is listed too: a client then accepts what we do.
-		values := make([]any, 0, len(s.enum)+1)
-		for _, v := range s.enum {
-			values = append(values, v)
-		}
-		m["enum"] = append(values, nil)
-	case len(s.enum) > 0:
+	if len(s.enum) > 0 {
+		// Only strings, and always beside a type: the function-calling
+		// schemas of some model providers (Gemini's) refuse an enum
+		// without a type or with a null in it, and clients forward ours
+		// as they are. A nullable enum is therefore published without
+		// null among its values, though the server accepts null.
 		m["enum"] = s.enum
 	}
 	if s.format != "" {
