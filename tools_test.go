@@ -673,7 +673,7 @@ func TestToolsetsAndReadOnly(t *testing.T) {
 // protocol version; a new tool must fit in both.
 const (
 	toolsListBudget      = 660
-	toolsListTotalBudget = 33_600
+	toolsListTotalBudget = 33_500
 )
 
 // TestToolsListFitsBudget pins the size of the full catalog in every
