@@ -173,7 +173,7 @@ func TestSprintOperationsObserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend, Metrics: m, Breakers: bs})
+	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend, Status: newBackendStatus(backend, bs), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -312,8 +312,9 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 		return err
 	}
 
+	status := newBackendStatus(backend, breakerSet)
 	srv, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: buildVersion(), Backend: backend,
-		Metrics: m, Breakers: breakerSet, Tracing: tr, Tools: tools})
+		Status: status, Metrics: m, Tracing: tr, Tools: tools})
 	if err != nil {
 		return err
 	}
@@ -323,7 +324,7 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 			Version:     buildVersion(),
 			GoVersion:   runtime.Version(),
 			Transport:   cfg.Transport,
-			BackendMode: srv.backendMode(),
+			BackendMode: status.mode(),
 			Features: map[string]bool{
 				"metrics":         cfg.MetricsEnabled,
 				"tracing":         cfg.OTel.Enabled,
@@ -332,8 +333,8 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 				"auth":            cfg.AuthToken.reveal() != "",
 			},
 			Dialect:        backend.dialectName,
-			CheckBackend:   func(ctx context.Context) error { return probeBackend(ctx, backend) },
-			Circuits:       srv.circuits,
+			Probe:          status.probe,
+			Circuits:       status.circuits,
 			RequireBackend: cfg.ReadyNeedsBackend,
 			Metrics:        m,
 			Logger:         logger,

@@ -79,10 +79,10 @@ type server struct {
 	version string
 	backend *backendClient
 	metrics *metrics // nil records nothing
-	// breakers are the backend's circuit breakers, for reports; nil when
-	// disabled.
-	breakers *breakers
-	tracing  *tracing // nil or off: a no-op tracer
+	// status is the backend status the activate_* tools report, from the
+	// probe readiness shares.
+	status  *backendStatus
+	tracing *tracing // nil or off: a no-op tracer
 	// tools are the tools offered: the table less what TASKMAN_TOOLSETS
 	// and TASKMAN_READ_ONLY leave out. byName holds the whole table, so
 	// that a call to a tool left out is answered with the reason.
@@ -109,23 +109,23 @@ type server struct {
 // grow: some clients do not follow nextCursor.
 const defaultToolsPageSize = 100
 
-// serverDeps are what a server is built from. Config, Logger and Backend
-// are required; the rest may be nil (off).
+// serverDeps are what a server is built from. Config, Logger, Backend and
+// Status are required; the rest may be nil (off).
 type serverDeps struct {
-	Config   *config
-	Logger   *slog.Logger
-	Version  string
-	Backend  *backendClient
-	Metrics  *metrics
-	Breakers *breakers
-	Tracing  *tracing
-	Tools    []*tool // the tool table; nil: newToolTable()
+	Config  *config
+	Logger  *slog.Logger
+	Version string
+	Backend *backendClient
+	Status  *backendStatus // the backend status shared with readiness
+	Metrics *metrics
+	Tracing *tracing
+	Tools   []*tool // the tool table; nil: newToolTable()
 }
 
 // newServer returns a server built from d.
 func newServer(d serverDeps) (*server, error) {
-	if d.Config == nil || d.Logger == nil || d.Backend == nil {
-		return nil, errors.New("new server: config, logger and backend are required")
+	if d.Config == nil || d.Logger == nil || d.Backend == nil || d.Status == nil {
+		return nil, errors.New("new server: config, logger, backend and status are required")
 	}
 	s := &server{
 		cfg:               d.Config,
@@ -133,7 +133,7 @@ func newServer(d serverDeps) (*server, error) {
 		version:           d.Version,
 		backend:           d.Backend,
 		metrics:           d.Metrics,
-		breakers:          d.Breakers,
+		status:            d.Status,
 		tracing:           d.Tracing,
 		byName:            make(map[string]*tool),
 		methods:           maps.Clone(methodTable),

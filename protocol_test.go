@@ -63,7 +63,7 @@ func newTestServerEnv(t testing.TB, env map[string]string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend})
+	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend, Status: newBackendStatus(backend, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

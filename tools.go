@@ -339,7 +339,10 @@ func helperTools() []*tool {
 	noArgs := object("", map[string]*schema{})
 	activate := func(fams ...toolFamily) toolFunc {
 		return func(ctx context.Context, tc *toolCall, _ map[string]any) (map[string]any, error) {
-			status := tc.srv.serverStatus(ctx)
+			status, err := tc.srv.status.serverStatus(ctx)
+			if err != nil {
+				return nil, err
+			}
 			names, descs := tc.srv.toolsOf(fams...)
 			return map[string]any{
 				"activated":        status["serverOnline"],
@@ -358,7 +361,10 @@ func helperTools() []*tool {
 			"serverStatus": anyObject, "allTools": anyObject, "ready": anyBool,
 		}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
-			status := tc.srv.serverStatus(ctx)
+			status, err := tc.srv.status.serverStatus(ctx)
+			if err != nil {
+				return nil, err
+			}
 			all := map[string]any{}
 			descs := map[string]any{}
 			for key, fam := range map[string]toolFamily{"tasks": familyTasks, "projects": familyProjects, "actionLists": familyActionLists, "sprints": familySprints} {
@@ -395,65 +401,6 @@ func helperTools() []*tool {
 			return map[string]any{"parsed": parseTaskText(argString(a, "input"), time.Now())}, nil
 		},
 	}}
-}
-
-// serverStatus checks the backend (probeBackend, timed, bounded like the
-// readiness check) for the activation tools.
-func (s *server) serverStatus(ctx context.Context) map[string]any {
-	ctx, cancel := context.WithTimeout(ctx, healthBackendTimeout)
-	defer cancel()
-	start := time.Now()
-	err := probeBackend(ctx, s.backend)
-	latency := time.Since(start)
-	status := map[string]any{
-		"serverOnline": err == nil,
-		"apiEndpoint":  s.backend.mode,
-		"backendMode":  s.backendMode(),
-		"dialect":      s.backend.dialectName(),
-		"latencyMs":    latency.Milliseconds(),
-	}
-	if err != nil {
-		status["message"] = "the Task Manager backend is not answering: " + err.Error()
-	} else {
-		status["message"] = fmt.Sprintf("connected to the %s in %d ms", s.backendMode(), latency.Milliseconds())
-	}
-	var open []any
-	for _, snap := range s.breakers.snapshots() {
-		if snap.State != breakerClosed {
-			open = append(open, fmt.Sprintf("%s (%s since %s)", snap.Name, snap.State, snap.Since.UTC().Format(time.RFC3339)))
-		}
-	}
-	status["circuitBreakers"] = map[string]any{"enabled": s.breakers != nil, "open": open}
-	if open != nil {
-		status["message"] = fmt.Sprintf("%s; %d circuit(s) open: writes to those endpoints fail fast and reads may be served stale", status["message"], len(open))
-	}
-	if c := s.backend.cache; c != nil {
-		st := c.stats()
-		status["fallbackCache"] = map[string]any{"enabled": true, "size": st.Size, "hits": st.Hits, "misses": st.Misses, "evictions": st.Evictions}
-	} else {
-		status["fallbackCache"] = map[string]any{"enabled": false}
-	}
-	return status
-}
-
-// circuits reports how many circuit breakers are open (or half-open) and
-// how many there are, for readiness.
-func (s *server) circuits() (open, total int) {
-	for _, snap := range s.breakers.snapshots() {
-		total++
-		if snap.State != breakerClosed {
-			open++
-		}
-	}
-	return open, total
-}
-
-// backendMode describes the backend for reports.
-func (s *server) backendMode() string {
-	if s.backend.mode == "embedded" {
-		return "embedded backend"
-	}
-	return "remote backend at " + s.backend.mode
 }
 
 // toolsOf returns the names and descriptions of the offered tools of the
