@@ -27,7 +27,7 @@ func TestBackendStatusShared(t *testing.T) {
 		return checkErr
 	}, clock.now)
 	s := newTestServer(t)
-	s.status.probe = probe
+	s.status.(*backendStatus).probe = probe
 	h := newHealth(healthOptions{Probe: probe, Now: clock.now})
 	h.markStarted()
 	sess := newSession("")

@@ -77,16 +77,16 @@ type server struct {
 	cfg     *config
 	logger  *slog.Logger
 	version string
-	backend *backendClient
+	// backend and status are what the tools see of the backend client
+	// and of the backend status readiness shares (newToolCall).
+	backend backendCaller
+	status  statusReader
 	metrics *metrics // nil records nothing
-	// status is the backend status the activate_* tools report, from the
-	// probe readiness shares.
-	status  *backendStatus
 	tracing *tracing // nil or off: a no-op tracer
 	// tools are the tools offered: the table less what TASKMAN_TOOLSETS
 	// and TASKMAN_READ_ONLY leave out. byName holds the whole table, so
 	// that a call to a tool left out is answered with the reason.
-	tools  []*tool
+	tools  toolList
 	byName map[string]*tool
 	// methods is the method table; a copy of methodTable, so that tests
 	// can add a row.
@@ -115,8 +115,8 @@ type serverDeps struct {
 	Config  *config
 	Logger  *slog.Logger
 	Version string
-	Backend *backendClient
-	Status  *backendStatus // the backend status shared with readiness
+	Backend backendCaller // the backend client
+	Status  statusReader  // the backend status shared with readiness (backendStatus)
 	Metrics *metrics
 	Tracing *tracing
 	Tools   []*tool // the tool table; nil: newToolTable()
@@ -759,7 +759,7 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		s.metrics.observeToolExecution(t.name, "error", 0)
 		return s.argumentError(v, t, err)
 	}
-	tc := &toolCall{srv: s, progress: func(float64, float64, string) {}}
+	tc := s.newToolCall()
 	if tok := c.req.meta["progressToken"]; tok != nil && validID(tok) != nil {
 		tc.progress = progressReporter(v, wireSafe(tok), c.notify)
 	}

@@ -89,7 +89,7 @@ func (s *server) runTool(ctx context.Context, name string, args map[string]any) 
 	if err := t.input.validate("", args); err != nil {
 		return nil, nil, err
 	}
-	tc := &toolCall{srv: s, progress: func(float64, float64, string) {}}
+	tc := s.newToolCall()
 	payload, err := t.call(ctx, tc, args)
 	return payload, tc, err
 }

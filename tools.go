@@ -85,10 +85,30 @@ type tool struct {
 	call        toolFunc
 }
 
-// toolCall is what a running tool may use: the server's backend client and
-// registry, and the request's progress reporter.
+// backendCaller is the backend client as a tool sees it: one call,
+// through the retries, circuit breaker and fallback cache (backend.go).
+type backendCaller interface {
+	call(ctx context.Context, req request) (any, *staleness, error)
+}
+
+// statusReader is the backend status as the activate_* tools see it
+// (backend_status.go).
+type statusReader interface {
+	serverStatus(ctx context.Context) (map[string]any, error)
+}
+
+// toolList is a list of tool rows; the activate_* tools see the offered
+// ones as one.
+type toolList []*tool
+
+// toolCall is what a running tool may use, and all it can reach of the
+// server: the backend caller, the status reader and the offered tools,
+// shared by every call, and the request's own progress reporter, stale
+// mark and dialect notes.
 type toolCall struct {
-	srv *server
+	backend backendCaller
+	status  statusReader
+	offered toolList
 	// progress reports progress when the client sent a progressToken; it
 	// is a no-op otherwise.
 	progress func(done, total float64, message string)
@@ -98,11 +118,17 @@ type toolCall struct {
 	notes callNotes
 }
 
+// newToolCall returns the toolCall of one call of s's tools, reporting
+// no progress.
+func (s *server) newToolCall() *toolCall {
+	return &toolCall{backend: s.backend, status: s.status, offered: s.tools, progress: func(float64, float64, string) {}}
+}
+
 // do sends a backend request on behalf of the tool, noting a stale answer
 // and what the dialect could not do as asked.
 func (tc *toolCall) do(ctx context.Context, req request) (any, error) {
 	req.notes = &tc.notes
-	v, stale, err := tc.srv.backend.call(ctx, req)
+	v, stale, err := tc.backend.call(ctx, req)
 	if stale != nil && (tc.stale == nil || stale.age > tc.stale.age) {
 		tc.stale = stale
 	}
@@ -339,11 +365,11 @@ func helperTools() []*tool {
 	noArgs := object("", map[string]*schema{})
 	activate := func(fams ...toolFamily) toolFunc {
 		return func(ctx context.Context, tc *toolCall, _ map[string]any) (map[string]any, error) {
-			status, err := tc.srv.status.serverStatus(ctx)
+			status, err := tc.status.serverStatus(ctx)
 			if err != nil {
 				return nil, err
 			}
-			names, descs := tc.srv.toolsOf(fams...)
+			names, descs := tc.offered.of(fams...)
 			return map[string]any{
 				"activated":        status["serverOnline"],
 				"serverStatus":     status,
@@ -361,14 +387,14 @@ func helperTools() []*tool {
 			"serverStatus": anyObject, "allTools": anyObject, "ready": anyBool,
 		}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
-			status, err := tc.srv.status.serverStatus(ctx)
+			status, err := tc.status.serverStatus(ctx)
 			if err != nil {
 				return nil, err
 			}
 			all := map[string]any{}
 			descs := map[string]any{}
 			for key, fam := range map[string]toolFamily{"tasks": familyTasks, "projects": familyProjects, "actionLists": familyActionLists, "sprints": familySprints} {
-				names, d := tc.srv.toolsOf(fam)
+				names, d := tc.offered.of(fam)
 				all[key] = names
 				for k, v := range d {
 					descs[k] = v
@@ -403,13 +429,13 @@ func helperTools() []*tool {
 	}}
 }
 
-// toolsOf returns the names and descriptions of the offered tools of the
-// given families, from the registry itself; a family left out by
-// TASKMAN_TOOLSETS has an empty list.
-func (s *server) toolsOf(fams ...toolFamily) ([]any, map[string]any) {
+// of returns the names and descriptions of the tools of l in the given
+// families; over the offered tools, a family left out by TASKMAN_TOOLSETS
+// has an empty list.
+func (l toolList) of(fams ...toolFamily) ([]any, map[string]any) {
 	names := []any{}
 	descs := map[string]any{}
-	for _, t := range s.tools {
+	for _, t := range l {
 		if slices.Contains(fams, t.family) {
 			names = append(names, t.name)
 			descs[t.name] = t.description
