@@ -313,8 +313,9 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 	}
 
 	status := newBackendStatus(backend, breakerSet)
-	srv, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: buildVersion(), Backend: backend,
-		Status: status, Metrics: m, Tracing: tr, Tools: tools})
+	srv, err := newServer(serverDeps{Logger: logger, Version: buildVersion(),
+		Transport: cfg.Transport, Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly,
+		Backend: backend, Status: status, Metrics: m, Tracing: tr, Tools: tools})
 	if err != nil {
 		return err
 	}
@@ -350,7 +351,7 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 		p.transport, err = listenHTTP(cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, cancelRequests)
 		return err
 	}
-	st := &stdioServing{srv: srv, in: stdin, out: stdout, clock: clock}
+	st := &stdioServing{srv: srv, in: stdin, out: stdout, maxLine: cfg.MaxRequestBytes, clock: clock}
 	if cfg.OpsAddr != "" {
 		st.ops, err = listenOps(cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, logger)
 	}
@@ -414,17 +415,18 @@ func (h *httpServing) serve(ctx context.Context) error {
 // stdioServing is the transport of TASKMAN_MCP_TRANSPORT=stdio: the
 // server on stdin and stdout, with the ops listener beside it.
 type stdioServing struct {
-	srv   *server
-	in    io.Reader
-	out   io.Writer
-	clock *shutdownClock
-	ops   opsListener // the zero value when TASKMAN_OPS_ADDR is unset
+	srv     *server
+	in      io.Reader
+	out     io.Writer
+	maxLine int64 // TASKMAN_MAX_REQUEST_BYTES
+	clock   *shutdownClock
+	ops     opsListener // the zero value when TASKMAN_OPS_ADDR is unset
 }
 
 func (s *stdioServing) serve(ctx context.Context) error {
 	stopOps := s.ops.start()
 	defer stopOps()
-	return s.srv.serveStdio(ctx, s.in, s.out, s.clock)
+	return s.srv.serveStdio(ctx, s.in, s.out, s.maxLine, s.clock)
 }
 
 // warnUnauthenticatedBind warns when HTTP is served on an address other

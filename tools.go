@@ -36,16 +36,22 @@ func (f toolFamily) toolset() string {
 	return string(f)
 }
 
-// refusal says why the server's configuration does not offer t, or ""
-// when it does: a tool outside TASKMAN_TOOLSETS, or one that changes
-// something under TASKMAN_READ_ONLY. The reason is what a refused call
-// answers, before any backend request.
-func refusal(cfg *config, t *tool) string {
-	if !slices.Contains(cfg.Toolsets, t.family.toolset()) {
+// toolOffer is which rows of the tool table a server offers.
+type toolOffer struct {
+	toolsets []string // TASKMAN_TOOLSETS: the toolsets offered
+	readOnly bool     // TASKMAN_READ_ONLY: only the read-only tools
+}
+
+// refusal says why the offer leaves t out, or "" when it offers t: a tool
+// outside TASKMAN_TOOLSETS, or one that changes something under
+// TASKMAN_READ_ONLY. The reason is what a refused call answers, before
+// any backend request.
+func (o toolOffer) refusal(t *tool) string {
+	if !slices.Contains(o.toolsets, t.family.toolset()) {
 		return fmt.Sprintf("not offered: it belongs to the %s toolset, which this server leaves out (TASKMAN_TOOLSETS=%s)",
-			t.family.toolset(), strings.Join(cfg.Toolsets, ","))
+			t.family.toolset(), strings.Join(o.toolsets, ","))
 	}
-	if cfg.ReadOnly && !t.hints.readOnly {
+	if o.readOnly && !t.hints.readOnly {
 		return "refused: this server is read-only (TASKMAN_READ_ONLY=true) and this tool changes data; " +
 			"only tools annotated readOnlyHint are offered"
 	}
