@@ -255,7 +255,8 @@ func (p *program) close() {
 }
 
 // build constructs every component in dependency order: tracing, the tool
-// table, metrics, breakers, the backend (embedded or remote), the server,
+// table, metrics, breakers, the backend (embedded or remote), the backend
+// status (one probe for readiness and the activate_* tools), the server,
 // health and the transport of cfg.Transport. What it opened is released
 // by close, also when it fails midway.
 func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) error {
