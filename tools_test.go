@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -816,6 +817,46 @@ func TestSchemaEnumsAreTheBackendsUnion(t *testing.T) {
 		}
 		if !slices.Equal(tt.schema, union) {
 			t.Errorf("%s: the schemas offer %v; the backends' vocabularies make %v", tt.name, tt.schema, union)
+		}
+	}
+}
+
+// fakeCaller is a backendCaller answering each call with the next of its
+// stale ages (0: fresh), recording that the call carried the toolCall's
+// notes.
+type fakeCaller struct {
+	ages  []time.Duration
+	notes []*callNotes
+}
+
+func (f *fakeCaller) call(_ context.Context, req request) (any, *staleness, error) {
+	f.notes = append(f.notes, req.notes)
+	age := f.ages[0]
+	f.ages = f.ages[1:]
+	if age == 0 {
+		return map[string]any{}, nil, nil
+	}
+	return map[string]any{}, &staleness{age: age}, nil
+}
+
+// TestToolCallKeepsOldestStale checks that a tool making several backend
+// calls is marked stale by the oldest cached answer it used, a fresh
+// answer after it not clearing the mark, and that every call carries the
+// toolCall's notes for the dialect.
+func TestToolCallKeepsOldestStale(t *testing.T) {
+	f := &fakeCaller{ages: []time.Duration{0, 2 * time.Second, 7 * time.Second, 3 * time.Second, 0}}
+	tc := &toolCall{backend: f}
+	for range len(f.ages) {
+		if _, err := tc.do(context.Background(), request{op: opHealth}); err != nil {
+			t.Fatalf("do: %v", err)
+		}
+	}
+	if tc.stale == nil || tc.stale.age != 7*time.Second {
+		t.Errorf("stale after answers 0, 2s, 7s, 3s, 0 = %+v, want age 7s", tc.stale)
+	}
+	for i, n := range f.notes {
+		if n != &tc.notes {
+			t.Errorf("call %d carried notes %p, want the toolCall's %p", i, n, &tc.notes)
 		}
 	}
 }
