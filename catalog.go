@@ -13,18 +13,18 @@ func taskFields() map[string]*schema {
 	return map[string]*schema{
 		"title":           str("", 1, maxTitle),
 		"project_id":      str("", 1, maxRefID),
-		"description":     str("Markdown allowed.", 0, 0),
+		"description":     str("Markdown.", 0, 0),
 		"status":          enum("", taskStatuses),
-		"work_type":       enum("Kind of work.", workTypes),
+		"work_type":       enum("", workTypes),
 		"priority":        enum("", priorities),
-		"owner":           str("Responsible person.", 0, maxPerson),
+		"owner":           str("", 0, maxPerson),
 		"assignee":        str("", 0, maxPerson),
 		"assignees":       strList("", 0, 0),
-		"tags":            strList("Free-form tags.", 0, maxTags),
+		"tags":            strList("", 0, maxTags),
 		"sprint_id":       str("", 0, maxRefID),
 		"parent_task_id":  str("", 0, maxRefID),
 		"due_date":        dateTime(""),
-		"estimated_hours": &schema{typ: "number", desc: "Hours.", min: new(0.0)},
+		"estimated_hours": &schema{typ: "number", min: new(0.0)},
 		"notes":           str("", 0, 0),
 	}
 }
@@ -32,7 +32,7 @@ func taskFields() map[string]*schema {
 // taskInput is the task object of task_create; other task fields pass
 // through to the backend.
 func taskInput() *schema {
-	s := object("The task to create. Fields not listed here are passed to the backend unchanged.", taskFields(), "title", "project_id")
+	s := object("Other task fields pass to the backend as given.", taskFields(), "title", "project_id")
 	s.open = true
 	return s
 }
@@ -46,16 +46,16 @@ func changesInput(desc string, fields map[string]*schema, open bool) *schema {
 // withCreateID adds the optional id of a create to props: the TaskMan-v2
 // backend takes the client's id (prefix…), the legacy one assigns its own.
 func withCreateID(props map[string]*schema, prefix string) map[string]*schema {
-	props["id"] = str("Optional id, "+prefix+"… (TaskMan-v2 only).", 1, maxRefID)
+	props["id"] = str(prefix+"…, TaskMan-v2 only.", 1, maxRefID)
 	return props
 }
 
 // projectFields returns the project properties of docs/tools.md.
 func projectFields() map[string]*schema {
 	return map[string]*schema{
-		"name":        str("Project name.", 1, maxTitle),
-		"description": str("What the project is for.", 0, 0),
-		"status":      enum("Project status.", projectStatuses),
+		"name":        str("", 1, maxTitle),
+		"description": str("", 0, 0),
+		"status":      enum("", projectStatuses),
 	}
 }
 
@@ -64,7 +64,7 @@ func taskTools() []*tool {
 	setStatusBody := []string{"status", "notes", "completion_notes", "done_date"}
 	return []*tool{{
 		name: "task_create", title: "Create a task", family: familyTasks, hints: hintCreate,
-		description: "Create a task in a project and return the stored task.",
+		description: "Create a task in an existing project.",
 		input:       object("", map[string]*schema{"task": taskInput()}, "task"),
 		output:      out(map[string]*schema{"task": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -73,7 +73,7 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_read", title: "Read a task", family: familyTasks, hints: hintRead,
-		description: "Read one task by id.",
+		description: "Read a task.",
 		input:       object("", map[string]*schema{"taskId": idArg()}, "taskId"),
 		output:      out(map[string]*schema{"task": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -82,7 +82,7 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_update", title: "Update a task", family: familyTasks, hints: hintSet,
-		description: "Change some fields of a task; fields left out or null stay as they are.",
+		description: "Change a task's fields; those absent or null stay as they are.",
 		input: object("", map[string]*schema{
 			"taskId":  idArg(),
 			"changes": changesInput("", taskFields(), true),
@@ -94,13 +94,13 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_set_status", title: "Set a task's status", family: familyTasks, hints: hintSet,
-		description: "Set the status of a task, with optional notes and completion details.",
+		description: "Set a task's status.",
 		input: object("", map[string]*schema{
 			"taskId":           idArg(),
-			"status":           enum("The new status.", taskStatuses),
-			"notes":            str("Notes to store with the change.", 0, 0),
-			"completion_notes": str("What was done, for completed tasks.", 0, 0),
-			"done_date":        dateTime("When the task was done, RFC 3339."),
+			"status":           enum("", taskStatuses),
+			"notes":            str("", 0, 0),
+			"completion_notes": str("What was done.", 0, 0),
+			"done_date":        dateTime(""),
 		}, "taskId", "status"),
 		output: out(map[string]*schema{"task": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -109,10 +109,10 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_assign", title: "Assign a task", family: familyTasks, hints: hintSet,
-		description: "Set who a task is assigned to; assignee null unassigns it.",
+		description: "Assign a task to assignee (null unassigns) or assignees; give one of them.",
 		input: object("", map[string]*schema{
 			"taskId":    idArg(),
-			"assignee":  &schema{typ: "string", nullable: true, maxLen: maxPerson, desc: "The person doing the task, or null to unassign."},
+			"assignee":  &schema{typ: "string", nullable: true, maxLen: maxPerson},
 			"assignees": strList("", 0, 0),
 		}, "taskId"),
 		output: out(map[string]*schema{"task": anyObject}),
@@ -131,7 +131,7 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_delete", title: "Delete a task", family: familyTasks, hints: hintDelete,
-		description: "Delete a task by id.",
+		description: "Delete a task.",
 		input:       object("", map[string]*schema{"taskId": idArg()}, "taskId"),
 		output:      out(map[string]*schema{"taskId": anyString, "deleted": anyBool}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -143,18 +143,18 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_list", title: "List tasks", family: familyTasks, hints: hintRead,
-		description: "List tasks, filtered by any of status, type, priority, people, project, sprint, text and tags, a page at a time.",
+		description: "List the tasks matching every filter given, a page at a time.",
 		input: object("", map[string]*schema{
-			"status":          enum("Only tasks with this status.", taskStatuses),
-			"work_type":       enum("Only tasks of this kind.", workTypes),
-			"priority":        enum("Only tasks with this priority.", priorities),
-			"owner":           str("Only tasks owned by this person.", 1, maxPerson),
-			"assignee":        str("Only tasks assigned to this person.", 1, maxPerson),
+			"status":          enum("", taskStatuses),
+			"work_type":       enum("", workTypes),
+			"priority":        enum("", priorities),
+			"owner":           str("", 1, maxPerson),
+			"assignee":        str("", 1, maxPerson),
 			"project_id":      str("", 1, maxRefID),
 			"sprint_id":       str("", 1, maxRefID),
-			"search":          str("Only tasks whose title or description contains this text.", 1, 0),
-			"tags":            strList("Only tasks carrying all these tags.", 0, maxTags),
-			"include_deleted": boolean("Include deleted tasks."),
+			"search":          str("Text in the title or description.", 1, 0),
+			"tags":            strList("All of these.", 0, maxTags),
+			"include_deleted": boolean(""),
 			"limit":           integer("", 1, maxPageSize),
 			"cursor":          str("From next_cursor.", 1, 0),
 		}),
@@ -167,10 +167,10 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_bulk_update", title: "Update many tasks", family: familyTasks, hints: hintSet,
-		description: "Apply the same changes to several tasks at once.",
+		description: "Apply the same changes to several tasks; null fields stay as they are.",
 		input: object("", map[string]*schema{
-			"taskIds": strList("Ids of the tasks to change.", 1, maxBulkIDs),
-			"changes": changesInput("The fields to change on every task.", taskFields(), true),
+			"taskIds": strList("", 1, maxBulkIDs),
+			"changes": changesInput("", taskFields(), true),
 		}, "taskIds", "changes"),
 		output: out(map[string]*schema{"success": anyBool, "updated_count": anyNumber, "task_ids": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -186,10 +186,10 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_bulk_assign_sprint", title: "Move tasks to a sprint", family: familyTasks, hints: hintSet,
-		description: "Assign several tasks to one sprint at once.",
+		description: "Move several tasks to a sprint.",
 		input: object("", map[string]*schema{
-			"taskIds":  strList("Ids of the tasks to move.", 1, maxBulkIDs),
-			"sprintId": str("The sprint to assign them to.", 1, maxRefID),
+			"taskIds":  strList("", 1, maxBulkIDs),
+			"sprintId": str("", 1, maxRefID),
 		}, "taskIds", "sprintId"),
 		output: out(map[string]*schema{"success": anyBool, "assigned_count": anyNumber, "sprint_id": anyString}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -208,14 +208,14 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_search", title: "Search tasks", family: familyTasks, hints: hintRead,
-		description: "Search tasks by text in the chosen fields, optionally within a project or sprint.",
+		description: "Search tasks for text in the given fields (default all), a page at a time.",
 		input: object("", map[string]*schema{
 			"query":      str("", 1, 0),
-			"fields":     &schema{typ: "array", desc: "Default: all.", items: enum("", taskSearchFields)},
+			"fields":     &schema{typ: "array", items: enum("", taskSearchFields)},
 			"project_id": str("", 1, maxRefID),
 			"sprint_id":  str("", 1, maxRefID),
 			"skip":       nonNegative(""),
-			"limit":      integer("", 1, 500),
+			"limit":      integer("", 1, maxTaskSearchPage),
 		}, "query"),
 		output: out(map[string]*schema{"success": anyBool, "query": anyString, "count": anyNumber, "tasks": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -228,10 +228,10 @@ func taskTools() []*tool {
 		},
 	}, {
 		name: "task_complete", title: "Complete a task", family: familyTasks, hints: hintSet,
-		description: "Mark a task as done, with optional notes on what was done.",
+		description: "Mark a task done.",
 		input: object("", map[string]*schema{
 			"taskId": idArg(),
-			"notes":  str("What was done; stored as the task's completion notes.", 0, 0),
+			"notes":  str("What was done.", 0, 0),
 		}, "taskId"),
 		output: out(map[string]*schema{"task": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -255,8 +255,8 @@ func projectTools() []*tool {
 	severities := priorities
 	return []*tool{{
 		name: "project_create", title: "Create a project", family: familyProjects, hints: hintCreate,
-		description: "Create a project and return the stored project.",
-		input:       object("", map[string]*schema{"project": object("The project to create.", withCreateID(projectFields(), "P-"), "name")}, "project"),
+		description: "Create a project.",
+		input:       object("", map[string]*schema{"project": object("", withCreateID(projectFields(), "P-"), "name")}, "project"),
 		output:      out(map[string]*schema{"project": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opCreateProject, body: stripNulls(argObject(a, "project"))})
@@ -264,7 +264,7 @@ func projectTools() []*tool {
 		},
 	}, {
 		name: "project_read", title: "Read a project", family: familyProjects, hints: hintRead,
-		description: "Read one project by id.",
+		description: "Read a project, with any blockers.",
 		input:       object("", pid, "projectId"),
 		output:      out(map[string]*schema{"project": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -273,7 +273,7 @@ func projectTools() []*tool {
 		},
 	}, {
 		name: "project_update", title: "Update a project", family: familyProjects, hints: hintSet,
-		description: "Change some fields of a project; fields left out or null stay as they are.",
+		description: "Change a project's fields; those absent or null stay as they are.",
 		input: object("", withPID(map[string]*schema{
 			"changes": changesInput("", projectFields(), false),
 		}), "projectId", "changes"),
@@ -284,7 +284,7 @@ func projectTools() []*tool {
 		},
 	}, {
 		name: "project_delete", title: "Delete a project", family: familyProjects, hints: hintDelete,
-		description: "Delete a project by id.",
+		description: "Delete a project.",
 		input:       object("", pid, "projectId"),
 		output:      out(map[string]*schema{"projectId": anyString, "deleted": anyBool}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -296,10 +296,10 @@ func projectTools() []*tool {
 		},
 	}, {
 		name: "project_list", title: "List projects", family: familyProjects, hints: hintRead,
-		description: "List projects, filtered by status or text, a page at a time.",
+		description: "List the projects matching every filter given, a page at a time.",
 		input: object("", map[string]*schema{
-			"status": enum("Only projects with this status.", projectStatuses),
-			"search": str("Only projects whose name or description contains this text.", 1, 0),
+			"status": enum("", projectStatuses),
+			"search": str("Text in the name or description.", 1, 0),
 			"limit":  integer("", 1, maxPageSize),
 			"cursor": str("From next_cursor.", 1, 0),
 		}),
@@ -311,7 +311,7 @@ func projectTools() []*tool {
 	}, {
 		name: "project_add_sprint", title: "Link a sprint to a project", family: familyProjects, hints: hintSet,
 		description: "Link a sprint to a project.",
-		input:       object("", withPID(map[string]*schema{"sprintId": str("The sprint to link.", 1, maxRefID)}), "projectId", "sprintId"),
+		input:       object("", withPID(map[string]*schema{"sprintId": str("", 1, maxRefID)}), "projectId", "sprintId"),
 		output:      out(map[string]*schema{"project": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opAddSprint, args: []string{argString(a, "projectId")}, body: map[string]any{"sprint_id": argString(a, "sprintId")}})
@@ -320,7 +320,7 @@ func projectTools() []*tool {
 	}, {
 		name: "project_remove_sprint", title: "Unlink a sprint from a project", family: familyProjects, hints: hintDelete,
 		description: "Unlink a sprint from a project.",
-		input:       object("", withPID(map[string]*schema{"sprintId": str("The sprint to unlink.", 1, maxRefID)}), "projectId", "sprintId"),
+		input:       object("", withPID(map[string]*schema{"sprintId": str("", 1, maxRefID)}), "projectId", "sprintId"),
 		output:      out(map[string]*schema{"projectId": anyString, "sprintId": anyString, "project": {typ: "object", nullable: true, open: true}}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			pid, sid := argString(a, "projectId"), argString(a, "sprintId")
@@ -332,11 +332,11 @@ func projectTools() []*tool {
 		},
 	}, {
 		name: "project_add_meta_task", title: "Add a meta task", family: familyProjects, hints: hintCreate,
-		description: "Add a project-level meta task, such as a milestone or a recurring duty.",
-		input: object("", withPID(map[string]*schema{"metaTask": object("The meta task.", map[string]*schema{
-			"title":       str("Title of the meta task.", 1, maxTitle),
-			"description": str("What it involves.", 0, 0),
-			"owner":       str("Who is responsible.", 0, maxPerson),
+		description: "Add a project-level meta task, such as a milestone.",
+		input: object("", withPID(map[string]*schema{"metaTask": object("", map[string]*schema{
+			"title":       str("", 1, maxTitle),
+			"description": str("", 0, 0),
+			"owner":       str("", 0, maxPerson),
 			"due_date":    dateTime(""),
 		}, "title")}), "projectId", "metaTask"),
 		output: out(map[string]*schema{"projectId": anyString, "metaTask": anyObject}),
@@ -348,10 +348,10 @@ func projectTools() []*tool {
 	}, {
 		name: "project_add_comment", title: "Comment on a project", family: familyProjects, hints: hintCreate,
 		description: "Add a comment to a project.",
-		input: object("", withPID(map[string]*schema{"comment": object("The comment.", map[string]*schema{
-			"message": str("The comment text.", 1, 0),
-			"author":  str("Who wrote it.", 0, maxPerson),
-			"tags":    strList("Tags for the comment.", 0, 10),
+		input: object("", withPID(map[string]*schema{"comment": object("", map[string]*schema{
+			"message": str("", 1, 0),
+			"author":  str("", 0, maxPerson),
+			"tags":    strList("", 0, maxCommentTags),
 		}, "message")}), "projectId", "comment"),
 		output: out(map[string]*schema{"projectId": anyString, "comment": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -362,12 +362,12 @@ func projectTools() []*tool {
 	}, {
 		name: "project_add_blocker", title: "Record a blocker", family: familyProjects, hints: hintCreate,
 		description: "Record something that blocks a project.",
-		input: object("", withPID(map[string]*schema{"blocker": object("The blocker.", map[string]*schema{
-			"title":              str("What blocks the project.", 1, maxTitle),
-			"description":        str("Details.", 0, 0),
-			"severity":           enum("How bad it is.", severities),
-			"linked_task_id":     str("A task the blocker concerns.", 0, maxRefID),
-			"external_reference": str("A ticket or URL elsewhere.", 0, 0),
+		input: object("", withPID(map[string]*schema{"blocker": object("", map[string]*schema{
+			"title":              str("", 1, maxTitle),
+			"description":        str("", 0, 0),
+			"severity":           enum("", severities),
+			"linked_task_id":     str("", 0, maxRefID),
+			"external_reference": str("Ticket or URL.", 0, 0),
 		}, "title")}), "projectId", "blocker"),
 		output: out(map[string]*schema{"projectId": anyString, "blocker": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -377,8 +377,8 @@ func projectTools() []*tool {
 		},
 	}, {
 		name: "project_get_comments", title: "Read a project's comments", family: familyProjects, hints: hintRead,
-		description: "List the comments on a project, a page at a time.",
-		input: object("", withPID(map[string]*schema{"params": object("Paging.", map[string]*schema{
+		description: "List a project's comments, a page at a time.",
+		input: object("", withPID(map[string]*schema{"params": object("", map[string]*schema{
 			"limit":  integer("", 1, maxPageSize),
 			"cursor": str("From next_cursor.", 1, 0),
 		})}), "projectId"),
@@ -391,7 +391,7 @@ func projectTools() []*tool {
 		},
 	}, {
 		name: "project_get_metrics", title: "Project metrics", family: familyProjects, hints: hintRead,
-		description: "Task statistics of a project: totals, completion and breakdowns by status and priority.",
+		description: "A project's task counts: total, completed, by status and by priority.",
 		input:       object("", pid, "projectId"),
 		output:      out(map[string]*schema{"projectId": anyString, "metrics": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -405,12 +405,12 @@ func projectTools() []*tool {
 // actionListFields returns the action-list properties of docs/tools.md.
 func actionListFields() map[string]*schema {
 	return map[string]*schema{
-		"title":       str("Title of the action list.", 1, maxTitle),
-		"description": str("What the list is for.", 0, 0),
-		"status":      enum("Action list status.", actionListStatuses),
+		"title":       str("", 1, maxTitle),
+		"description": str("", 0, 0),
+		"status":      enum("", actionListStatuses),
 		"priority":    enum("", priorities),
 		"notes":       str("", 0, 0),
-		"metadata":    &schema{typ: "object", desc: "Free-form metadata.", open: true},
+		"metadata":    &schema{typ: "object", open: true},
 	}
 }
 
@@ -418,25 +418,25 @@ func actionListFields() map[string]*schema {
 func actionListTools() []*tool {
 	alid := func() *schema { return idArg() }
 	createProps := withCreateID(actionListFields(), "AL-")
-	createProps["project_id"] = str("Project the list belongs to.", 0, maxRefID)
-	createProps["sprint_id"] = str("Sprint the list belongs to.", 0, maxRefID)
-	createProps["task_id"] = str("Task the list belongs to.", 0, maxRefID)
-	createProps["items"] = &schema{typ: "array", desc: "Initial items.", maxItems: 1000, items: object("", map[string]*schema{
-		"text":      str("What to do.", 1, 0),
-		"completed": boolean("Already done."),
-		"order":     nonNegative("Position in the list."),
+	createProps["project_id"] = str("", 0, maxRefID)
+	createProps["sprint_id"] = str("", 0, maxRefID)
+	createProps["task_id"] = str("", 0, maxRefID)
+	createProps["items"] = &schema{typ: "array", maxItems: maxActionItems, items: object("", map[string]*schema{
+		"text":      str("", 1, 0),
+		"completed": boolean(""),
+		"order":     nonNegative(""),
 	}, "text")}
 	updateFields := []string{"title", "description", "status", "priority", "notes", "metadata"}
 	updateProps := nullableCopy(actionListFields())
 	updateProps["action_list_id"] = alid()
 	bulkFields := []string{"status", "priority", "project_id", "sprint_id", "notes"}
 	bulkProps := map[string]*schema{
-		"action_list_ids": strList("Ids of the action lists to change.", 1, maxBulkIDs),
-		"status":          enum("New status.", actionListStatuses),
-		"priority":        enum("New priority.", priorities),
-		"project_id":      str("New project.", 0, maxRefID),
-		"sprint_id":       str("New sprint.", 0, maxRefID),
-		"notes":           str("New notes.", 0, 0),
+		"action_list_ids": strList("", 1, maxBulkIDs),
+		"status":          enum("", actionListStatuses),
+		"priority":        enum("", priorities),
+		"project_id":      str("", 0, maxRefID),
+		"sprint_id":       str("", 0, maxRefID),
+		"notes":           str("", 0, 0),
 	}
 	one := func(op opID) toolFunc {
 		return func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -456,7 +456,7 @@ func actionListTools() []*tool {
 	alOut := out(map[string]*schema{"action_list": anyObject})
 	return []*tool{{
 		name: "action_list_create", title: "Create an action list", family: familyActionLists, hints: hintCreate,
-		description: "Create an action list (a checklist), optionally with items, and return it.",
+		description: "Create an action list (a checklist), optionally with items.",
 		input:       object("", createProps, "title"),
 		output:      alOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -465,20 +465,20 @@ func actionListTools() []*tool {
 		},
 	}, {
 		name: "action_list_read", title: "Read an action list", family: familyActionLists, hints: hintRead,
-		description: "Read one action list, with its items and progress.",
+		description: "Read an action list, with its items and progress.",
 		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
 		output:      alOut,
 		call:        one(opGetActionList),
 	}, {
 		name: "action_list_list", title: "List action lists", family: familyActionLists, hints: hintRead,
-		description: "List action lists, filtered by status, priority, owner, project, sprint or tags, a page at a time.",
+		description: "List the action lists matching every filter given, a page at a time.",
 		input: object("", map[string]*schema{
-			"status":     enum("Only lists with this status.", actionListStatuses),
-			"priority":   enum("Only lists with this priority.", priorities),
-			"owner":      str("Only lists owned by this person.", 1, maxPerson),
+			"status":     enum("", actionListStatuses),
+			"priority":   enum("", priorities),
+			"owner":      str("", 1, maxPerson),
 			"project_id": str("", 1, maxRefID),
 			"sprint_id":  str("", 1, maxRefID),
-			"tags":       strList("Only lists carrying all these tags.", 0, maxTags),
+			"tags":       strList("All of these.", 0, maxTags),
 			"limit":      integer("", 1, maxPageSize),
 			"cursor":     str("From next_cursor.", 1, 0),
 		}),
@@ -490,7 +490,7 @@ func actionListTools() []*tool {
 		},
 	}, {
 		name: "action_list_update", title: "Update an action list", family: familyActionLists, hints: hintSet,
-		description: "Change some fields of an action list; fields left out or null stay as they are.",
+		description: "Change an action list's fields; those absent or null stay as they are.",
 		input:       object("", updateProps, "action_list_id"),
 		output:      alOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -503,7 +503,7 @@ func actionListTools() []*tool {
 		},
 	}, {
 		name: "action_list_delete", title: "Delete an action list", family: familyActionLists, hints: hintDelete,
-		description: "Delete an action list by id.",
+		description: "Delete an action list.",
 		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
 		output:      out(map[string]*schema{"success": anyBool}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -517,8 +517,8 @@ func actionListTools() []*tool {
 		description: "Add an item to an action list.",
 		input: object("", map[string]*schema{
 			"action_list_id": alid(),
-			"text":           str("What to do.", 1, 0),
-			"order":          nonNegative("Position in the list; at the end when absent."),
+			"text":           str("", 1, 0),
+			"order":          nonNegative("Default: at the end."),
 		}, "action_list_id", "text"),
 		output: alOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -542,7 +542,7 @@ func actionListTools() []*tool {
 		description: "Put an action list's items in the given order.",
 		input: object("", map[string]*schema{
 			"action_list_id": alid(),
-			"item_ids":       strList("Every item id, in the new order.", 1, 1000),
+			"item_ids":       strList("Every item id, in the new order.", 1, maxActionItems),
 		}, "action_list_id", "item_ids"),
 		output: alOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -551,8 +551,8 @@ func actionListTools() []*tool {
 		},
 	}, {
 		name: "action_list_bulk_delete", title: "Delete many action lists", family: familyActionLists, hints: hintDelete,
-		description: "Delete several action lists at once.",
-		input:       object("", map[string]*schema{"action_list_ids": strList("Ids of the action lists to delete.", 1, maxBulkIDs)}, "action_list_ids"),
+		description: "Delete several action lists.",
+		input:       object("", map[string]*schema{"action_list_ids": strList("", 1, maxBulkIDs)}, "action_list_ids"),
 		output:      out(map[string]*schema{"success": anyBool, "deleted_count": anyNumber}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			ids, _ := a["action_list_ids"].([]any)
@@ -567,7 +567,7 @@ func actionListTools() []*tool {
 		},
 	}, {
 		name: "action_list_bulk_update", title: "Update many action lists", family: familyActionLists, hints: hintSet,
-		description: "Apply the same changes to several action lists at once.",
+		description: "Apply the same changes to several action lists.",
 		input:       object("", bulkProps, "action_list_ids"),
 		output:      out(map[string]*schema{"success": anyBool, "updated_count": anyNumber, "action_list_ids": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -587,14 +587,14 @@ func actionListTools() []*tool {
 		},
 	}, {
 		name: "action_list_search", title: "Search action lists", family: familyActionLists, hints: hintRead,
-		description: "Search action lists by text in the chosen fields, optionally filtered.",
+		description: "Search action lists for text in the given fields (default all), a page at a time.",
 		input: object("", map[string]*schema{
 			"q":          str("", 1, 0),
-			"fields":     &schema{typ: "array", desc: "Default: all.", items: enum("", listSearchFields)},
+			"fields":     &schema{typ: "array", items: enum("", listSearchFields)},
 			"project_id": str("", 1, maxRefID),
 			"sprint_id":  str("", 1, maxRefID),
-			"status":     enum("Only lists with this status.", actionListStatuses),
-			"priority":   enum("Only lists with this priority.", priorities),
+			"status":     enum("", actionListStatuses),
+			"priority":   enum("", priorities),
 			"skip":       nonNegative(""),
 			"limit":      integer("", 1, maxPageSize),
 		}, "q"),
@@ -619,7 +619,7 @@ func actionListTools() []*tool {
 		},
 	}, {
 		name: "action_list_unlink_task", title: "Unlink a task", family: familyActionLists, hints: hintDelete,
-		description: "Unlink a task from an action list; the task itself is kept.",
+		description: "Unlink a task from an action list; the task is kept.",
 		input:       taskLinkArgs(),
 		output:      alOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -628,7 +628,7 @@ func actionListTools() []*tool {
 		},
 	}, {
 		name: "action_list_tasks", title: "An action list's tasks", family: familyActionLists, hints: hintRead,
-		description: "List the ids of the tasks linked to an action list, in the order they were linked.",
+		description: "List the ids of an action list's linked tasks, in link order.",
 		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
 		output:      out(map[string]*schema{"task_ids": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {

@@ -8,17 +8,13 @@ import (
 // sprintFields returns the sprint properties of docs/tools.md ("Sprints").
 func sprintFields() map[string]*schema {
 	return map[string]*schema{
-		"name":       str("Name of the sprint.", 1, maxSprintName),
-		"project_id": str("Id of the project the sprint belongs to.", 1, maxRefID),
-		"goal":       str("What the sprint is meant to achieve.", 1, 0),
+		"name":       str("", 1, maxSprintName),
+		"project_id": str("", 1, maxRefID),
+		"goal":       str("", 1, 0),
 		"start_date": date(""),
 		"end_date":   date(""),
 	}
 }
-
-// maxSprintName is TaskMan-v2's limit on a sprint name (SprintCreate.name),
-// which the embedded backend shares.
-const maxSprintName = 200
 
 // sprintTools returns the sprint tools: the sprint's records, its progress
 // and its two checked transitions.
@@ -27,8 +23,8 @@ func sprintTools() []*tool {
 	sprintOut := out(map[string]*schema{"sprint": anyObject})
 	updateFields := sprintFields()
 	delete(updateFields, "project_id") // a sprint stays in its project
-	updateFields["status"] = enum("Sprint status; sprint_start and sprint_complete check the transition, this does not.", sprintStatuses)
-	updateFields["owner"] = str("Person responsible for the sprint.", 1, maxPerson)
+	updateFields["status"] = enum("Unchecked; sprint_start and sprint_complete check the transition.", sprintStatuses)
+	updateFields["owner"] = str("", 1, maxPerson)
 	// transition calls a start or complete endpoint.
 	transition := func(op opID) toolFunc {
 		return func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -38,8 +34,8 @@ func sprintTools() []*tool {
 	}
 	return []*tool{{
 		name: "sprint_create", title: "Create a sprint", family: familySprints, hints: hintCreate,
-		description: "Create a sprint in a project and return the stored sprint.",
-		input:       object("", map[string]*schema{"sprint": object("The sprint to create.", withCreateID(sprintFields(), "S-"), "name", "project_id")}, "sprint"),
+		description: "Create a sprint in an existing project.",
+		input:       object("", map[string]*schema{"sprint": object("", withCreateID(sprintFields(), "S-"), "name", "project_id")}, "sprint"),
 		output:      sprintOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			rec, err := tc.record(ctx, request{op: opCreateSprint, body: stripNulls(argObject(a, "sprint"))})
@@ -47,7 +43,7 @@ func sprintTools() []*tool {
 		},
 	}, {
 		name: "sprint_read", title: "Read a sprint", family: familySprints, hints: hintRead,
-		description: "Read one sprint by id.",
+		description: "Read a sprint.",
 		input:       object("", sid(), "sprintId"),
 		output:      sprintOut,
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -56,7 +52,7 @@ func sprintTools() []*tool {
 		},
 	}, {
 		name: "sprint_update", title: "Update a sprint", family: familySprints, hints: hintSet,
-		description: "Change some fields of a sprint; fields left out or null stay as they are.",
+		description: "Change a sprint's fields; those absent or null stay as they are.",
 		input: object("", map[string]*schema{
 			"sprintId": idArg(),
 			"changes":  changesInput("", updateFields, false),
@@ -68,7 +64,7 @@ func sprintTools() []*tool {
 		},
 	}, {
 		name: "sprint_delete", title: "Delete a sprint", family: familySprints, hints: hintDelete,
-		description: "Delete a sprint by id; its tasks are kept, with their sprint cleared.",
+		description: "Delete a sprint; its tasks are kept, with their sprint cleared.",
 		input:       object("", sid(), "sprintId"),
 		output:      out(map[string]*schema{"sprintId": anyString, "deleted": anyBool, "message": anyString}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -81,10 +77,10 @@ func sprintTools() []*tool {
 		},
 	}, {
 		name: "sprint_list", title: "List sprints", family: familySprints, hints: hintRead,
-		description: "List sprints, filtered by project and status, a page at a time.",
+		description: "List the sprints matching every filter given, a page at a time.",
 		input: object("", map[string]*schema{
 			"project_id": str("", 1, maxRefID),
-			"status":     enum("Only sprints with this status.", sprintStatuses),
+			"status":     enum("", sprintStatuses),
 			"limit":      integer("", 1, maxPageSize),
 			"cursor":     str("From next_cursor.", 1, 0),
 		}),
@@ -107,7 +103,7 @@ func sprintTools() []*tool {
 		},
 	}, {
 		name: "sprint_progress", title: "Sprint progress", family: familySprints, hints: hintRead,
-		description: "How far a sprint has got: its task count, how many are done, the completion percentage and the days left.",
+		description: "A sprint's task count, completed count, completion percentage and days left.",
 		input:       object("", sid(), "sprintId"),
 		output:      out(map[string]*schema{"progress": anyObject}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
@@ -116,7 +112,7 @@ func sprintTools() []*tool {
 		},
 	}, {
 		name: "sprint_start", title: "Start a sprint", family: familySprints, hints: hintCreate,
-		description: "Start a sprint that is still being planned, making it active.",
+		description: "Start a sprint still being planned, making it active.",
 		input:       object("", sid(), "sprintId"),
 		output:      sprintOut,
 		call:        transition(opStartSprint),

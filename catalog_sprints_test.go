@@ -171,7 +171,8 @@ func TestSprintOperationsObserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend, Metrics: m, Breakers: bs})
+	s, err := newServer(serverDeps{Logger: logger, Version: "test", Transport: cfg.Transport, Toolsets: cfg.Toolsets,
+		Backend: backend, Status: newBackendStatus(backend, bs), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,10 +95,10 @@ const embMaxTextBytes = 64 << 10
 // a journal line, the memory a record holds and the cost of copying it.
 const embMaxRecordBytes = 1 << 20
 
-// embMaxItems caps the items of one action list at 1,000: every item
-// operation copies the list, and a checklist longer than that is no longer a
-// checklist.
-const embMaxItems = 1000
+// embMaxItems caps the items of one action list, at the limit the tool
+// schemas state too: every item operation copies the list, and a checklist
+// longer than that is no longer a checklist.
+const embMaxItems = maxActionItems
 
 // embMaxSprints caps the sprints linked to one project at 1,000, for the same
 // reason as embMaxItems.
@@ -113,12 +113,12 @@ const embMaxBulkIDs = 1000
 const embDefaultLimit = 50
 
 // embMaxListLimit is the largest page of a list (and of an action list
-// search): the 1..100 the tool schemas allow.
-const embMaxListLimit = 100
+// search): the one the tool schemas allow.
+const embMaxListLimit = maxPageSize
 
-// embMaxTaskSearchLimit is the largest page of a task search: task_search's
-// schema allows 1..500.
-const embMaxTaskSearchLimit = 500
+// embMaxTaskSearchLimit is the largest page of a task search: the one
+// task_search's schema allows.
+const embMaxTaskSearchLimit = maxTaskSearchPage
 
 // embIDAttempts bounds the retries on an id collision: with embMaxRecords of
 // 2^32 possible ids one attempt collides at most once in 40,000, so 16

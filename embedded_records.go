@@ -19,7 +19,9 @@ import (
 	"unicode/utf8"
 )
 
-// The enumerations of docs/tools.md.
+// The enumerations of docs/tools.md in the legacy vocabulary, which this
+// backend speaks; the tool schemas offer these and TaskMan-v2's
+// (TestSchemaEnumsAreTheBackendsUnion).
 var (
 	embTaskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled"}
 	embWorkTypes          = []string{"task", "epic", "story", "bug", "feature", "spike"}
@@ -346,26 +348,27 @@ func embItemsField(v any) (any, error) {
 }
 
 // The field specs of every kind, from docs/tools.md. Lengths are in characters.
-// Ids that others send (project_id, sprint_id, ...) are 1..50 like the
-// tools' project_id; names of people are ≤ 100; lists of people are capped
-// at 100 and comment tags at 10 (docs/tools.md); a comment message at 10,000
-// characters (pages of prose) and an item's text at 1,000 (one line of a
-// checklist).
+// The limits the tool schemas also state are the constants they read
+// (maxTitle, maxRefID for the ids others send, maxPerson, maxTags,
+// maxCommentTags), so the two cannot drift apart. The rest are this
+// backend's own: lists of people are capped at 100, a tag at 100
+// characters, a comment message at 10,000 (pages of prose) and an item's
+// text at 1,000 (one line of a checklist).
 var (
 	embTaskSpec = embSpec{
 		fields: map[string]embCheck{
-			"title":            embString(1, 255),
-			"project_id":       embString(1, 50),
+			"title":            embString(1, maxTitle),
+			"project_id":       embString(1, maxRefID),
 			"description":      embText,
 			"status":           embEnum(embTaskStatuses...),
 			"work_type":        embEnum(embWorkTypes...),
 			"priority":         embEnum(embPriorities...),
-			"owner":            embString(0, 100),
-			"assignee":         embString(0, 100),
+			"owner":            embString(0, maxPerson),
+			"assignee":         embString(0, maxPerson),
 			"assignees":        embStringList(100, 100),
-			"tags":             embStringList(25, 100),
-			"sprint_id":        embString(1, 50),
-			"parent_task_id":   embString(1, 50),
+			"tags":             embStringList(maxTags, 100),
+			"sprint_id":        embString(1, maxRefID),
+			"parent_task_id":   embString(1, maxRefID),
 			"due_date":         embTimestamp,
 			"done_date":        embTimestamp,
 			"estimated_hours":  embNonNegative,
@@ -380,7 +383,7 @@ var (
 	}
 	embProjectSpec = embSpec{
 		fields: map[string]embCheck{
-			"name":        embString(1, 255),
+			"name":        embString(1, maxTitle),
 			"description": embText,
 			"status":      embEnum(embProjectStatuses...),
 		},
@@ -389,16 +392,16 @@ var (
 	}
 	embActionListSpec = embSpec{
 		fields: map[string]embCheck{
-			"title":       embString(1, 255),
+			"title":       embString(1, maxTitle),
 			"description": embText,
-			"project_id":  embString(1, 50),
-			"sprint_id":   embString(1, 50),
-			"task_id":     embString(1, 50),
+			"project_id":  embString(1, maxRefID),
+			"sprint_id":   embString(1, maxRefID),
+			"task_id":     embString(1, maxRefID),
 			"status":      embEnum(embActionListStatuses...),
 			"priority":    embEnum(embPriorities...),
 			"notes":       embText,
-			"owner":       embString(0, 100),
-			"tags":        embStringList(25, 100),
+			"owner":       embString(0, maxPerson),
+			"tags":        embStringList(maxTags, 100),
 			"metadata":    embObject,
 			"items":       embItemsField,
 		},
@@ -417,24 +420,24 @@ var (
 	embCommentSpec = embSpec{
 		fields: map[string]embCheck{
 			"message": embString(1, 10000),
-			"author":  embString(0, 100),
-			"tags":    embStringList(10, 100),
+			"author":  embString(0, maxPerson),
+			"tags":    embStringList(maxCommentTags, 100),
 		},
 		required: []string{"message"},
 	}
 	embBlockerSpec = embSpec{
 		fields: map[string]embCheck{
-			"title":              embString(1, 255),
+			"title":              embString(1, maxTitle),
 			"description":        embText,
 			"severity":           embEnum(embPriorities...),
-			"linked_task_id":     embString(1, 50),
+			"linked_task_id":     embString(1, maxRefID),
 			"external_reference": embText,
 		},
 		required: []string{"title"},
 		defaults: map[string]any{"severity": "medium"},
 	}
 	embSprintSpec = embSpec{
-		fields:   map[string]embCheck{"sprint_id": embString(1, 50)},
+		fields:   map[string]embCheck{"sprint_id": embString(1, maxRefID)},
 		required: []string{"sprint_id"},
 	}
 )

@@ -38,18 +38,18 @@ var embSprintStarted = []string{"active", "in_progress", "blocked"}
 // the same reason as embMaxItems: every link copies the list.
 const embMaxLinkedTasks = 1000
 
-// embSprintRecordSpec describes a sprint record. Names are capped at 200
-// characters as on TaskMan-v2; dates are calendar dates (YYYY-MM-DD), as
+// embSprintRecordSpec describes a sprint record. Names are capped at
+// maxSprintName characters, as on TaskMan-v2; dates are calendar dates (YYYY-MM-DD), as
 // there.
 var embSprintRecordSpec = embSpec{
 	fields: map[string]embCheck{
-		"name":       embString(1, 200),
-		"project_id": embString(1, 50),
+		"name":       embString(1, maxSprintName),
+		"project_id": embString(1, maxRefID),
 		"goal":       embText,
 		"start_date": embDate,
 		"end_date":   embDate,
 		"status":     embEnum(embSprintStatuses...),
-		"owner":      embString(0, 100),
+		"owner":      embString(0, maxPerson),
 	},
 	required: []string{"name", "project_id"},
 	defaults: map[string]any{"status": "new"},

@@ -51,13 +51,16 @@ const (
 	// healthService is the service name of the /health answer.
 	healthService = "taskman-mcp"
 
-	// healthBackendTTL is how long a backend check result is reused. Each
+	// healthBackendTTL is how long a backend check result is reused, by
+	// readiness and the activate_* tools alike (backendProbe). Each
 	// kubelet probe, load balancer and dashboard polls on its own schedule
 	// (kubelet's default period is 10 s); caching for 5 s caps the load on
 	// the backend at one GET /health per 5 s per replica however many
-	// probers there are, while a state change still shows within one
-	// default probe period. Failures are cached too: a struggling backend
-	// is the one that must not be hammered.
+	// probers and tool calls there are, while a state change still shows
+	// within one default probe period, and an assistant checking the
+	// connection is told about the backend of 5 s ago at worst. Failures
+	// are cached too: a struggling backend is the one that must not be
+	// hammered.
 	healthBackendTTL = 5 * time.Second
 
 	// healthBackendTimeout bounds one backend check (probeBackend), of
@@ -151,9 +154,9 @@ type healthOptions struct {
 	// /health/info; it may change once, when auto detection decides. nil:
 	// not reported.
 	Dialect func() string
-	// CheckBackend probes the backend (GET /health through the normal
-	// client); nil error = reachable. nil: no backend check is reported.
-	CheckBackend func(ctx context.Context) error
+	// Probe is the shared backend probe (backend_status.go), also read by
+	// the activate_* tools. nil: no backend check is reported.
+	Probe *backendProbe
 	// Circuits reports how many circuit breakers are open and how many
 	// exist (0, 0 when breakers are off). nil means breakers are off.
 	Circuits func() (open, total int)
@@ -169,7 +172,7 @@ type health struct {
 	version, goVersion, transport, backendMode string
 	features                                   map[string]bool // a private copy, never written after newHealth
 
-	checkBackend   func(ctx context.Context) error
+	probe          *backendProbe // nil: no backend check
 	circuits       func() (open, total int)
 	requireBackend bool // a failing backend or circuits check makes readiness down
 	metrics        *metrics
@@ -188,23 +191,11 @@ type health struct {
 	started      atomic.Bool // markStarted was called
 	shuttingDown atomic.Bool // markShuttingDown was called
 
-	backendMu     sync.Mutex    // guards backendLast, backendAt, backendFlight
-	backendLast   *healthCheck  // the last completed backend check, nil before the first
-	backendAt     time.Time     // when backendLast completed (by h.now)
-	backendFlight *healthFlight // the backend check running now, nil if none
-
 	schedMu   sync.Mutex // guards schedPrev
 	schedPrev []uint64   // scheduler-latency bucket counts at the previous sample
 
 	statusMu   sync.Mutex // guards lastStatus
 	lastStatus string     // the readiness status of the previous answer, for logging changes
-}
-
-// healthFlight is one running backend check that concurrent probes share.
-type healthFlight struct {
-	done    chan struct{} // closed when result is set
-	result  healthCheck   // written before done is closed, read after
-	waiters int           // probes that joined the leader (guarded by health.backendMu); tests read it
 }
 
 // healthCheck is one entry of "checks".
@@ -282,7 +273,7 @@ func newHealth(opts healthOptions) *health {
 		backendMode:    healthUserinfo.ReplaceAllString(opts.BackendMode, "//"),
 		features:       maps.Clone(opts.Features),
 		dialect:        opts.Dialect,
-		checkBackend:   opts.CheckBackend,
+		probe:          opts.Probe,
 		circuits:       opts.Circuits,
 		requireBackend: opts.RequireBackend,
 		metrics:        opts.Metrics,
@@ -434,7 +425,7 @@ func (h *health) ready(ctx context.Context) healthReport {
 	// The backend is not asked while starting or shutting down: the answer
 	// is down anyway, and the backend client may not be open yet (or any
 	// more).
-	if h.checkBackend != nil && life.Status == healthPass {
+	if h.probe != nil && life.Status == healthPass {
 		checks[healthNameBackend] = h.backendCheck(ctx)
 	}
 	checks[healthNameCircuits] = h.circuitsCheck(now)
@@ -478,67 +469,15 @@ func (h *health) failMakesDown(name string) bool {
 	return false
 }
 
-// backendCheck returns the backend check, reusing a result younger than
-// healthBackendTTL. Concurrent callers while a check runs share it: the
-// first runs it, the others wait for its result (or for their own ctx).
+// backendCheck returns the backend check from the shared probe's result
+// (a check younger than healthBackendTTL, or the one running now).
 func (h *health) backendCheck(ctx context.Context) healthCheck {
-	h.backendMu.Lock()
-	if h.backendLast != nil && h.now().Sub(h.backendAt) < healthBackendTTL {
-		c := *h.backendLast
-		h.backendMu.Unlock()
-		return c
+	r, err := h.probe.result(ctx)
+	if err != nil {
+		// The prober gave up; its answer goes nowhere, but say why.
+		return healthCheck{Status: healthFail, Output: "probe ended before the backend check: " + ctx.Err().Error(), Time: healthTime(h.now())}
 	}
-	if f := h.backendFlight; f != nil {
-		f.waiters++
-		h.backendMu.Unlock()
-		select {
-		case <-f.done:
-			return f.result
-		case <-ctx.Done():
-			// The prober gave up; its answer goes nowhere, but say why.
-			return healthCheck{Status: healthFail, Output: "probe ended before the backend check: " + ctx.Err().Error(), Time: healthTime(h.now())}
-		}
-	}
-	f := &healthFlight{done: make(chan struct{})}
-	h.backendFlight = f
-	h.backendMu.Unlock()
-	h.runBackendCheck(ctx, f)
-	return f.result
-}
-
-// runBackendCheck runs the check of flight f, publishes its result to the
-// cache and to f's waiters. The check is detached from ctx's cancellation
-// (the waiters depend on it, not only this caller) but keeps its values,
-// and has its own timeout. If CheckBackend panics, the waiters still get a
-// fail and the panic goes on to the HTTP server, which logs it.
-func (h *health) runBackendCheck(ctx context.Context, f *healthFlight) {
-	f.result = healthCheck{Status: healthFail, Output: "backend check panicked", Time: healthTime(h.now())}
-	defer func() {
-		h.backendMu.Lock()
-		h.backendLast = &f.result
-		h.backendAt = h.now()
-		h.backendFlight = nil
-		h.backendMu.Unlock()
-		close(f.done)
-	}()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healthBackendTimeout)
-	defer cancel()
-	begin := h.now()
-	err := h.checkBackend(ctx)
-	end := h.now()
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("check timed out after %s: %w", healthBackendTimeout, err)
-	}
-	f.result = healthBackendResult(err, end.Sub(begin), end)
-}
-
-// probeBackend is the one probe of the backend's status, behind both the
-// readiness backend check and the activate_* tools: the dialect's health
-// endpoint through the normal client (breaker, retries, metrics, spans).
-// Callers bound it with healthBackendTimeout.
-func probeBackend(ctx context.Context, b *backendClient) error {
-	_, err := b.do(ctx, request{op: opHealth})
-	return err
+	return healthBackendResult(r.err, r.elapsed, r.at)
 }
 
 // healthBackendResult judges one backend check that took elapsed and

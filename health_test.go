@@ -25,14 +25,14 @@ type healthFixture struct {
 	srv   *httptest.Server
 	clock *fakeClock
 	m     *metrics
-	calls atomic.Int64 // CheckBackend calls
+	calls atomic.Int64 // backend checks run
 
 	mu      sync.Mutex    // guards err, delay, open, total, release
-	err     error         // what CheckBackend returns
-	delay   time.Duration // how far CheckBackend moves the fake clock
+	err     error         // what the backend check returns
+	delay   time.Duration // how far the backend check moves the fake clock
 	open    int           // open circuits
 	total   int           // circuits
-	release chan struct{} // non-nil: CheckBackend blocks until it is closed
+	release chan struct{} // non-nil: the backend check blocks until it is closed
 }
 
 // healthNewFixture builds a fixture; edit may adjust the options and the
@@ -51,7 +51,7 @@ func healthNewFixture(t *testing.T, edit func(*healthFixture, *healthOptions)) *
 		Transport:   "http",
 		BackendMode: "embedded backend",
 		Features:    map[string]bool{"metrics": true, "tracing": false, "circuit_breaker": true, "auth": true},
-		CheckBackend: func(ctx context.Context) error {
+		Probe: newBackendProbe(func(ctx context.Context) error {
 			f.calls.Add(1)
 			f.mu.Lock()
 			err, delay, release := f.err, f.delay, f.release
@@ -65,7 +65,7 @@ func healthNewFixture(t *testing.T, edit func(*healthFixture, *healthOptions)) *
 			}
 			f.clock.advance(delay)
 			return err
-		},
+		}, f.clock.now),
 		Circuits: func() (int, int) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -398,11 +398,11 @@ func TestHealthConcurrentProbesShareCheck(t *testing.T) {
 			t.Fatalf("probes waiting on the shared check = %d after 10s, want %d (calls %d)", waiters, probes-1, f.calls.Load())
 		}
 		time.Sleep(5 * time.Millisecond)
-		f.h.backendMu.Lock()
-		if fl := f.h.backendFlight; fl != nil {
+		f.h.probe.mu.Lock()
+		if fl := f.h.probe.flight; fl != nil {
 			waiters = fl.waiters
 		}
-		f.h.backendMu.Unlock()
+		f.h.probe.mu.Unlock()
 	}
 	close(release)
 	wg.Wait()
@@ -417,16 +417,16 @@ func TestHealthConcurrentProbesShareCheck(t *testing.T) {
 	}
 }
 
-// TestHealthBackendPanic checks that a panicking CheckBackend still
+// TestHealthBackendPanic checks that a panicking backend check still
 // completes the shared check as a fail, so later probes do not hang.
 func TestHealthBackendPanic(t *testing.T) {
-	f := healthNewFixture(t, func(_ *healthFixture, o *healthOptions) {
-		o.CheckBackend = func(context.Context) error { panic("boom") }
+	f := healthNewFixture(t, func(fx *healthFixture, o *healthOptions) {
+		o.Probe = newBackendProbe(func(context.Context) error { panic("boom") }, fx.clock.now)
 	})
 	func() {
 		defer func() {
 			if recover() == nil {
-				t.Errorf("backendCheck with a panicking CheckBackend did not panic")
+				t.Errorf("backendCheck with a panicking check did not panic")
 			}
 		}()
 		f.h.backendCheck(context.Background())
@@ -642,7 +642,7 @@ func TestHealthMinimalOptions(t *testing.T) {
 		t.Errorf("ready() with zero options = %q (%s), want ok or degraded", rep.Status, rep.Output)
 	}
 	if _, ok := rep.Checks[healthNameBackend]; ok {
-		t.Errorf("ready() with no CheckBackend reports a backend check: %+v", rep.Checks)
+		t.Errorf("ready() with no Probe reports a backend check: %+v", rep.Checks)
 	}
 	if got := rep.Checks[healthNameCircuits].Output; got != "circuit breakers disabled" {
 		t.Errorf("circuits output with no Circuits = %q, want %q", got, "circuit breakers disabled")
@@ -713,9 +713,9 @@ func TestHealthThresholds(t *testing.T) {
 // cache, the common case for a probe.
 func BenchmarkHealthReady(b *testing.B) {
 	h := newHealth(healthOptions{
-		CheckBackend: func(context.Context) error { return nil },
-		Circuits:     func() (int, int) { return 0, 4 },
-		Metrics:      newMetrics(metricsOptions{Enabled: true}),
+		Probe:    newBackendProbe(func(context.Context) error { return nil }, nil),
+		Circuits: func() (int, int) { return 0, 4 },
+		Metrics:  newMetrics(metricsOptions{Enabled: true}),
 	})
 	h.markStarted()
 	ctx := context.Background()

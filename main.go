@@ -267,7 +267,8 @@ func (p *program) close() {
 }
 
 // build constructs every component in dependency order: tracing, the tool
-// table, metrics, breakers, the backend (embedded or remote), the server,
+// table, metrics, breakers, the backend (embedded or remote), the backend
+// status (one probe for readiness and the activate_* tools), the server,
 // health and the transport of cfg.Transport. What it opened is released
 // by close, also when it fails midway.
 func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdout io.Writer) error {
@@ -324,8 +325,10 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 		return err
 	}
 
-	srv, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: buildVersion(), Backend: backend,
-		Metrics: m, Breakers: breakerSet, Tracing: tr, Tools: tools})
+	status := newBackendStatus(backend, breakerSet)
+	srv, err := newServer(serverDeps{Logger: logger, Version: buildVersion(),
+		Transport: cfg.Transport, Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly,
+		Backend: backend, Status: status, Metrics: m, Tracing: tr, Tools: tools})
 	if err != nil {
 		return err
 	}
@@ -335,7 +338,7 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 			Version:     buildVersion(),
 			GoVersion:   runtime.Version(),
 			Transport:   cfg.Transport,
-			BackendMode: srv.backendMode(),
+			BackendMode: status.mode(),
 			Features: map[string]bool{
 				"metrics":         cfg.MetricsEnabled,
 				"tracing":         cfg.OTel.Enabled,
@@ -344,8 +347,8 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 				"auth":            cfg.AuthToken.reveal() != "",
 			},
 			Dialect:        backend.dialectName,
-			CheckBackend:   func(ctx context.Context) error { return probeBackend(ctx, backend) },
-			Circuits:       srv.circuits,
+			Probe:          status.probe,
+			Circuits:       status.circuits,
 			RequireBackend: cfg.ReadyNeedsBackend,
 			Metrics:        m,
 			Logger:         logger,
@@ -361,7 +364,7 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 		p.transport, err = listenHTTP(p.listen, cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, cancelRequests)
 		return err
 	}
-	st := &stdioServing{srv: srv, in: stdin, out: stdout, clock: clock}
+	st := &stdioServing{srv: srv, in: stdin, out: stdout, maxLine: cfg.MaxRequestBytes, clock: clock}
 	if cfg.OpsAddr != "" {
 		st.ops, err = listenOps(p.listen, cfg, newHTTPTransport(srv, cfg, p.health, m, stop), clock, logger)
 	}
@@ -425,17 +428,18 @@ func (h *httpServing) serve(ctx context.Context) error {
 // stdioServing is the transport of TASKMAN_MCP_TRANSPORT=stdio: the
 // server on stdin and stdout, with the ops listener beside it.
 type stdioServing struct {
-	srv   *server
-	in    io.Reader
-	out   io.Writer
-	clock *shutdownClock
-	ops   opsListener // the zero value when TASKMAN_OPS_ADDR is unset
+	srv     *server
+	in      io.Reader
+	out     io.Writer
+	maxLine int64 // TASKMAN_MAX_REQUEST_BYTES
+	clock   *shutdownClock
+	ops     opsListener // the zero value when TASKMAN_OPS_ADDR is unset
 }
 
 func (s *stdioServing) serve(ctx context.Context) error {
 	stopOps := s.ops.start()
 	defer stopOps()
-	return s.srv.serveStdio(ctx, s.in, s.out, s.clock)
+	return s.srv.serveStdio(ctx, s.in, s.out, s.maxLine, s.clock)
 }
 
 // warnUnauthenticatedBind warns when HTTP is served on an address other

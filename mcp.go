@@ -74,19 +74,23 @@ type notifier func(n *notification)
 // server is the MCP server: it owns every dependency and dispatches
 // JSON-RPC messages from any transport.
 type server struct {
-	cfg     *config
 	logger  *slog.Logger
 	version string
-	backend *backendClient
+	// transport is TASKMAN_MCP_TRANSPORT, "stdio" or "http": the metrics'
+	// transport label, and over HTTP a request without a session is not
+	// tracked for cancellation (track).
+	transport string
+	offer     toolOffer // TASKMAN_TOOLSETS and TASKMAN_READ_ONLY
+	// backend and status are what the tools see of the backend client
+	// and of the backend status readiness shares (newToolCall).
+	backend backendCaller
+	status  statusReader
 	metrics *metrics // nil records nothing
-	// breakers are the backend's circuit breakers, for reports; nil when
-	// disabled.
-	breakers *breakers
-	tracing  *tracing // nil or off: a no-op tracer
+	tracing *tracing // nil or off: a no-op tracer
 	// tools are the tools offered: the table less what TASKMAN_TOOLSETS
 	// and TASKMAN_READ_ONLY leave out. byName holds the whole table, so
 	// that a call to a tool left out is answered with the reason.
-	tools  []*tool
+	tools  toolList
 	byName map[string]*tool
 	// methods is the method table; a copy of methodTable, so that tests
 	// can add a row.
@@ -109,31 +113,42 @@ type server struct {
 // grow: some clients do not follow nextCursor.
 const defaultToolsPageSize = 100
 
-// serverDeps are what a server is built from. Config, Logger and Backend
-// are required; the rest may be nil (off).
+// serverDeps are what a server is built from: of the configuration, only
+// the values it reads. Logger, Backend and Status are required, Transport
+// is "stdio" or "http", Toolsets names at least one toolset; the rest may
+// be nil (off).
 type serverDeps struct {
-	Config   *config
-	Logger   *slog.Logger
-	Version  string
-	Backend  *backendClient
-	Metrics  *metrics
-	Breakers *breakers
-	Tracing  *tracing
-	Tools    []*tool // the tool table; nil: newToolTable()
+	Logger    *slog.Logger
+	Version   string
+	Transport string        // TASKMAN_MCP_TRANSPORT
+	Toolsets  []string      // TASKMAN_TOOLSETS: the toolsets offered
+	ReadOnly  bool          // TASKMAN_READ_ONLY: offer only the read-only tools
+	Backend   backendCaller // the backend client
+	Status    statusReader  // the backend status shared with readiness (backendStatus)
+	Metrics   *metrics
+	Tracing   *tracing
+	Tools     []*tool // the tool table; nil: newToolTable()
 }
 
 // newServer returns a server built from d.
 func newServer(d serverDeps) (*server, error) {
-	if d.Config == nil || d.Logger == nil || d.Backend == nil {
-		return nil, errors.New("new server: config, logger and backend are required")
+	if d.Logger == nil || d.Backend == nil || d.Status == nil {
+		return nil, errors.New("new server: logger, backend and status are required")
+	}
+	if d.Transport != "stdio" && d.Transport != "http" {
+		return nil, fmt.Errorf("new server: transport %q, want stdio or http", d.Transport)
+	}
+	if len(d.Toolsets) == 0 {
+		return nil, errors.New("new server: no toolset offered")
 	}
 	s := &server{
-		cfg:               d.Config,
 		logger:            d.Logger,
 		version:           d.Version,
+		transport:         d.Transport,
+		offer:             toolOffer{toolsets: d.Toolsets, readOnly: d.ReadOnly},
 		backend:           d.Backend,
 		metrics:           d.Metrics,
-		breakers:          d.Breakers,
+		status:            d.Status,
 		tracing:           d.Tracing,
 		byName:            make(map[string]*tool),
 		methods:           maps.Clone(methodTable),
@@ -151,7 +166,7 @@ func newServer(d serverDeps) (*server, error) {
 			return nil, fmt.Errorf("new server: tool %s defined twice", t.name)
 		}
 		s.byName[t.name] = t
-		if refusal(s.cfg, t) == "" {
+		if s.offer.refusal(t) == "" {
 			s.tools = append(s.tools, t)
 		}
 	}
@@ -404,7 +419,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 		}
 		ok := a == nil || a.err == nil
 		s.metrics.countMCPRequest(req.method, ok)
-		s.metrics.observeMCPOperation(s.cfg.Transport, sess, req, ri, a, time.Since(start))
+		s.metrics.observeMCPOperation(s.transport, sess, req, ri, a, time.Since(start))
 		if !ok {
 			s.metrics.countError(errorKind(a.err.Code))
 		}
@@ -435,7 +450,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 // session of a 2026-07-28 request is made for it alone, so no other
 // message can name it, and closing its stream is what cancels it.
 func (s *server) track(ctx context.Context, sess *session, req *message) (context.Context, *inflight, func()) {
-	if s.cfg.Transport == "http" && sess.id == "" {
+	if s.transport == "http" && sess.id == "" {
 		return ctx, &inflight{}, func() {}
 	}
 	return sess.track(ctx, req.id)
@@ -747,7 +762,7 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", *name)}
 	}
 	ri.tool = t.name
-	if why := refusal(s.cfg, t); why != "" {
+	if why := s.offer.refusal(t); why != "" {
 		s.metrics.observeToolExecution(t.name, "error", 0)
 		return errorToolResult(t.name + ": " + why), nil
 	}
@@ -759,7 +774,7 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		s.metrics.observeToolExecution(t.name, "error", 0)
 		return s.argumentError(v, t, err)
 	}
-	tc := &toolCall{srv: s, progress: func(float64, float64, string) {}}
+	tc := s.newToolCall()
 	if tok := c.req.meta["progressToken"]; tok != nil && validID(tok) != nil {
 		tc.progress = progressReporter(v, wireSafe(tok), c.notify)
 	}

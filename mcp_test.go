@@ -476,3 +476,37 @@ func countingBackend(t *testing.T) (env map[string]string, requests *atomic.Int6
 	}))
 	return map[string]string{"TASK_MANAGER_API_ENDPOINT": url, "TASKMAN_BACKEND_DIALECT": "legacy"}, requests
 }
+
+// TestNewServerRefusesMissingDeps checks that newServer names what is
+// missing or wrong instead of building a server that fails later.
+func TestNewServerRefusesMissingDeps(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	backend, err := newBackendClient(backendOptions{BaseURL: "http://127.0.0.1:1", Timeout: time.Second, Version: "test", Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(backend.close)
+	good := serverDeps{Logger: logger, Transport: "stdio", Toolsets: toolsetNames, Backend: backend, Status: newBackendStatus(backend, nil)}
+	if _, err := newServer(good); err != nil {
+		t.Fatalf("newServer(complete deps) = %v, want a server", err)
+	}
+	tests := []struct {
+		name string
+		edit func(d *serverDeps)
+		want string
+	}{
+		{"no logger", func(d *serverDeps) { d.Logger = nil }, "logger, backend and status are required"},
+		{"no backend", func(d *serverDeps) { d.Backend = nil }, "logger, backend and status are required"},
+		{"no status", func(d *serverDeps) { d.Status = nil }, "logger, backend and status are required"},
+		{"no transport", func(d *serverDeps) { d.Transport = "" }, `transport "", want stdio or http`},
+		{"no toolset", func(d *serverDeps) { d.Toolsets = nil }, "no toolset offered"},
+		{"a tool twice", func(d *serverDeps) { d.Tools = append(newToolTable(), newToolTable()[0]) }, "defined twice"},
+	}
+	for _, tt := range tests {
+		d := good
+		tt.edit(&d)
+		if _, err := newServer(d); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("newServer(%s) = %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}

@@ -84,7 +84,7 @@ var prompts = []*prompt{{
 // offered reports whether the server offers every tool the prompt needs.
 func (p *prompt) offered(s *server) bool {
 	for _, n := range p.needs {
-		if refusal(s.cfg, s.byName[n]) != "" {
+		if s.offer.refusal(s.byName[n]) != "" {
 			return false
 		}
 	}

@@ -47,13 +47,20 @@ func newTestServer(t testing.TB) *server {
 	return newTestServerEnv(t, nil)
 }
 
-// newTestServerEnv is newTestServer configured with env.
-func newTestServerEnv(t testing.TB, env map[string]string) *server {
+// testConfig returns the configuration of env over the test defaults.
+func testConfig(t testing.TB, env map[string]string) *config {
 	t.Helper()
 	cfg, err := loadConfig(testEnv(env), "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// newTestServerEnv is newTestServer configured with env.
+func newTestServerEnv(t testing.TB, env map[string]string) *server {
+	t.Helper()
+	cfg := testConfig(t, env)
 	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +70,8 @@ func newTestServerEnv(t testing.TB, env map[string]string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend})
+	s, err := newServer(serverDeps{Logger: logger, Version: "test", Transport: cfg.Transport, Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly,
+		Backend: backend, Status: newBackendStatus(backend, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -742,7 +750,7 @@ func TestMissingClientCapability(t *testing.T) {
 	s := newTestServer(t)
 	s.methods["test/sample"] = &method{modern: true, clientCapabilities: []string{"sampling"},
 		handle: func(*server, context.Context, *invocation) (any, error) { return &discoverResult{}, nil }}
-	tr := newHTTPTransport(s, s.cfg, nil, nil, context.Background())
+	tr := newHTTPTransport(s, testConfig(t, nil), nil, nil, context.Background())
 	hs := httptest.NewServer(tr.routes())
 	t.Cleanup(hs.Close)
 	for _, tt := range []struct {

@@ -246,7 +246,8 @@ func TestFlappingBackendUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer backend.close()
-	s, err := newServer(serverDeps{Config: cfg, Logger: logger, Version: "test", Backend: backend, Metrics: m, Breakers: bs})
+	s, err := newServer(serverDeps{Logger: logger, Version: "test", Transport: cfg.Transport, Toolsets: cfg.Toolsets,
+		Backend: backend, Status: newBackendStatus(backend, bs), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

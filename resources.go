@@ -75,7 +75,7 @@ func parseResourceURI(uri string) (*resourceKind, string, bool) {
 // offersKind reports whether the server offers the kind's read tool
 // (TASKMAN_TOOLSETS may leave it out).
 func (s *server) offersKind(k *resourceKind) bool {
-	return refusal(s.cfg, s.byName[k.readTool]) == ""
+	return s.offer.refusal(s.byName[k.readTool]) == ""
 }
 
 // runTool runs an offered tool on behalf of a resource or prompt method,
@@ -83,13 +83,13 @@ func (s *server) offersKind(k *resourceKind) bool {
 // returns tells whether the answer came from the fallback cache.
 func (s *server) runTool(ctx context.Context, name string, args map[string]any) (map[string]any, *toolCall, error) {
 	t := s.byName[name]
-	if why := refusal(s.cfg, t); why != "" {
+	if why := s.offer.refusal(t); why != "" {
 		return nil, nil, errors.New(name + ": " + why)
 	}
 	if err := t.input.validate("", args); err != nil {
 		return nil, nil, err
 	}
-	tc := &toolCall{srv: s, progress: func(float64, float64, string) {}}
+	tc := s.newToolCall()
 	payload, err := t.call(ctx, tc, args)
 	return payload, tc, err
 }

@@ -214,6 +214,11 @@ func (s *schema) MarshalJSON() ([]byte, error) {
 		m["description"] = s.desc
 	}
 	if len(s.enum) > 0 {
+		// Only strings, and always beside a type: the function-calling
+		// schemas of some model providers (Gemini's) refuse an enum
+		// without a type or with a null in it, and clients forward ours
+		// as they are. A nullable enum is therefore published without
+		// null among its values, though the server accepts null.
 		m["enum"] = s.enum
 	}
 	if s.format != "" {
@@ -348,17 +353,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
-// published is the form of a result schema that tools/list carries. A
-// result whose properties are bare types (anyObject, anyArray, …) is
-// published as the keys it always has, {"type":"object","required":[…]}:
-// the property types add bytes to every tools/list and nothing a model
-// needs (docs/tools.md lists the shapes). Any other schema is published
-// whole.
+// published is the form of a result schema that tools/list carries: the
+// keys the result always has, {"type":"object","required":[…]}, and the
+// properties that say more than a bare type (anyObject, anyArray, …). A
+// bare type adds bytes to every tools/list and nothing a model needs
+// (docs/tools.md lists the shapes).
 func (s *schema) published() any {
-	for _, p := range s.props {
+	pub := map[string]any{"type": "object", "required": s.required}
+	props := map[string]*schema{}
+	for name, p := range s.props {
 		if b, _ := p.MarshalJSON(); string(b) != `{"type":"`+p.typ+`"}` {
-			return s
+			props[name] = p
 		}
 	}
-	return map[string]any{"type": "object", "required": s.required}
+	if len(props) > 0 {
+		pub["properties"] = props
+	}
+	return pub
 }

@@ -26,14 +26,15 @@ const (
 	stdioQueueLen = 256
 )
 
-// serveStdio serves one client over newline-delimited JSON on in and out
+// serveStdio serves one client over newline-delimited JSON on in and out,
+// refusing a line longer than maxLine bytes (TASKMAN_MAX_REQUEST_BYTES),
 // until in ends or ctx is cancelled (a signal). Control messages
 // (notifications, responses, pings) and refusals are answered by the
 // reading loop itself; other requests go to a bounded queue served by
 // maxStdioInFlight workers. At the end, in-flight and queued requests get
 // until the drain deadline of clock to finish; their answers, or errors for
 // those cancelled at the deadline, are still written.
-func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer, clock *shutdownClock) error {
+func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer, maxLine int64, clock *shutdownClock) error {
 	sess := newSession("")
 	var wmu sync.Mutex // serialises writes to out
 	write := func(b []byte) {
@@ -64,7 +65,7 @@ func (s *server) serveStdio(ctx context.Context, in io.Reader, out io.Writer, cl
 	stopReading := make(chan struct{}) // the loop below has ended: the reader sends nothing more
 	defer close(stopReading)
 	go func() {
-		readErr <- readLines(in, int(s.cfg.MaxRequestBytes), lines, stopReading)
+		readErr <- readLines(in, int(maxLine), lines, stopReading)
 	}()
 
 	queue := make(chan *incoming, stdioQueueLen)
@@ -93,7 +94,7 @@ loop:
 		case line := <-lines:
 			if line == nil {
 				write(s.marshalResponse(errorResponse(nil, codeInvalidRequest,
-					fmt.Sprintf("invalid request: message larger than TASKMAN_MAX_REQUEST_BYTES (%d bytes)", s.cfg.MaxRequestBytes))))
+					fmt.Sprintf("invalid request: message larger than TASKMAN_MAX_REQUEST_BYTES (%d bytes)", maxLine))))
 				continue
 			}
 			if len(bytes.TrimSpace(line)) == 0 {

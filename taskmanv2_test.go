@@ -345,21 +345,3 @@ func TestTaskmanV2ToolMatrix(t *testing.T) {
 		}
 	}
 }
-
-// TestUnionEnums checks that tool inputs accept every value of both
-// vocabularies, so a value read from either backend can be fed back.
-func TestUnionEnums(t *testing.T) {
-	for name, tc := range map[string]struct{ tool, v2 []string }{
-		"task status":       {taskStatuses, v2TaskStatuses},
-		"priority":          {priorities, v2Priorities},
-		"project status":    {projectStatuses, v2ProjectStatuses},
-		"action-list state": {actionListStatuses, v2ActionListStatuses},
-		"sprint status":     {sprintStatuses, embSprintStatuses},
-	} {
-		for _, v := range tc.v2 {
-			if !slices.Contains(tc.tool, v) {
-				t.Errorf("%s: the tools' enum lacks the TaskMan-v2 value %q", name, v)
-			}
-		}
-	}
-}

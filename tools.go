@@ -36,16 +36,22 @@ func (f toolFamily) toolset() string {
 	return string(f)
 }
 
-// refusal says why the server's configuration does not offer t, or ""
-// when it does: a tool outside TASKMAN_TOOLSETS, or one that changes
-// something under TASKMAN_READ_ONLY. The reason is what a refused call
-// answers, before any backend request.
-func refusal(cfg *config, t *tool) string {
-	if !slices.Contains(cfg.Toolsets, t.family.toolset()) {
+// toolOffer is which rows of the tool table a server offers.
+type toolOffer struct {
+	toolsets []string // TASKMAN_TOOLSETS: the toolsets offered
+	readOnly bool     // TASKMAN_READ_ONLY: only the read-only tools
+}
+
+// refusal says why the offer leaves t out, or "" when it offers t: a tool
+// outside TASKMAN_TOOLSETS, or one that changes something under
+// TASKMAN_READ_ONLY. The reason is what a refused call answers, before
+// any backend request.
+func (o toolOffer) refusal(t *tool) string {
+	if !slices.Contains(o.toolsets, t.family.toolset()) {
 		return fmt.Sprintf("not offered: it belongs to the %s toolset, which this server leaves out (TASKMAN_TOOLSETS=%s)",
-			t.family.toolset(), strings.Join(cfg.Toolsets, ","))
+			t.family.toolset(), strings.Join(o.toolsets, ","))
 	}
-	if cfg.ReadOnly && !t.hints.readOnly {
+	if o.readOnly && !t.hints.readOnly {
 		return "refused: this server is read-only (TASKMAN_READ_ONLY=true) and this tool changes data; " +
 			"only tools annotated readOnlyHint are offered"
 	}
@@ -75,8 +81,12 @@ type toolFunc func(ctx context.Context, tc *toolCall, args map[string]any) (map[
 
 // tool is one row of the tool table: data plus a small function.
 type tool struct {
-	name        string
-	title       string
+	name  string
+	title string
+	// description is one sentence of what the model needs beyond the
+	// schema: what the tool does and what its schema cannot say. A
+	// property gets a description only when its name and rules do not say
+	// it all (docs/tools.md).
 	description string
 	family      toolFamily
 	hints       hints
@@ -85,10 +95,30 @@ type tool struct {
 	call        toolFunc
 }
 
-// toolCall is what a running tool may use: the server's backend client and
-// registry, and the request's progress reporter.
+// backendCaller is the backend client as a tool sees it: one call,
+// through the retries, circuit breaker and fallback cache (backend.go).
+type backendCaller interface {
+	call(ctx context.Context, req request) (any, *staleness, error)
+}
+
+// statusReader is the backend status as the activate_* tools see it
+// (backend_status.go).
+type statusReader interface {
+	serverStatus(ctx context.Context) (map[string]any, error)
+}
+
+// toolList is a list of tool rows; the activate_* tools see the offered
+// ones as one.
+type toolList []*tool
+
+// toolCall is what a running tool may use, and all it can reach of the
+// server: the backend caller, the status reader and the offered tools,
+// shared by every call, and the request's own progress reporter, stale
+// mark and dialect notes.
 type toolCall struct {
-	srv *server
+	backend backendCaller
+	status  statusReader
+	offered toolList
 	// progress reports progress when the client sent a progressToken; it
 	// is a no-op otherwise.
 	progress func(done, total float64, message string)
@@ -98,11 +128,17 @@ type toolCall struct {
 	notes callNotes
 }
 
+// newToolCall returns the toolCall of one call of s's tools, reporting
+// no progress.
+func (s *server) newToolCall() *toolCall {
+	return &toolCall{backend: s.backend, status: s.status, offered: s.tools, progress: func(float64, float64, string) {}}
+}
+
 // do sends a backend request on behalf of the tool, noting a stale answer
 // and what the dialect could not do as asked.
 func (tc *toolCall) do(ctx context.Context, req request) (any, error) {
 	req.notes = &tc.notes
-	v, stale, err := tc.srv.backend.call(ctx, req)
+	v, stale, err := tc.backend.call(ctx, req)
 	if stale != nil && (tc.stale == nil || stale.age > tc.stale.age) {
 		tc.stale = stale
 	}
@@ -138,6 +174,7 @@ var (
 	// Status and priority enums are the union of the legacy and the
 	// TaskMan-v2 vocabularies (docs/dialects.md), so a value read from
 	// either backend can be fed straight back; each dialect maps them.
+	// TestSchemaEnumsAreTheBackendsUnion pins them to those vocabularies.
 	taskStatuses       = []string{"planned", "new", "pending", "in_progress", "completed", "blocked", "cancelled", "ready", "active", "review", "done", "dropped"}
 	workTypes          = []string{"task", "epic", "story", "bug", "feature", "spike"}
 	priorities         = []string{"low", "medium", "high", "critical", "p0", "p1", "p2", "p3"}
@@ -148,15 +185,21 @@ var (
 	listSearchFields   = []string{"title", "description", "notes"}
 )
 
-// Limits the schemas share. Lengths follow the backend's own limits
-// (docs/backend-api.md), so a request that passes here is not refused there.
+// Limits the schemas share with the embedded backend's record rules, which
+// read the same constants: lengths and counts follow the backend's own
+// limits (docs/backend-api.md), so a request that passes a schema is not
+// refused there for a length or a count.
 const (
-	maxTitle    = 255
-	maxRefID    = 50  // project_id, sprint_id, parent_task_id
-	maxPerson   = 100 // owner, assignee, author
-	maxTags     = 25
-	maxBulkIDs  = 500 // one bulk call; beyond that, split the work
-	maxPageSize = 100
+	maxTitle          = 255 // titles and project names
+	maxSprintName     = 200 // TaskMan-v2's SprintCreate.name
+	maxRefID          = 50  // project_id, sprint_id, parent_task_id, …
+	maxPerson         = 100 // owner, assignee, author
+	maxTags           = 25
+	maxCommentTags    = 10
+	maxActionItems    = 1000 // the items of one action list
+	maxBulkIDs        = 500  // one bulk call; beyond that, split the work
+	maxPageSize       = 100
+	maxTaskSearchPage = 500 // task_search pages further than the lists
 )
 
 // out describes a result object with the given top-level keys, all present.
@@ -339,8 +382,11 @@ func helperTools() []*tool {
 	noArgs := object("", map[string]*schema{})
 	activate := func(fams ...toolFamily) toolFunc {
 		return func(ctx context.Context, tc *toolCall, _ map[string]any) (map[string]any, error) {
-			status := tc.srv.serverStatus(ctx)
-			names, descs := tc.srv.toolsOf(fams...)
+			status, err := tc.status.serverStatus(ctx)
+			if err != nil {
+				return nil, err
+			}
+			names, descs := tc.offered.of(fams...)
 			return map[string]any{
 				"activated":        status["serverOnline"],
 				"serverStatus":     status,
@@ -352,17 +398,20 @@ func helperTools() []*tool {
 	activateOut := out(map[string]*schema{"activated": anyBool, "serverStatus": anyObject, "availableTools": anyArray, "toolDescriptions": anyObject})
 	return []*tool{{
 		name: "activate_taskman_server", title: "Check the Task Manager connection", family: familyHelpers, hints: hintRead,
-		description: "Check that the Task Manager backend is reachable and list every tool this server offers.",
-		input:       object("", map[string]*schema{"verbose": boolean("Also return every tool's description.")}),
+		description: "Check the Task Manager backend and list every tool offered.",
+		input:       object("", map[string]*schema{"verbose": boolean("Also return the descriptions.")}),
 		output: out(map[string]*schema{
 			"serverStatus": anyObject, "allTools": anyObject, "ready": anyBool,
 		}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
-			status := tc.srv.serverStatus(ctx)
+			status, err := tc.status.serverStatus(ctx)
+			if err != nil {
+				return nil, err
+			}
 			all := map[string]any{}
 			descs := map[string]any{}
 			for key, fam := range map[string]toolFamily{"tasks": familyTasks, "projects": familyProjects, "actionLists": familyActionLists, "sprints": familySprints} {
-				names, d := tc.srv.toolsOf(fam)
+				names, d := tc.offered.of(fam)
 				all[key] = names
 				for k, v := range d {
 					descs[k] = v
@@ -388,8 +437,8 @@ func helperTools() []*tool {
 		input:       noArgs, output: activateOut, call: activate(familyActionLists),
 	}, {
 		name: "ai_parse_task", title: "Parse a task from text", family: familyHelpers, hints: hintRead,
-		description: "Turn a line of free text into task fields (title, priority, status, tags, due date, assignee) without calling the backend.",
-		input:       object("", map[string]*schema{"input": str("The text, e.g. \"Fix login bug #auth priority: high\".", 1, 10000)}, "input"),
+		description: "Parse a line of text into task fields (title, priority, status, tags, due date, assignee), without the backend.",
+		input:       object("", map[string]*schema{"input": str("E.g. \"fix login by friday #auth @ada p1\".", 1, 10000)}, "input"),
 		output:      out(map[string]*schema{"parsed": anyObject}),
 		call: func(_ context.Context, _ *toolCall, a map[string]any) (map[string]any, error) {
 			return map[string]any{"parsed": parseTaskText(argString(a, "input"), time.Now())}, nil
@@ -397,72 +446,13 @@ func helperTools() []*tool {
 	}}
 }
 
-// serverStatus checks the backend (probeBackend, timed, bounded like the
-// readiness check) for the activation tools.
-func (s *server) serverStatus(ctx context.Context) map[string]any {
-	ctx, cancel := context.WithTimeout(ctx, healthBackendTimeout)
-	defer cancel()
-	start := time.Now()
-	err := probeBackend(ctx, s.backend)
-	latency := time.Since(start)
-	status := map[string]any{
-		"serverOnline": err == nil,
-		"apiEndpoint":  s.backend.mode,
-		"backendMode":  s.backendMode(),
-		"dialect":      s.backend.dialectName(),
-		"latencyMs":    latency.Milliseconds(),
-	}
-	if err != nil {
-		status["message"] = "the Task Manager backend is not answering: " + err.Error()
-	} else {
-		status["message"] = fmt.Sprintf("connected to the %s in %d ms", s.backendMode(), latency.Milliseconds())
-	}
-	var open []any
-	for _, snap := range s.breakers.snapshots() {
-		if snap.State != breakerClosed {
-			open = append(open, fmt.Sprintf("%s (%s since %s)", snap.Name, snap.State, snap.Since.UTC().Format(time.RFC3339)))
-		}
-	}
-	status["circuitBreakers"] = map[string]any{"enabled": s.breakers != nil, "open": open}
-	if open != nil {
-		status["message"] = fmt.Sprintf("%s; %d circuit(s) open: writes to those endpoints fail fast and reads may be served stale", status["message"], len(open))
-	}
-	if c := s.backend.cache; c != nil {
-		st := c.stats()
-		status["fallbackCache"] = map[string]any{"enabled": true, "size": st.Size, "hits": st.Hits, "misses": st.Misses, "evictions": st.Evictions}
-	} else {
-		status["fallbackCache"] = map[string]any{"enabled": false}
-	}
-	return status
-}
-
-// circuits reports how many circuit breakers are open (or half-open) and
-// how many there are, for readiness.
-func (s *server) circuits() (open, total int) {
-	for _, snap := range s.breakers.snapshots() {
-		total++
-		if snap.State != breakerClosed {
-			open++
-		}
-	}
-	return open, total
-}
-
-// backendMode describes the backend for reports.
-func (s *server) backendMode() string {
-	if s.backend.mode == "embedded" {
-		return "embedded backend"
-	}
-	return "remote backend at " + s.backend.mode
-}
-
-// toolsOf returns the names and descriptions of the offered tools of the
-// given families, from the registry itself; a family left out by
-// TASKMAN_TOOLSETS has an empty list.
-func (s *server) toolsOf(fams ...toolFamily) ([]any, map[string]any) {
+// of returns the names and descriptions of the tools of l in the given
+// families; over the offered tools, a family left out by TASKMAN_TOOLSETS
+// has an empty list.
+func (l toolList) of(fams ...toolFamily) ([]any, map[string]any) {
 	names := []any{}
 	descs := map[string]any{}
-	for _, t := range s.tools {
+	for _, t := range l {
 		if slices.Contains(fams, t.family) {
 			names = append(names, t.name)
 			descs[t.name] = t.description

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -667,12 +668,17 @@ func TestToolsetsAndReadOnly(t *testing.T) {
 	}
 }
 
-// toolsListBudget is the most bytes a tool may cost in tools/list on
-// average (the catalog is context a model pays for on every session).
-const toolsListBudget = 750
+// The tools/list budget: the catalog is context a model pays for on every
+// session. toolsListBudget is the most bytes a tool may cost on average,
+// toolsListTotalBudget the most the whole catalog may cost, in every
+// protocol version; a new tool must fit in both.
+const (
+	toolsListBudget      = 660
+	toolsListTotalBudget = 33_500
+)
 
 // TestToolsListFitsBudget pins the size of the full catalog in every
-// protocol version: on average at most toolsListBudget bytes a tool.
+// protocol version: in all and on average a tool.
 func TestToolsListFitsBudget(t *testing.T) {
 	s := newTestServer(t)
 	for _, v := range supportedVersions {
@@ -680,8 +686,11 @@ func TestToolsListFitsBudget(t *testing.T) {
 		for _, b := range s.toolsJSON[v] {
 			total += len(b)
 		}
+		if total > toolsListTotalBudget {
+			t.Errorf("%s: tools/list costs %d bytes for %d tools; the budget is %d", v, total, len(s.tools), toolsListTotalBudget)
+		}
 		if avg := total / len(s.tools); avg > toolsListBudget {
-			t.Errorf("%s: tools/list costs %d bytes for %d tools, %d a tool; the budget is %d", v, total, len(s.tools), avg, toolsListBudget)
+			t.Errorf("%s: tools/list costs %d bytes a tool on average; the budget is %d", v, avg, toolsListBudget)
 		}
 	}
 }
@@ -777,4 +786,77 @@ func TestToolsRefuseMissingProject(t *testing.T) {
 	refused("task_update", map[string]any{"taskId": tid, "changes": map[string]any{"project_id": missing}})
 	read := structured(t, "task_read", c.callTool("task_read", map[string]any{"taskId": tid}))
 	want(t, "project after the refused move", get(read, "task", "project_id"), pid)
+}
+
+// TestSchemaEnumsAreTheBackendsUnion pins each enum of the tool schemas to
+// the vocabularies of the backends behind them, in order: the legacy one,
+// which the embedded backend checks (embedded_records.go), then the values
+// only TaskMan-v2 has. They are two facts, not one shared list: a schema
+// offers every value either backend returns, so that it can be fed back,
+// while the embedded backend speaks legacy and refuses the TaskMan-v2
+// values, which each dialect maps (docs/dialects.md). A value added to one
+// side only fails here.
+func TestSchemaEnumsAreTheBackendsUnion(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		schema, legacy []string
+		v2             []string // TaskMan-v2's vocabulary; nil where both backends share one
+	}{
+		{"task status", taskStatuses, embTaskStatuses, v2TaskStatuses},
+		{"priority and severity", priorities, embPriorities, v2Priorities},
+		{"project status", projectStatuses, embProjectStatuses, v2ProjectStatuses},
+		{"action-list status", actionListStatuses, embActionListStatuses, v2ActionListStatuses},
+		{"work type", workTypes, embWorkTypes, nil},
+		{"sprint status", sprintStatuses, embSprintStatuses, nil}, // TaskMan-v2's SprintStatus, which the embedded backend speaks
+	} {
+		union := slices.Clone(tt.legacy)
+		for _, v := range tt.v2 {
+			if !slices.Contains(union, v) {
+				union = append(union, v)
+			}
+		}
+		if !slices.Equal(tt.schema, union) {
+			t.Errorf("%s: the schemas offer %v; the backends' vocabularies make %v", tt.name, tt.schema, union)
+		}
+	}
+}
+
+// fakeCaller is a backendCaller answering each call with the next of its
+// stale ages (0: fresh), recording that the call carried the toolCall's
+// notes.
+type fakeCaller struct {
+	ages  []time.Duration
+	notes []*callNotes
+}
+
+func (f *fakeCaller) call(_ context.Context, req request) (any, *staleness, error) {
+	f.notes = append(f.notes, req.notes)
+	age := f.ages[0]
+	f.ages = f.ages[1:]
+	if age == 0 {
+		return map[string]any{}, nil, nil
+	}
+	return map[string]any{}, &staleness{age: age}, nil
+}
+
+// TestToolCallKeepsOldestStale checks that a tool making several backend
+// calls is marked stale by the oldest cached answer it used, a fresh
+// answer after it not clearing the mark, and that every call carries the
+// toolCall's notes for the dialect.
+func TestToolCallKeepsOldestStale(t *testing.T) {
+	f := &fakeCaller{ages: []time.Duration{0, 2 * time.Second, 7 * time.Second, 3 * time.Second, 0}}
+	tc := &toolCall{backend: f}
+	for range len(f.ages) {
+		if _, err := tc.do(context.Background(), request{op: opHealth}); err != nil {
+			t.Fatalf("do: %v", err)
+		}
+	}
+	if tc.stale == nil || tc.stale.age != 7*time.Second {
+		t.Errorf("stale after answers 0, 2s, 7s, 3s, 0 = %+v, want age 7s", tc.stale)
+	}
+	for i, n := range f.notes {
+		if n != &tc.notes {
+			t.Errorf("call %d carried notes %p, want the toolCall's %p", i, n, &tc.notes)
+		}
+	}
 }

@@ -120,7 +120,8 @@ func pipeStdio(s *server) (in *io.PipeWriter, out *io.PipeReader, done <-chan er
 	outR, outW := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- s.serveStdio(context.Background(), inR, outW, &shutdownClock{timeout: 5 * time.Second})
+		errc <- s.serveStdio(context.Background(), inR, outW, 4<<20, // TASKMAN_MAX_REQUEST_BYTES's default
+			&shutdownClock{timeout: 5 * time.Second})
 		outW.Close()
 	}()
 	return inW, outR, errc
@@ -185,8 +186,7 @@ func expectsAnswer(body string) bool {
 func httpTranscript(t *testing.T, steps []transcriptStep, version string) []string {
 	t.Helper()
 	s := transcriptServer(t)
-	cfg := s.cfg
-	tr := newHTTPTransport(s, cfg, nil, nil, context.Background())
+	tr := newHTTPTransport(s, testConfig(t, nil), nil, nil, context.Background())
 	hs := httptest.NewServer(tr.routes())
 	t.Cleanup(hs.Close)
 	var session string
