@@ -70,8 +70,15 @@ func newTestServerEnv(t testing.TB, env map[string]string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(serverDeps{Logger: logger, Version: "test", Transport: cfg.Transport, Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly,
-		Backend: backend, Status: newBackendStatus(backend, nil)})
+	return newTestServerOver(t, cfg, backend, nil, nil)
+}
+
+// newTestServerOver returns a server configured by cfg on backend, with
+// breakers bs and metrics m (either may be nil: off).
+func newTestServerOver(t testing.TB, cfg *config, backend *backendClient, bs *breakers, m *metrics) *server {
+	t.Helper()
+	s, err := newServer(serverDeps{Logger: slog.New(slog.DiscardHandler), Version: "test", Transport: cfg.Transport,
+		Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly, Backend: backend, Status: newBackendStatus(backend, bs), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,11 +246,7 @@ func TestFlappingBackendUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer backend.close()
-	s, err := newServer(serverDeps{Logger: logger, Version: "test", Transport: cfg.Transport, Toolsets: cfg.Toolsets,
-		Backend: backend, Status: newBackendStatus(backend, bs), Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newTestServerOver(t, cfg, backend, bs, m)
 	sess := newSession("")
 	call(t, s, sess, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
 	pid := callCreateProject(t, s, sess, false)
