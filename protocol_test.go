@@ -202,8 +202,8 @@ func TestRequestBeforeInitialize(t *testing.T) {
 		t.Error("ping before initialize must be answered")
 	}
 	c.initialize(version20251125)
-	if res := c.result("tools/list", nil); len(res["tools"].([]any)) != 51 {
-		t.Errorf("tools/list after initialize lists %d tools", len(res["tools"].([]any)))
+	if res := c.result("tools/list", nil); len(res["tools"].([]any)) != len(newToolTable()) {
+		t.Errorf("tools/list after initialize lists %d tools, want the table's %d", len(res["tools"].([]any)), len(newToolTable()))
 	}
 }
 
@@ -303,7 +303,7 @@ func TestModernRequests(t *testing.T) {
 	list := call(t, s, sess, modern(2, "tools/list", nil, nil))
 	want(t, "tools/list resultType", get(list, "result", "resultType"), "complete")
 	want(t, "tools/list cacheScope", get(list, "result", "cacheScope"), "public")
-	want(t, "tool count", len(get(list, "result", "tools").([]any)), 51)
+	want(t, "tool count", len(get(list, "result", "tools").([]any)), len(newToolTable()))
 
 	pid := callCreateProject(t, s, sess, true)
 	res := call(t, s, sess, modern(3, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "m", "project_id": pid}}}, nil))
