@@ -473,6 +473,60 @@ func TestTracingSampling(t *testing.T) {
 	}
 }
 
+// TestTracingUnsampledChildren checks what tracing.start relies on to skip
+// the SDK under an unsampled parent: for every sampler on offer, the child
+// the SDK would start of a local unsampled span is unsampled as well; that
+// start then hands back the parent and its context unchanged; and a
+// sampled remote parent over it (a traceparent in params._meta) still gets
+// a recording span.
+func TestTracingUnsampledChildren(t *testing.T) {
+	remote := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	for _, tt := range []struct{ sampler, arg string }{
+		{"", ""}, // parent-based ratio, the default
+		{"traceidratio", "0.5"},
+		{"parentbased_traceidratio", "0.5"},
+		{"parentbased_always_off", ""},
+		{"always_off", ""},
+	} {
+		t.Run("sampler="+tt.sampler, func(t *testing.T) {
+			cfg := tracingTestConfig("http://127.0.0.1:1")
+			cfg.Sampler, cfg.SamplerArg, cfg.SampleRate = tt.sampler, tt.arg, 0.5
+			tr, _ := tracingStart(t, cfg)
+			unsampled := 0
+			for range 64 { // at ratio 0.5, all 64 sampled has odds of 2^-64
+				ctx, root := tr.start(context.Background(), "POST /mcp", spanKindServer...)
+				defer root.End()
+				if root.SpanContext().IsSampled() {
+					continue
+				}
+				unsampled++
+				_, sdkChild := tr.tracer().Start(ctx, "tools/call", spanKindInternal...)
+				if sdkChild.SpanContext().IsSampled() || sdkChild.IsRecording() {
+					t.Fatalf("the SDK sampled a child of an unsampled local span")
+				}
+				childCtx, child := tr.start(ctx, "tools/call", spanKindInternal...)
+				if childCtx != ctx || !child.SpanContext().Equal(root.SpanContext()) {
+					t.Fatalf("start under an unsampled parent made span %s, want the parent %s", child.SpanContext().SpanID(), root.SpanContext().SpanID())
+				}
+				if cfg.Sampler != "" {
+					continue // only the parent-based default samples a remote parent by its flag
+				}
+				_, fromMeta := tr.start(trace.ContextWithRemoteSpanContext(ctx, remote), "tools/call", spanKindServer...)
+				if !fromMeta.IsRecording() || fromMeta.SpanContext().TraceID() != remote.TraceID() {
+					t.Fatalf("start under a sampled remote parent: recording=%v trace %v, want a recording span in trace %v",
+						fromMeta.IsRecording(), fromMeta.SpanContext().TraceID(), remote.TraceID())
+				}
+				fromMeta.End()
+			}
+			if unsampled == 0 {
+				t.Fatal("no root span went unsampled; the test checked nothing")
+			}
+		})
+	}
+}
+
 func TestTracingOff(t *testing.T) {
 	rcv := otlpStartReceiver(t)
 	cfg := tracingTestConfig(rcv.url())
