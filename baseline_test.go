@@ -51,10 +51,11 @@ func newBareProxy(tb testing.TB, taskURL string) *httptest.Server {
 // (throughput-ratio, higher is better) and CPU per call (cpu-ratio, lower
 // is better), and allocations per call of each (the whole process: load
 // generator and backend included, the same work on both sides). Each round
-// then drives the same server tracing at sample ratio 1.0 and 0.1
-// (tracedBaseline) and reports their medians against tracing off as
-// tracing-1.0-ratio, tracing-0.1-ratio and their cpu ratios. Its ns/op
-// covers every round of all of them and means nothing on its own.
+// then drives the server tracing off, at sample ratio 1.0 and at 0.1 in
+// short alternating chunks (tracedBaseline) and reports the medians against
+// tracing off as tracing-1.0-ratio, tracing-0.1-ratio and their cpu
+// ratios. Its ns/op covers every round of all of them and means nothing on
+// its own.
 func BenchmarkBareProxyBaseline(b *testing.B) {
 	b.StopTimer()
 	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
@@ -68,7 +69,7 @@ func BenchmarkBareProxyBaseline(b *testing.B) {
 	s := startHTTP(b, env)
 	id, body := benchTask(b, s)
 	proxy := newBareProxy(b, backend.URL+"/tasks/"+id)
-	traced := startTracedBaseline(b, env)
+	traced := startTracedBaseline(b, s, env)
 
 	const clients = 16
 	var rate, cpu []float64
@@ -85,7 +86,7 @@ func BenchmarkBareProxyBaseline(b *testing.B) {
 		}
 		allocs += float64(t.mallocs) / float64(t.calls) / baselineRounds
 		proxyAllocs += float64(p.mallocs) / float64(p.calls) / baselineRounds
-		if !traced.round(b, body, clients, b.N, t) {
+		if !traced.round(b, body, clients, b.N) {
 			return
 		}
 	}
