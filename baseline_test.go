@@ -50,8 +50,12 @@ func newBareProxy(tb testing.TB, taskURL string) *httptest.Server {
 // medians of the per-round ratios taskman/proxy for throughput
 // (throughput-ratio, higher is better) and CPU per call (cpu-ratio, lower
 // is better), and allocations per call of each (the whole process: load
-// generator and backend included, the same work on both sides). Its ns/op
-// covers every round of both and means nothing on its own.
+// generator and backend included, the same work on both sides). Each round
+// then drives the server tracing off, at sample ratio 1.0 and at 0.1 in
+// short alternating chunks (tracedBaseline) and reports the medians against
+// tracing off as tracing-1.0-ratio, tracing-0.1-ratio and their cpu
+// ratios. Its ns/op covers every round of all of them and means nothing on
+// its own.
 func BenchmarkBareProxyBaseline(b *testing.B) {
 	b.StopTimer()
 	emb, err := newEmbedded("", slog.New(slog.DiscardHandler))
@@ -61,9 +65,11 @@ func BenchmarkBareProxyBaseline(b *testing.B) {
 	backend := httptest.NewServer(emb)
 	defer backend.Close()
 
-	s := startHTTP(b, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy", "TRACING_ENABLED": "false"})
+	env := map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy", "TRACING_ENABLED": "false"}
+	s := startHTTP(b, env)
 	id, body := benchTask(b, s)
 	proxy := newBareProxy(b, backend.URL+"/tasks/"+id)
+	traced := startTracedBaseline(b, s, env)
 
 	const clients = 16
 	var rate, cpu []float64
@@ -80,7 +86,11 @@ func BenchmarkBareProxyBaseline(b *testing.B) {
 		}
 		allocs += float64(t.mallocs) / float64(t.calls) / baselineRounds
 		proxyAllocs += float64(p.mallocs) / float64(p.calls) / baselineRounds
+		if !traced.round(b, body, clients, b.N) {
+			return
+		}
 	}
+	traced.report(b)
 	b.ReportMetric(median(rate), "throughput-ratio")
 	if len(cpu) > 0 {
 		b.ReportMetric(median(cpu), "cpu-ratio")

@@ -248,14 +248,33 @@ func (t *tracing) tracer() trace.Tracer {
 	return t.tr
 }
 
-// start starts a span as tracer().Start does. With tracing off it leaves
-// ctx as it is and returns the non-recording span already in it: a span
-// that records nothing costs nothing, not even a context value.
+// start starts a span as tracer().Start does. With tracing off, and under
+// a parent of ours that was not sampled, it leaves ctx as it is and returns
+// the non-recording span already in it: a span that records nothing costs
+// nothing, not even a context value.
+//
+// The second case holds the unsampled calls of the production ratio: their
+// MCP and backend spans would be non-recording too, because every sampler
+// tracingSampler returns decides a child of a local unsampled span the
+// same way (the parent-based ones follow the parent, traceidratio decides
+// by the trace id the child shares, and always_on leaves no local span
+// unsampled), and nobody sees the span ids of a trace nobody records. A
+// remote parent (a traceparent in params._meta) is sampled afresh.
 func (t *tracing) start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if t == nil || t.provider == nil {
 		return ctx, trace.SpanFromContext(ctx)
 	}
+	if parent := trace.SpanFromContext(ctx); unsampledLocal(parent) {
+		return ctx, parent
+	}
 	return t.tr.Start(ctx, name, opts...)
+}
+
+// unsampledLocal reports whether span is a span of this process that the
+// sampler dropped: valid, not remote, not sampled and not recording.
+func unsampledLocal(span trace.Span) bool {
+	sc := span.SpanContext()
+	return sc.IsValid() && !sc.IsRemote() && !sc.IsSampled() && !span.IsRecording()
 }
 
 // propagator returns the W3C TraceContext+Baggage propagator when tracing

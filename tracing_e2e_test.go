@@ -230,3 +230,93 @@ func BenchmarkHTTPToolCallTracing(b *testing.B) {
 	b.Run("ratio-1.0", func(b *testing.B) { benchmarkHTTPToolCall(b, traced("1"), 16) })
 	b.Run("ratio-0.1", func(b *testing.B) { benchmarkHTTPToolCall(b, traced("0.1"), 16) })
 }
+
+// tracedBaseline is the tracing half of BenchmarkBareProxyBaseline: servers
+// like the baseline's tracing-off one but tracing at sample ratio 1.0 and at
+// the production default 0.1, exporting to a loopback sink that discards
+// what it gets (a collector in another process costs this one nothing to
+// decode). Throughput on a shared machine drifts within seconds by more
+// than tracing costs, so each baseline round is cut into
+// tracedChunksPerRound short chunks that drive tracing off, 1.0 and 0.1
+// back to back, and every chunk gives each traced variant one ratio to the
+// tracing-off run just before it.
+type tracedBaseline struct {
+	off      *httpServer // the baseline's tracing-off server
+	variants []*tracedVariant
+}
+
+// tracedChunksPerRound is how many off/1.0/0.1 chunks a baseline round
+// holds: with the baseline's rounds, enough ratios for a median that one
+// noisy chunk cannot move.
+const tracedChunksPerRound = 4
+
+// tracedVariant is one traced server and its per-chunk ratios to tracing off.
+type tracedVariant struct {
+	name string // the metric prefix, "tracing-1.0"
+	srv  *httpServer
+	rate []float64 // throughput ratios, traced/off (higher is better)
+	cpu  []float64 // CPU-per-call ratios, traced/off (lower is better)
+}
+
+// startTracedBaseline starts the traced servers with offEnv, the
+// environment of off, and tracing turned on.
+func startTracedBaseline(b *testing.B, off *httpServer, offEnv map[string]string) *tracedBaseline {
+	sink := newLoopbackServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	tb := &tracedBaseline{off: off}
+	for _, ratio := range []string{"1.0", "0.1"} {
+		env := map[string]string{"TRACING_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_SAMPLE_RATE": ratio}
+		for k, v := range offEnv {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
+		}
+		tb.variants = append(tb.variants, &tracedVariant{name: "tracing-" + ratio, srv: startHTTP(b, env)})
+	}
+	return tb
+}
+
+// round drives tracing off and every traced server with body from clients
+// clients, n calls each in all, in tracedChunksPerRound chunks, and records
+// each chunk's ratios. It returns false when a load failed
+// (driveHTTPLoad has failed b).
+func (tb *tracedBaseline) round(b *testing.B, body []byte, clients, n int) bool {
+	calls := max(n/tracedChunksPerRound, clients)
+	for range tracedChunksPerRound {
+		off := driveHTTPLoad(b, tb.off.base+"/mcp", body, clients, calls)
+		if off.calls == 0 {
+			return false
+		}
+		for _, v := range tb.variants {
+			st := driveHTTPLoad(b, v.srv.base+"/mcp", body, clients, calls)
+			if st.calls == 0 {
+				return false
+			}
+			v.rate = append(v.rate, st.rate()/off.rate())
+			if st.cpu > 0 && off.cpu > 0 {
+				v.cpu = append(v.cpu, st.cpuPerCall()/off.cpuPerCall())
+			}
+		}
+	}
+	return true
+}
+
+// report reports the medians of the per-chunk ratios of every variant as
+// NAME-ratio (throughput) and NAME-cpu-ratio, and fails b if a tracer
+// dropped spans: it would have done less work than the figures claim.
+// Drops are logged at the next export, so it looks after the servers'
+// final flush.
+func (tb *tracedBaseline) report(b *testing.B) {
+	for _, v := range tb.variants {
+		if err := v.srv.stop(); err != nil {
+			b.Fatalf("%s: run: %v", v.name, err)
+		}
+		if strings.Contains(v.srv.stderr.String(), "spans dropped") {
+			b.Errorf("%s: the tracer dropped spans; the figures undercount its cost:\n%s", v.name, v.srv.stderr.String())
+		}
+		b.Logf("%s against tracing off: per-chunk throughput ratios %s, CPU ratios %s", v.name, formatRatios(v.rate), formatRatios(v.cpu))
+		b.ReportMetric(median(v.rate), v.name+"-ratio")
+		if len(v.cpu) > 0 {
+			b.ReportMetric(median(v.cpu), v.name+"-cpu-ratio")
+		}
+	}
+}

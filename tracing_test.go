@@ -473,6 +473,60 @@ func TestTracingSampling(t *testing.T) {
 	}
 }
 
+// TestTracingUnsampledChildren checks what tracing.start relies on to skip
+// the SDK under an unsampled parent: for every sampler on offer, the child
+// the SDK would start of a local unsampled span is unsampled as well; that
+// start then hands back the parent and its context unchanged; and a
+// sampled remote parent over it (a traceparent in params._meta) still gets
+// a recording span.
+func TestTracingUnsampledChildren(t *testing.T) {
+	remote := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	for _, tt := range []struct{ sampler, arg string }{
+		{"", ""}, // parent-based ratio, the default
+		{"traceidratio", "0.5"},
+		{"parentbased_traceidratio", "0.5"},
+		{"parentbased_always_off", ""},
+		{"always_off", ""},
+	} {
+		t.Run("sampler="+tt.sampler, func(t *testing.T) {
+			cfg := tracingTestConfig("http://127.0.0.1:1")
+			cfg.Sampler, cfg.SamplerArg, cfg.SampleRate = tt.sampler, tt.arg, 0.5
+			tr, _ := tracingStart(t, cfg)
+			unsampled := 0
+			for range 64 { // at ratio 0.5, all 64 sampled has odds of 2^-64
+				ctx, root := tr.start(context.Background(), "POST /mcp", spanKindServer...)
+				defer root.End()
+				if root.SpanContext().IsSampled() {
+					continue
+				}
+				unsampled++
+				_, sdkChild := tr.tracer().Start(ctx, "tools/call", spanKindInternal...)
+				if sdkChild.SpanContext().IsSampled() || sdkChild.IsRecording() {
+					t.Fatalf("the SDK sampled a child of an unsampled local span")
+				}
+				childCtx, child := tr.start(ctx, "tools/call", spanKindInternal...)
+				if childCtx != ctx || !child.SpanContext().Equal(root.SpanContext()) {
+					t.Fatalf("start under an unsampled parent made span %s, want the parent %s", child.SpanContext().SpanID(), root.SpanContext().SpanID())
+				}
+				if cfg.Sampler != "" {
+					continue // only the parent-based default samples a remote parent by its flag
+				}
+				_, fromMeta := tr.start(trace.ContextWithRemoteSpanContext(ctx, remote), "tools/call", spanKindServer...)
+				if !fromMeta.IsRecording() || fromMeta.SpanContext().TraceID() != remote.TraceID() {
+					t.Fatalf("start under a sampled remote parent: recording=%v trace %v, want a recording span in trace %v",
+						fromMeta.IsRecording(), fromMeta.SpanContext().TraceID(), remote.TraceID())
+				}
+				fromMeta.End()
+			}
+			if unsampled == 0 {
+				t.Fatal("no root span went unsampled; the test checked nothing")
+			}
+		})
+	}
+}
+
 func TestTracingOff(t *testing.T) {
 	rcv := otlpStartReceiver(t)
 	cfg := tracingTestConfig(rcv.url())
@@ -783,14 +837,29 @@ var tracingBenchAttrs = []attribute.KeyValue{
 	attribute.String("request_id", "req-0123456789"),
 }
 
-// tracingBenchSpans times start+end of a span with five attributes.
+// tracingBenchSpans times a span with five attributes from its start to
+// its export: it flushes once per batch, so that every span's share of
+// the OTLP conversion, marshalling and request is counted (and the queue
+// never fills and drops the rest). It reports the process CPU per span,
+// which counts the export goroutine and the receiver too.
 func tracingBenchSpans(b *testing.B, tr *tracing) {
 	b.Helper()
 	ctx := context.Background()
 	b.ReportAllocs()
+	cpu0, cpuOK := processCPU()
+	n := 0
 	for b.Loop() {
 		_, span := tr.tracer().Start(ctx, "tools/call task_read", trace.WithAttributes(tracingBenchAttrs...))
 		span.End()
+		if n++; n%tracingBatchSize == 0 && tr.provider != nil {
+			tr.provider.ForceFlush(ctx)
+		}
+	}
+	if tr.provider != nil {
+		tr.provider.ForceFlush(ctx)
+	}
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
 
@@ -799,9 +868,11 @@ func BenchmarkSpanOff(b *testing.B) {
 	tracingBenchSpans(b, tr)
 }
 
+// BenchmarkSpanOn exports to a sink that discards what it gets, as a
+// collector in another process costs this one nothing to decode.
 func BenchmarkSpanOn(b *testing.B) {
-	rcv := otlpStartReceiver(b)
-	tr, _ := tracingStart(b, tracingTestConfig(rcv.url()))
+	sink := newLoopbackServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	tr, _ := tracingStart(b, tracingTestConfig(sink))
 	tracingBenchSpans(b, tr)
 }
 
