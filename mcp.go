@@ -735,16 +735,16 @@ func decodeCursor(c string) (int, error) {
 // version.
 func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 	v, ri := c.version, c.ri
-	var name *string
+	if raw := c.req.params["name"]; raw == nil || string(raw) == "null" {
+		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: tools/call needs params.name"}
+	}
+	var name string
 	if err := c.req.param("name", &name); err != nil {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: " + err.Error()}
 	}
-	if name == nil {
-		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: tools/call needs params.name"}
-	}
-	t := s.byName[*name]
+	t := s.byName[name]
 	if t == nil {
-		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", *name)}
+		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", name)}
 	}
 	ri.tool = t.name
 	if why := refusal(s.cfg, t); why != "" {

@@ -39,8 +39,23 @@ type message struct {
 
 // jsonrpcMembers are the members a JSON-RPC 2.0 message may have, matched
 // exactly: encoding/json's case-insensitive struct matching would let
-// "Method" stand in for "method".
-var jsonrpcMembers = []string{"jsonrpc", "id", "method", "params", "result", "error"}
+// "Method" stand in for "method". rpcMembers is indexed by their position.
+var jsonrpcMembers = [...]string{"jsonrpc", "id", "method", "params", "result", "error"}
+
+// Indexes of rpcMembers, in the order of jsonrpcMembers.
+const (
+	memberJSONRPC = iota
+	memberID
+	memberMethod
+	memberParams
+	memberResult
+	memberError
+)
+
+// rpcMembers are the raw values of a message's JSON-RPC members, indexed
+// like jsonrpcMembers; nil for an absent one (a present value is never
+// empty).
+type rpcMembers [len(jsonrpcMembers)]json.RawMessage
 
 // parseMessage reads one JSON-RPC message. It returns nil when text is not
 // JSON at all (-32700); every other problem is in the request's invalid or
@@ -54,7 +69,7 @@ func parseMessage(text []byte) *message {
 		return nil
 	}
 	req := &message{}
-	if raw, ok := members["id"]; ok {
+	if raw := members[memberID]; raw != nil {
 		req.id = wireSafe(raw)
 	}
 	echo := validID(req.id)
@@ -69,35 +84,35 @@ func parseMessage(text []byte) *message {
 		}
 		return bad(fmt.Sprintf("member %q appears more than once", dup))
 	}
-	var jsonrpc string
-	if json.Unmarshal(members["jsonrpc"], &jsonrpc) != nil || jsonrpc != "2.0" {
+	// The values were validated with the message, so a JSON string decodes
+	// without error and rawString reads it like json.Unmarshal would.
+	if raw := members[memberJSONRPC]; raw == nil || raw[0] != '"' || rawString(raw) != "2.0" {
 		return bad(`"jsonrpc" must be "2.0"`)
 	}
-	if raw, ok := members["method"]; ok {
-		if json.Unmarshal(raw, &req.method) != nil || raw[0] != '"' {
+	if raw := members[memberMethod]; raw != nil {
+		if raw[0] != '"' {
 			return bad(`"method" must be a string`)
 		}
+		req.method = rawString(raw)
 	}
 	if req.id == nil {
 		if req.method == "" {
 			return bad(`a message needs "method" or "id"`)
 		}
-		req.readParams(members["params"])
+		req.readParams(members[memberParams])
 		return req
 	}
 	if echo == nil {
 		return bad("id must be a string or an integer, not " + string(req.id))
 	}
 	if req.method == "" {
-		_, hasResult := members["result"]
-		_, hasError := members["error"]
-		if hasResult || hasError {
+		if members[memberResult] != nil || members[memberError] != nil {
 			req.response = true
 			return req
 		}
 		return bad(`"method" is required`)
 	}
-	req.readParams(members["params"])
+	req.readParams(members[memberParams])
 	return req
 }
 
@@ -110,24 +125,22 @@ var errNotObject = errors.New("not a JSON object")
 // fails when text is not JSON, or with errNotObject when it is JSON of
 // another type. One validity scan, then a walk over the top level that
 // builds no values: the members are decoded by whoever reads them.
-func objectMembers(text []byte) (map[string]json.RawMessage, string, error) {
+func objectMembers(text []byte) (members rpcMembers, dup string, err error) {
 	if !json.Valid(text) {
-		return nil, "", errors.New("invalid JSON")
+		return members, "", errors.New("invalid JSON")
 	}
 	if text[skipSpace(text, 0)] != '{' {
-		return nil, "", errNotObject
+		return members, "", errNotObject
 	}
-	members := make(map[string]json.RawMessage, len(jsonrpcMembers))
-	dup := ""
 	eachMember(text, func(key []byte, value json.RawMessage) {
-		name := memberName(key)
-		if !isJSONRPCMember(name) {
+		i := jsonrpcMember(key)
+		if i < 0 {
 			return
 		}
-		if _, seen := members[name]; seen && dup == "" {
-			dup = name
+		if members[i] != nil && dup == "" {
+			dup = jsonrpcMembers[i]
 		}
-		members[name] = value
+		members[i] = value
 	})
 	return members, dup, nil
 }
@@ -219,14 +232,20 @@ func isDelimiter(c byte) bool {
 	return false
 }
 
-// isJSONRPCMember reports whether name is one of jsonrpcMembers.
-func isJSONRPCMember(name string) bool {
-	for _, m := range jsonrpcMembers {
-		if name == m {
-			return true
+// jsonrpcMember returns the index in jsonrpcMembers of the member named
+// by a quoted key, or -1 for another name. An unescaped key is compared
+// in place, without making a string of it.
+func jsonrpcMember(key []byte) int {
+	name := key[1 : len(key)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		name = []byte(memberName(key))
+	}
+	for i, m := range jsonrpcMembers {
+		if string(name) == m {
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // readParams reads params and params._meta: present params must be an
@@ -263,6 +282,10 @@ func rawMembers(obj json.RawMessage) map[string]json.RawMessage {
 func (m *message) param(name string, v any) error {
 	raw, ok := m.params[name]
 	if !ok {
+		return nil
+	}
+	if s, isString := v.(*string); isString && raw[0] == '"' {
+		*s = rawString(raw) // valid JSON (the message was validated): what json.Unmarshal would store
 		return nil
 	}
 	return json.Unmarshal(raw, v)
