@@ -394,7 +394,7 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Not Acceptable: Accept must allow application/json and text/event-stream")
 		return
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, t.maxBody), r.ContentLength, t.maxBody)
+	body, err := requestBody(w, r, t.maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
