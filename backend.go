@@ -731,17 +731,38 @@ func decodeAnswer(op opID, raw []byte) (any, error) {
 // success envelope. ok is false when the answer needs decodeAnswer (an
 // envelope, another shape, broken JSON, invalid UTF-8).
 func recordText(raw []byte) (text json.RawMessage, ok bool) {
-	var buf bytes.Buffer
-	buf.Grow(len(raw))
-	if json.Compact(&buf, raw) != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' || !utf8.Valid(buf.Bytes()) {
+	text = bytes.Trim(raw, " \t\r\n") // JSON whitespace, such as an encoder's trailing newline
+	if !json.Valid(text) {
 		return nil, false
 	}
-	text = buf.Bytes()
+	if !isCompact(text) {
+		var buf bytes.Buffer
+		buf.Grow(len(text))
+		_ = json.Compact(&buf, text) // valid, so it compacts
+		text = buf.Bytes()
+	}
+	if len(text) == 0 || text[0] != '{' || !utf8.Valid(text) {
+		return nil, false
+	}
 	envelope := false
 	eachMember(text, func(key []byte, _ json.RawMessage) {
 		envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && memberName(key) == "success"
 	})
 	return text, !envelope
+}
+
+// isCompact reports whether text, valid JSON, is already what json.Compact
+// makes of it: no whitespace outside its strings.
+func isCompact(text []byte) bool {
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '"':
+			i = stringEnd(text, i) - 1
+		case ' ', '\t', '\r', '\n':
+			return false
+		}
+	}
+	return true
 }
 
 // decodeJSON decodes one JSON value, keeping numbers exact: the values
