@@ -552,7 +552,8 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 	return nil, wait, reason, berr
 }
 
-// Header values shared by every request (never modified).
+// Header values shared by every backend request and MCP answer that
+// carries them (never modified, only replaced).
 var (
 	acceptJSON      = []string{"application/json"}
 	contentTypeJSON = []string{"application/json"}
