@@ -745,6 +745,9 @@ func recordText(raw []byte) (text json.RawMessage, ok bool) {
 	if len(text) == 0 || text[0] != '{' || !utf8.Valid(text) {
 		return nil, false
 	}
+	if !bytes.Contains(text, []byte("success")) && bytes.IndexByte(text, '\\') < 0 {
+		return text, true // no member can be named success, even escaped
+	}
 	envelope := false
 	eachMember(text, func(key []byte, _ json.RawMessage) {
 		envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && memberName(key) == "success"
