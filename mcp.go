@@ -449,10 +449,10 @@ func (s *server) startSpan(ctx context.Context, req *message) (context.Context, 
 	if trace.SpanFromContext(ctx).SpanContext().IsValid() {
 		kind = spanKindInternal
 	}
-	if tp, ok := req.meta["traceparent"]; ok {
+	if tp := req.meta.get("traceparent"); tp != nil {
 		carrier := map[string]any{"traceparent": rawString(tp)}
 		for _, k := range []string{"tracestate", "baggage"} {
-			if v, ok := req.meta[k]; ok {
+			if v := req.meta.get(k); v != nil {
 				carrier[k] = rawString(v)
 			}
 		}
@@ -475,7 +475,7 @@ func endSpan(span trace.Span, sess *session, req *message, ri *requestInfo, a *a
 		attribute.String("request_id", ri.id),
 	)
 	v := sess.negotiated()
-	if pv, ok := req.meta[metaProtocolVersion]; ok {
+	if pv := req.meta.get(metaProtocolVersion); pv != nil {
 		v = rawString(pv)
 	}
 	if v != "" {
@@ -518,7 +518,7 @@ func (s *server) dispatch(ctx context.Context, c *invocation, h http.Header) (an
 	if err := req.checkModern(h); err != nil {
 		return nil, err
 	}
-	if raw, ok := req.meta[metaLogLevel]; ok {
+	if raw := req.meta.get(metaLogLevel); raw != nil {
 		var name string
 		_ = json.Unmarshal(raw, &name)
 		level, ok := mcpLogLevels[name]
@@ -534,7 +534,7 @@ func (s *server) dispatch(ctx context.Context, c *invocation, h http.Header) (an
 		return nil, &rpcError{Code: codeMethodNotFound, status: http.StatusNotFound,
 			Message: "method not found: " + req.method + " (not part of " + versionModern + ")"}
 	}
-	if missing := missingCapabilities(req.meta[metaClientCapabilities], m.clientCapabilities); missing != nil {
+	if missing := missingCapabilities(req.meta.get(metaClientCapabilities), m.clientCapabilities); missing != nil {
 		return nil, &rpcError{Code: codeMissingCapability, status: http.StatusBadRequest,
 			Message: "missing required client capability: " + req.method + " needs " + strings.Join(slices.Sorted(maps.Keys(missing)), ", "),
 			Data:    map[string]any{"requiredCapabilities": missing}}
@@ -735,7 +735,7 @@ func decodeCursor(c string) (int, error) {
 // version.
 func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 	v, ri := c.version, c.ri
-	if raw := c.req.params["name"]; raw == nil || string(raw) == "null" {
+	if raw := c.req.params.get("name"); raw == nil || string(raw) == "null" {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: tools/call needs params.name"}
 	}
 	var name string
@@ -751,7 +751,7 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		s.metrics.observeToolExecution(t.name, "error", 0)
 		return errorToolResult(t.name + ": " + why), nil
 	}
-	args, err := decodeArguments(c.req.params["arguments"])
+	args, err := decodeArguments(c.req.params.get("arguments"))
 	if err == nil {
 		err = t.input.validate("", args)
 	}
@@ -760,7 +760,7 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		return s.argumentError(v, t, err)
 	}
 	tc := &toolCall{srv: s, progress: func(float64, float64, string) {}}
-	if tok := c.req.meta["progressToken"]; tok != nil && validID(tok) != nil {
+	if tok := c.req.meta.get("progressToken"); tok != nil && validID(tok) != nil {
 		tc.progress = progressReporter(v, wireSafe(tok), c.notify)
 	}
 	start := time.Now()

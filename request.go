@@ -21,9 +21,9 @@ type message struct {
 	method string
 	// params are the members of params, each still raw: a handler decodes
 	// only the members it reads. nil when params is absent or null.
-	params map[string]json.RawMessage
-	// meta are the members of params._meta.
-	meta map[string]json.RawMessage
+	params rawObject
+	// meta are the members of params._meta; nil when it is absent or null.
+	meta rawObject
 	// response marks a client's answer to a server request (result or
 	// error, no method); there is nothing to do with one.
 	response bool
@@ -259,7 +259,7 @@ func (m *message) readParams(raw json.RawMessage) {
 		return
 	}
 	m.params = rawMembers(raw)
-	if meta, ok := m.params["_meta"]; ok && string(meta) != "null" {
+	if meta := m.params.get("_meta"); meta != nil && string(meta) != "null" {
 		if meta[0] != '{' {
 			m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params._meta must be an object"}
 			return
@@ -268,20 +268,49 @@ func (m *message) readParams(raw json.RawMessage) {
 	}
 }
 
+// rawObject is the members of a JSON object, read in place: each name
+// with its raw value, in the order of the text. A message's objects have
+// a few members, so a lookup scans them rather than hashing long names.
+type rawObject []rawMember
+
+// rawMember is one member of a rawObject.
+type rawMember struct {
+	name  []byte // the decoded name: a slice of the text unless it had escapes
+	value json.RawMessage
+}
+
+// get returns the raw value of the member name, nil when there is none
+// (a present value is never empty); the last of a repeated name wins, as
+// with json.Unmarshal.
+func (o rawObject) get(name string) json.RawMessage {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].name) == name {
+			return o[i].value
+		}
+	}
+	return nil
+}
+
 // rawMembers returns the members of obj, a JSON object inside a message
-// objectMembers validated, read in place (values are slices of obj); the
-// last of a repeated name wins, as with json.Unmarshal.
-func rawMembers(obj json.RawMessage) map[string]json.RawMessage {
-	members := make(map[string]json.RawMessage, 4)
-	eachMember(obj, func(key []byte, value json.RawMessage) { members[memberName(key)] = value })
+// objectMembers validated, read in place (names and values are slices of
+// obj); an empty object gives an empty, non-nil rawObject.
+func rawMembers(obj json.RawMessage) rawObject {
+	members := make(rawObject, 0, 4)
+	eachMember(obj, func(key []byte, value json.RawMessage) {
+		name := key[1 : len(key)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			name = []byte(memberName(key))
+		}
+		members = append(members, rawMember{name, value})
+	})
 	return members
 }
 
 // param decodes the params member name into v; an absent member leaves v
 // as it is.
 func (m *message) param(name string, v any) error {
-	raw, ok := m.params[name]
-	if !ok {
+	raw := m.params.get(name)
+	if raw == nil {
 		return nil
 	}
 	if s, isString := v.(*string); isString && raw[0] == '"' {
@@ -334,14 +363,13 @@ func (m *message) modern(h http.Header, initialized bool) bool {
 
 // claimsModern is modern's decision.
 func (m *message) claimsModern(h http.Header, initialized bool) bool {
-	if _, ok := m.meta[metaProtocolVersion]; ok || m.method == "server/discover" {
+	if m.meta.get(metaProtocolVersion) != nil || m.method == "server/discover" {
 		return true
 	}
 	if h != nil {
 		return h.Get(headerProtocolVersion) == versionModern
 	}
-	_, caps := m.meta[metaClientCapabilities]
-	return caps && !initialized
+	return m.meta.get(metaClientCapabilities) != nil && !initialized
 }
 
 // checkModern applies every 2026-07-28 rule about a request's _meta and,
@@ -354,7 +382,8 @@ func (m *message) claimsModern(h http.Header, initialized bool) bool {
 // its HTTP status: 400 for all of them. Notifications are held to the
 // header rules only.
 func (m *message) checkModern(h http.Header) *rpcError {
-	pv, hasVersion := m.meta[metaProtocolVersion]
+	pv := m.meta.get(metaProtocolVersion)
+	hasVersion := pv != nil
 	notification := m.id == nil
 	if !hasVersion && !notification {
 		what := "_meta"
@@ -374,7 +403,7 @@ func (m *message) checkModern(h http.Header) *rpcError {
 		return &rpcError{Code: codeUnsupportedVersion, status: http.StatusBadRequest, Message: "Unsupported protocol version",
 			Data: map[string]any{"supported": []string{versionModern}, "requested": version}}
 	}
-	if _, ok := m.meta[metaClientCapabilities]; !ok && !notification {
+	if m.meta.get(metaClientCapabilities) == nil && !notification {
 		return &rpcError{Code: codeInvalidParams, status: http.StatusBadRequest,
 			Message: "invalid params: _meta[\"" + metaClientCapabilities + "\"] is required"}
 	}
