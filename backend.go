@@ -733,7 +733,7 @@ func decodeAnswer(op opID, raw []byte) (any, error) {
 // envelope, another shape, broken JSON, invalid UTF-8).
 func recordText(raw []byte) (text json.RawMessage, ok bool) {
 	text = bytes.Trim(raw, " \t\r\n") // JSON whitespace, such as an encoder's trailing newline
-	if !json.Valid(text) {
+	if !validJSON(text) {
 		return nil, false
 	}
 	if !isCompact(text) {
@@ -771,9 +771,9 @@ func isCompact(text []byte) bool {
 
 // decodeJSON decodes one JSON value, keeping numbers exact: the values
 // encoding/json's Decoder with UseNumber gives, built by decodeValid after
-// one validity scan.
+// one validity scan (validJSON).
 func decodeJSON(raw []byte) (any, error) {
-	if !json.Valid(raw) {
+	if !validJSON(raw) {
 		return nil, errors.New("invalid JSON")
 	}
 	v, _ := decodeValid(raw, skipSpace(raw, 0))
