@@ -399,7 +399,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			a = errorAnswer(req.id, &rpcError{Code: codeInternalError, Message: "internal error while handling " + req.method})
 		}
-		if f.cancelled.Load() {
+		if f != nil && f.cancelled.Load() {
 			a = nil // the client cancelled it: no response (spec, cancellation)
 		}
 		ok := a == nil || a.err == nil
@@ -433,10 +433,11 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 // track registers req with its session for cancellation by id
 // (notifications/cancelled), except over HTTP without a session: the
 // session of a 2026-07-28 request is made for it alone, so no other
-// message can name it, and closing its stream is what cancels it.
+// message can name it, and closing its stream is what cancels it; the
+// *inflight is nil then.
 func (s *server) track(ctx context.Context, sess *session, req *message) (context.Context, *inflight, func()) {
 	if s.cfg.Transport == "http" && sess.id == "" {
-		return ctx, &inflight{}, func() {}
+		return ctx, nil, func() {}
 	}
 	return sess.track(ctx, req.id)
 }
