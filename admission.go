@@ -51,22 +51,46 @@ func (a *admission) wrap(next http.Handler) http.Handler {
 				"Service Unavailable: %d requests are in progress (TASKMAN_MAX_IN_FLIGHT); retry after %d s", cap(a.slots), admissionRetryAfter))
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, a.maxBody+1))
+		body, err := readBody(io.LimitReader(r.Body, a.maxBody+1), r.ContentLength, a.maxBody)
 		if err != nil {
 			writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: reading the body failed")
 			return
 		}
-		if int64(len(body)) <= a.maxBody {
-			if err := jsonMessageShape.check(body); err != nil {
-				writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: "+err.Error())
-				return
-			}
+		if int64(len(body)) > a.maxBody {
+			// An oversized body goes on whole, for the handler's 413.
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+			next.ServeHTTP(w, r)
+			return
 		}
-		// An oversized body goes on whole, for the handler's 413.
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+		if err := jsonMessageShape.check(body); err != nil {
+			writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: "+err.Error())
+			return
+		}
+		ab := &admittedBody{Closer: r.Body, data: body}
+		ab.Reset(body)
+		r.Body = ab
 		next.ServeHTTP(w, r)
 	})
+}
+
+// admittedBody is a request body the admission has read whole and
+// checked: the handler takes its bytes (requestBody) instead of reading
+// them a second time.
+type admittedBody struct {
+	bytes.Reader
+	io.Closer // the original body's
+	data      []byte
+}
+
+// requestBody returns the body of r, of at most limit bytes: the bytes
+// the admission read, or else the body read up to limit (an error
+// wrapping *http.MaxBytesError past it).
+func requestBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if ab, ok := r.Body.(*admittedBody); ok {
+		return ab.data, nil
+	}
+	return readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 }

@@ -552,7 +552,8 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 	return nil, wait, reason, berr
 }
 
-// Header values shared by every request (never modified).
+// Header values shared by every backend request and MCP answer that
+// carries them (never modified, only replaced).
 var (
 	acceptJSON      = []string{"application/json"}
 	contentTypeJSON = []string{"application/json"}
@@ -731,12 +732,22 @@ func decodeAnswer(op opID, raw []byte) (any, error) {
 // success envelope. ok is false when the answer needs decodeAnswer (an
 // envelope, another shape, broken JSON, invalid UTF-8).
 func recordText(raw []byte) (text json.RawMessage, ok bool) {
-	var buf bytes.Buffer
-	buf.Grow(len(raw))
-	if json.Compact(&buf, raw) != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' || !utf8.Valid(buf.Bytes()) {
+	text = bytes.Trim(raw, " \t\r\n") // JSON whitespace, such as an encoder's trailing newline
+	if !validJSON(text) {
 		return nil, false
 	}
-	text = buf.Bytes()
+	if !isCompact(text) {
+		var buf bytes.Buffer
+		buf.Grow(len(text))
+		_ = json.Compact(&buf, text) // valid, so it compacts
+		text = buf.Bytes()
+	}
+	if len(text) == 0 || text[0] != '{' || !utf8.Valid(text) {
+		return nil, false
+	}
+	if !bytes.Contains(text, []byte("success")) && bytes.IndexByte(text, '\\') < 0 {
+		return text, true // no member can be named success, even escaped
+	}
 	envelope := false
 	eachMember(text, func(key []byte, _ json.RawMessage) {
 		envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && memberName(key) == "success"
@@ -744,18 +755,89 @@ func recordText(raw []byte) (text json.RawMessage, ok bool) {
 	return text, !envelope
 }
 
-// decodeJSON decodes one JSON value, keeping numbers exact.
+// isCompact reports whether text, valid JSON, is already what json.Compact
+// makes of it: no whitespace outside its strings.
+func isCompact(text []byte) bool {
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '"':
+			i = stringEnd(text, i) - 1
+		case ' ', '\t', '\r', '\n':
+			return false
+		}
+	}
+	return true
+}
+
+// decodeJSON decodes one JSON value, keeping numbers exact: the values
+// encoding/json's Decoder with UseNumber gives, built by decodeValid after
+// one validity scan (validJSON).
 func decodeJSON(raw []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
+	if !validJSON(raw) {
+		return nil, errors.New("invalid JSON")
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after JSON value")
-	}
+	v, _ := decodeValid(raw, skipSpace(raw, 0))
 	return v, nil
+}
+
+// decodeValid decodes the JSON value that starts at text[i], in text
+// already known to be valid JSON, and returns it with the index just past
+// it: objects as map[string]any (the last of a repeated name wins), arrays
+// as []any, numbers as json.Number, strings as json.Unmarshal decodes
+// them.
+func decodeValid(text []byte, i int) (any, int) {
+	switch text[i] {
+	case '{':
+		obj := map[string]any{}
+		for i = skipSpace(text, i+1); text[i] != '}'; i = skipSpace(text, i) {
+			if text[i] == ',' {
+				i = skipSpace(text, i+1)
+			}
+			keyEnd := stringEnd(text, i)
+			key := decodeString(text[i:keyEnd])
+			var v any
+			v, i = decodeValid(text, skipSpace(text, skipSpace(text, keyEnd)+1))
+			obj[key] = v
+		}
+		return obj, i + 1
+	case '[':
+		arr := []any{}
+		for i = skipSpace(text, i+1); text[i] != ']'; i = skipSpace(text, i) {
+			if text[i] == ',' {
+				i = skipSpace(text, i+1)
+			}
+			var v any
+			v, i = decodeValid(text, i)
+			arr = append(arr, v)
+		}
+		return arr, i + 1
+	case '"':
+		end := stringEnd(text, i)
+		return decodeString(text[i:end]), end
+	}
+	end := jsonValueEnd(text, i)
+	switch text[i] {
+	case 't':
+		return true, end
+	case 'f':
+		return false, end
+	case 'n':
+		return nil, end
+	}
+	return json.Number(text[i:end]), end
+}
+
+// decodeString decodes a valid quoted JSON string: in place when it holds
+// no escape and is valid UTF-8, else by json.Unmarshal (escapes, and
+// U+FFFD for each invalid byte).
+func decodeString(quoted []byte) string {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner)
+	}
+	var s string
+	_ = json.Unmarshal(quoted, &s)
+	return s
 }
 
 // errorMessage extracts a readable message from an error body in any of the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -493,6 +494,34 @@ func TestRecordTravelsAsText(t *testing.T) {
 			t.Errorf("answer to %s = %#v, want the decoded data", tt.body, v)
 		}
 	}
+}
+
+// FuzzDecodeJSON: decodeJSON accepts what encoding/json's Decoder (with
+// UseNumber, one value and nothing after it) accepts, and decodes it to
+// the same values.
+func FuzzDecodeJSON(f *testing.F) {
+	for _, s := range []string{`{"id":"T-1","n":1.50,"tags":["a",null,true,false],"o":{}}`, ` [] `, `"\u00e9\ud800x"`,
+		"\"\xff\"", `{"a":1,"a":2}`, `-0.0e+5`, `{"a":1} x`, `{"a":}`, ``, `[[[[]]]]`, `{"\u0061":"b"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := decodeJSON(raw)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var want any
+		wantErr := dec.Decode(&want)
+		if wantErr == nil {
+			if _, tail := dec.Token(); tail != io.EOF {
+				wantErr = errors.New("trailing data")
+			}
+		}
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("decodeJSON(%q) error = %v, the Decoder's %v", raw, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeJSON(%q) = %#v, the Decoder's %#v", raw, got, want)
+		}
+	})
 }
 
 // FuzzRecordText: whatever the backend sends, a record passed on as text

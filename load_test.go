@@ -551,6 +551,20 @@ func TestLoadReport(t *testing.T) {
 	fmt.Fprintf(&rep, "| idle RSS (VmRSS after ready + %s) | %s |\n", lxSettle, lxMiB(idle))
 	fmt.Fprintf(&rep, "| RSS with %d open legacy sessions | %s (+%.1f KiB per session) |\n", lxSessions, lxMiB(withSessions), float64(withSessions-idle)/lxSessions)
 
+	// RSS under load: a fresh process of the release binary (default GC
+	// policy, embedded backend) and its peak over the 16-client load.
+	lp, _ := lxStartProc(t, bin)
+	lr := lxLoad(lp.base, lxCreateTask(t, &httpServer{httpClient: httpClient{base: lp.base}}), "release binary", featureClients, dur)
+	if lr.errors > 0 || lr.calls == 0 {
+		t.Errorf("release binary, %d clients: %d calls succeeded, %d failed", featureClients, lr.calls, lr.errors)
+	}
+	peak, err := lp.statusKiB("VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&rep, "| peak RSS (VmHWM) over %s of %d clients' task_read | %s (%.0f calls/s, p50 %s, p99 %s) |\n",
+		dur, featureClients, lxMiB(peak), lr.rate(), lxMs(lr.p50), lxMs(lr.p99))
+
 	t.Logf("load report:\n%s", rep.String())
 	if out := os.Getenv("TASKMAN_LOAD_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(rep.String()), 0o644); err != nil {

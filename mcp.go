@@ -414,7 +414,7 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			a = errorAnswer(req.id, &rpcError{Code: codeInternalError, Message: "internal error while handling " + req.method})
 		}
-		if f.cancelled.Load() {
+		if f != nil && f.cancelled.Load() {
 			a = nil // the client cancelled it: no response (spec, cancellation)
 		}
 		ok := a == nil || a.err == nil
@@ -448,10 +448,11 @@ func (s *server) handleRequest(ctx context.Context, sess *session, req *message,
 // track registers req with its session for cancellation by id
 // (notifications/cancelled), except over HTTP without a session: the
 // session of a 2026-07-28 request is made for it alone, so no other
-// message can name it, and closing its stream is what cancels it.
+// message can name it, and closing its stream is what cancels it; the
+// *inflight is nil then.
 func (s *server) track(ctx context.Context, sess *session, req *message) (context.Context, *inflight, func()) {
 	if s.transport == "http" && sess.id == "" {
-		return ctx, &inflight{}, func() {}
+		return ctx, nil, func() {}
 	}
 	return sess.track(ctx, req.id)
 }
@@ -464,10 +465,10 @@ func (s *server) startSpan(ctx context.Context, req *message) (context.Context, 
 	if trace.SpanFromContext(ctx).SpanContext().IsValid() {
 		kind = spanKindInternal
 	}
-	if tp, ok := req.meta["traceparent"]; ok {
+	if tp := req.meta.get("traceparent"); tp != nil {
 		carrier := map[string]any{"traceparent": rawString(tp)}
 		for _, k := range []string{"tracestate", "baggage"} {
-			if v, ok := req.meta[k]; ok {
+			if v := req.meta.get(k); v != nil {
 				carrier[k] = rawString(v)
 			}
 		}
@@ -490,7 +491,7 @@ func endSpan(span trace.Span, sess *session, req *message, ri *requestInfo, a *a
 		attribute.String("request_id", ri.id),
 	)
 	v := sess.negotiated()
-	if pv, ok := req.meta[metaProtocolVersion]; ok {
+	if pv := req.meta.get(metaProtocolVersion); pv != nil {
 		v = rawString(pv)
 	}
 	if v != "" {
@@ -533,7 +534,7 @@ func (s *server) dispatch(ctx context.Context, c *invocation, h http.Header) (an
 	if err := req.checkModern(h); err != nil {
 		return nil, err
 	}
-	if raw, ok := req.meta[metaLogLevel]; ok {
+	if raw := req.meta.get(metaLogLevel); raw != nil {
 		var name string
 		_ = json.Unmarshal(raw, &name)
 		level, ok := mcpLogLevels[name]
@@ -549,7 +550,7 @@ func (s *server) dispatch(ctx context.Context, c *invocation, h http.Header) (an
 		return nil, &rpcError{Code: codeMethodNotFound, status: http.StatusNotFound,
 			Message: "method not found: " + req.method + " (not part of " + versionModern + ")"}
 	}
-	if missing := missingCapabilities(req.meta[metaClientCapabilities], m.clientCapabilities); missing != nil {
+	if missing := missingCapabilities(req.meta.get(metaClientCapabilities), m.clientCapabilities); missing != nil {
 		return nil, &rpcError{Code: codeMissingCapability, status: http.StatusBadRequest,
 			Message: "missing required client capability: " + req.method + " needs " + strings.Join(slices.Sorted(maps.Keys(missing)), ", "),
 			Data:    map[string]any{"requiredCapabilities": missing}}
@@ -750,23 +751,23 @@ func decodeCursor(c string) (int, error) {
 // version.
 func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 	v, ri := c.version, c.ri
-	var name *string
+	if raw := c.req.params.get("name"); raw == nil || string(raw) == "null" {
+		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: tools/call needs params.name"}
+	}
+	var name string
 	if err := c.req.param("name", &name); err != nil {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: " + err.Error()}
 	}
-	if name == nil {
-		return nil, &rpcError{Code: codeInvalidParams, Message: "invalid params: tools/call needs params.name"}
-	}
-	t := s.byName[*name]
+	t := s.byName[name]
 	if t == nil {
-		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", *name)}
+		return nil, &rpcError{Code: codeInvalidParams, Message: fmt.Sprintf("Unknown tool: %s", name)}
 	}
 	ri.tool = t.name
 	if why := s.offer.refusal(t); why != "" {
 		s.metrics.observeToolExecution(t.name, "error", 0)
 		return errorToolResult(t.name + ": " + why), nil
 	}
-	args, err := decodeArguments(c.req.params["arguments"])
+	args, err := decodeArguments(c.req.params.get("arguments"))
 	if err == nil {
 		err = t.input.validate("", args)
 	}
@@ -775,7 +776,7 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		return s.argumentError(v, t, err)
 	}
 	tc := s.newToolCall()
-	if tok := c.req.meta["progressToken"]; tok != nil && validID(tok) != nil {
+	if tok := c.req.meta.get("progressToken"); tok != nil && validID(tok) != nil {
 		tc.progress = progressReporter(v, wireSafe(tok), c.notify)
 	}
 	start := time.Now()

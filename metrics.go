@@ -372,7 +372,7 @@ func (m *metrics) observeMCPOperation(transport string, sess *session, req *mess
 		return
 	}
 	version := sess.negotiated()
-	if pv, ok := req.meta[metaProtocolVersion]; ok {
+	if pv := req.meta.get(metaProtocolVersion); pv != nil {
 		version = promMetaVersion(pv)
 	}
 	errorType := ""

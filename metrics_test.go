@@ -136,7 +136,7 @@ func promRecordFixture(m *metrics) {
 
 	legacy := newSession("s-1")
 	legacy.version = version20251125
-	modern := map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + versionModern + `"`)}
+	modern := rawObject{{name: []byte(metaProtocolVersion), value: json.RawMessage(`"` + versionModern + `"`)}}
 	call := &message{method: "tools/call"}
 	read := &requestInfo{tool: "task_read"}
 	ok := &answer{result: &toolResult{}}
@@ -147,8 +147,8 @@ func promRecordFixture(m *metrics) {
 		&answer{err: &rpcError{Code: codeMethodNotFound}}, time.Millisecond) // unknown method folds into "other"
 	m.observeMCPOperation("http", legacy, call, &requestInfo{tool: "made_up"},
 		&answer{err: &rpcError{Code: -1}}, 15*time.Millisecond) // unknown tool into "other", unknown code into "_OTHER"
-	m.observeMCPOperation("http", legacy, call, read, nil, 400*time.Second)                                                                                                                // cancelled: no error_type
-	m.observeMCPOperation("http", newSession(""), &message{method: "ping", meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"1999-01-01"`)}}, &requestInfo{}, ok, 0) // unknown version folds into "other"
+	m.observeMCPOperation("http", legacy, call, read, nil, 400*time.Second)                                                                                                                      // cancelled: no error_type
+	m.observeMCPOperation("http", newSession(""), &message{method: "ping", meta: rawObject{{name: []byte(metaProtocolVersion), value: json.RawMessage(`"1999-01-01"`)}}}, &requestInfo{}, ok, 0) // unknown version folds into "other"
 	m.observeMCPSession("http", version20251125, 90*time.Second)
 	m.observeMCPSession("http", "", 2*time.Second) // ended before initialize
 }
@@ -825,7 +825,7 @@ func TestMetricsRecordingDoesNotAllocate(t *testing.T) {
 	h := m.httpDuration.with("POST", "/mcp")
 	legacy := newSession("s-1")
 	legacy.version = version20251125
-	modernCall := &message{method: "tools/call", meta: map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + versionModern + `"`)}}
+	modernCall := &message{method: "tools/call", meta: rawObject{{name: []byte(metaProtocolVersion), value: json.RawMessage(`"` + versionModern + `"`)}}}
 	call, read := &message{method: "tools/call"}, &requestInfo{tool: "task_read"}
 	ok := &answer{result: &toolResult{}}
 	failed := &answer{err: &rpcError{Code: codeInvalidParams}}

@@ -822,6 +822,33 @@ func TestModernStreamCarriesOnlyItsOwnMessages(t *testing.T) {
 	}
 }
 
+// FuzzValidJSON: validJSON accepts exactly what json.Valid accepts.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{`{}`, ` [1, 2.5e-3, -0] `, `"\u00e9\n"`, `{"a":[true,false,null],"b":{}}`, `01`, `1.`, `-`, `1e`,
+		`[1,]`, `{"a" 1}`, `{"a":1,}`, "\"\x01\"", `"\x"`, `"\u12"`, `tru`, `nul`, `[[[`, `{} {}`, "\"\xff\"", ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		if got, want := validJSON(text), json.Valid(text); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", text, got, want)
+		}
+	})
+}
+
+// TestValidJSONNesting: validJSON stops at encoding/json's nesting limit,
+// the same level as json.Valid.
+func TestValidJSONNesting(t *testing.T) {
+	for _, depth := range []int{jsonMaxNesting, jsonMaxNesting + 1} {
+		arrays := strings.Repeat("[", depth) + strings.Repeat("]", depth)
+		objects := strings.Repeat(`{"a":`, depth-1) + "{}" + strings.Repeat("}", depth-1)
+		for _, text := range []string{arrays, objects} {
+			if got, want := validJSON([]byte(text)), json.Valid([]byte(text)); got != want || got != (depth <= jsonMaxNesting) {
+				t.Errorf("validJSON(%.8s… nested %d deep) = %v, json.Valid says %v", text, depth, got, want)
+			}
+		}
+	}
+}
+
 // FuzzParseMessage checks the message parser against the JSON decoder:
 // it refuses exactly the texts that are not JSON, and a message it
 // accepts has the method the decoder reads, a valid UTF-8 id, and params

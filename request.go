@@ -21,9 +21,9 @@ type message struct {
 	method string
 	// params are the members of params, each still raw: a handler decodes
 	// only the members it reads. nil when params is absent or null.
-	params map[string]json.RawMessage
-	// meta are the members of params._meta.
-	meta map[string]json.RawMessage
+	params rawObject
+	// meta are the members of params._meta; nil when it is absent or null.
+	meta rawObject
 	// response marks a client's answer to a server request (result or
 	// error, no method); there is nothing to do with one.
 	response bool
@@ -39,8 +39,23 @@ type message struct {
 
 // jsonrpcMembers are the members a JSON-RPC 2.0 message may have, matched
 // exactly: encoding/json's case-insensitive struct matching would let
-// "Method" stand in for "method".
-var jsonrpcMembers = []string{"jsonrpc", "id", "method", "params", "result", "error"}
+// "Method" stand in for "method". rpcMembers is indexed by their position.
+var jsonrpcMembers = [...]string{"jsonrpc", "id", "method", "params", "result", "error"}
+
+// Indexes of rpcMembers, in the order of jsonrpcMembers.
+const (
+	memberJSONRPC = iota
+	memberID
+	memberMethod
+	memberParams
+	memberResult
+	memberError
+)
+
+// rpcMembers are the raw values of a message's JSON-RPC members, indexed
+// like jsonrpcMembers; nil for an absent one (a present value is never
+// empty).
+type rpcMembers [len(jsonrpcMembers)]json.RawMessage
 
 // parseMessage reads one JSON-RPC message. It returns nil when text is not
 // JSON at all (-32700); every other problem is in the request's invalid or
@@ -54,7 +69,7 @@ func parseMessage(text []byte) *message {
 		return nil
 	}
 	req := &message{}
-	if raw, ok := members["id"]; ok {
+	if raw := members[memberID]; raw != nil {
 		req.id = wireSafe(raw)
 	}
 	echo := validID(req.id)
@@ -69,35 +84,35 @@ func parseMessage(text []byte) *message {
 		}
 		return bad(fmt.Sprintf("member %q appears more than once", dup))
 	}
-	var jsonrpc string
-	if json.Unmarshal(members["jsonrpc"], &jsonrpc) != nil || jsonrpc != "2.0" {
+	// The values were validated with the message, so a JSON string decodes
+	// without error and rawString reads it like json.Unmarshal would.
+	if raw := members[memberJSONRPC]; raw == nil || raw[0] != '"' || rawString(raw) != "2.0" {
 		return bad(`"jsonrpc" must be "2.0"`)
 	}
-	if raw, ok := members["method"]; ok {
-		if json.Unmarshal(raw, &req.method) != nil || raw[0] != '"' {
+	if raw := members[memberMethod]; raw != nil {
+		if raw[0] != '"' {
 			return bad(`"method" must be a string`)
 		}
+		req.method = rawString(raw)
 	}
 	if req.id == nil {
 		if req.method == "" {
 			return bad(`a message needs "method" or "id"`)
 		}
-		req.readParams(members["params"])
+		req.readParams(members[memberParams])
 		return req
 	}
 	if echo == nil {
 		return bad("id must be a string or an integer, not " + string(req.id))
 	}
 	if req.method == "" {
-		_, hasResult := members["result"]
-		_, hasError := members["error"]
-		if hasResult || hasError {
+		if members[memberResult] != nil || members[memberError] != nil {
 			req.response = true
 			return req
 		}
 		return bad(`"method" is required`)
 	}
-	req.readParams(members["params"])
+	req.readParams(members[memberParams])
 	return req
 }
 
@@ -110,26 +125,183 @@ var errNotObject = errors.New("not a JSON object")
 // fails when text is not JSON, or with errNotObject when it is JSON of
 // another type. One validity scan, then a walk over the top level that
 // builds no values: the members are decoded by whoever reads them.
-func objectMembers(text []byte) (map[string]json.RawMessage, string, error) {
-	if !json.Valid(text) {
-		return nil, "", errors.New("invalid JSON")
+func objectMembers(text []byte) (members rpcMembers, dup string, err error) {
+	if !validJSON(text) {
+		return members, "", errors.New("invalid JSON")
 	}
 	if text[skipSpace(text, 0)] != '{' {
-		return nil, "", errNotObject
+		return members, "", errNotObject
 	}
-	members := make(map[string]json.RawMessage, len(jsonrpcMembers))
-	dup := ""
 	eachMember(text, func(key []byte, value json.RawMessage) {
-		name := memberName(key)
-		if !isJSONRPCMember(name) {
+		i := jsonrpcMember(key)
+		if i < 0 {
 			return
 		}
-		if _, seen := members[name]; seen && dup == "" {
-			dup = name
+		if members[i] != nil && dup == "" {
+			dup = jsonrpcMembers[i]
 		}
-		members[name] = value
+		members[i] = value
 	})
 	return members, dup, nil
+}
+
+// jsonMaxNesting is encoding/json's limit on nesting, which validJSON
+// applies too so that it accepts exactly what json.Valid accepts.
+const jsonMaxNesting = 10000
+
+// validJSON reports whether text is one JSON value, optionally surrounded
+// by whitespace: what json.Valid reports (FuzzValidJSON holds it to that),
+// in a few times less time than its byte-by-byte state machine. Every
+// message and every record passed on as text is checked with it.
+func validJSON(text []byte) bool {
+	i, ok := validValue(text, skipSpace(text, 0), 0)
+	return ok && skipSpace(text, i) == len(text)
+}
+
+// validValue checks the value that starts at text[i], at nesting depth
+// depth, and returns the index just past it.
+func validValue(text []byte, i, depth int) (int, bool) {
+	if i >= len(text) {
+		return i, false
+	}
+	switch c := text[i]; {
+	case c == '{' || c == '[':
+		if depth++; depth > jsonMaxNesting {
+			return i, false
+		}
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		i = skipSpace(text, i+1)
+		if i < len(text) && text[i] == end {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if c == '{' {
+				if i >= len(text) || text[i] != '"' {
+					return i, false
+				}
+				if i, ok = validString(text, i); !ok {
+					return i, false
+				}
+				if i = skipSpace(text, i); i >= len(text) || text[i] != ':' {
+					return i, false
+				}
+				i = skipSpace(text, i+1)
+			}
+			if i, ok = validValue(text, i, depth); !ok {
+				return i, false
+			}
+			if i = skipSpace(text, i); i >= len(text) {
+				return i, false
+			}
+			switch text[i] {
+			case ',':
+				i = skipSpace(text, i+1)
+			case end:
+				return i + 1, true
+			default:
+				return i, false
+			}
+		}
+	case c == '"':
+		return validString(text, i)
+	case c == '-' || '0' <= c && c <= '9':
+		return validNumber(text, i)
+	case c == 't':
+		return validLiteral(text, i, "true")
+	case c == 'f':
+		return validLiteral(text, i, "false")
+	case c == 'n':
+		return validLiteral(text, i, "null")
+	}
+	return i, false
+}
+
+// validString checks the string that starts at text[i] (a quote).
+func validString(text []byte, i int) (int, bool) {
+	for i++; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return i, false
+		case c == '\\':
+			if i++; i >= len(text) {
+				return i, false
+			}
+			switch text[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(text) {
+					return i, false
+				}
+				for _, h := range text[i+1 : i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return i, false
+					}
+				}
+				i += 4
+			default:
+				return i, false
+			}
+		}
+	}
+	return i, false
+}
+
+// validNumber checks the number that starts at text[i]:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(text []byte, i int) (int, bool) {
+	if text[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(text) && text[i] == '0':
+		i++
+	case i < len(text) && '1' <= text[i] && text[i] <= '9':
+		i = digits(text, i)
+	default:
+		return i, false
+	}
+	if i < len(text) && text[i] == '.' {
+		j := digits(text, i+1)
+		if j == i+1 {
+			return j, false
+		}
+		i = j
+	}
+	if i < len(text) && (text[i] == 'e' || text[i] == 'E') {
+		i++
+		if i < len(text) && (text[i] == '+' || text[i] == '-') {
+			i++
+		}
+		j := digits(text, i)
+		if j == i {
+			return j, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+// digits returns the index of the first byte at or after i that is not a
+// decimal digit.
+func digits(text []byte, i int) int {
+	for i < len(text) && '0' <= text[i] && text[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// validLiteral checks that text[i:] starts with lit.
+func validLiteral(text []byte, i int, lit string) (int, bool) {
+	if len(text)-i < len(lit) || string(text[i:i+len(lit)]) != lit {
+		return i, false
+	}
+	return i + len(lit), true
 }
 
 // eachMember calls fn with the quoted key and the raw value (slices of
@@ -219,14 +391,20 @@ func isDelimiter(c byte) bool {
 	return false
 }
 
-// isJSONRPCMember reports whether name is one of jsonrpcMembers.
-func isJSONRPCMember(name string) bool {
-	for _, m := range jsonrpcMembers {
-		if name == m {
-			return true
+// jsonrpcMember returns the index in jsonrpcMembers of the member named
+// by a quoted key, or -1 for another name. An unescaped key is compared
+// in place, without making a string of it.
+func jsonrpcMember(key []byte) int {
+	name := key[1 : len(key)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		name = []byte(memberName(key))
+	}
+	for i, m := range jsonrpcMembers {
+		if string(name) == m {
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // readParams reads params and params._meta: present params must be an
@@ -240,7 +418,7 @@ func (m *message) readParams(raw json.RawMessage) {
 		return
 	}
 	m.params = rawMembers(raw)
-	if meta, ok := m.params["_meta"]; ok && string(meta) != "null" {
+	if meta := m.params.get("_meta"); meta != nil && string(meta) != "null" {
 		if meta[0] != '{' {
 			m.paramsErr = &rpcError{Code: codeInvalidParams, Message: "invalid params: params._meta must be an object"}
 			return
@@ -249,20 +427,53 @@ func (m *message) readParams(raw json.RawMessage) {
 	}
 }
 
+// rawObject is the members of a JSON object, read in place: each name
+// with its raw value, in the order of the text. A message's objects have
+// a few members, so a lookup scans them rather than hashing long names.
+type rawObject []rawMember
+
+// rawMember is one member of a rawObject.
+type rawMember struct {
+	name  []byte // the decoded name: a slice of the text unless it had escapes
+	value json.RawMessage
+}
+
+// get returns the raw value of the member name, nil when there is none
+// (a present value is never empty); the last of a repeated name wins, as
+// with json.Unmarshal.
+func (o rawObject) get(name string) json.RawMessage {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].name) == name {
+			return o[i].value
+		}
+	}
+	return nil
+}
+
 // rawMembers returns the members of obj, a JSON object inside a message
-// objectMembers validated, read in place (values are slices of obj); the
-// last of a repeated name wins, as with json.Unmarshal.
-func rawMembers(obj json.RawMessage) map[string]json.RawMessage {
-	members := make(map[string]json.RawMessage, 4)
-	eachMember(obj, func(key []byte, value json.RawMessage) { members[memberName(key)] = value })
+// objectMembers validated, read in place (names and values are slices of
+// obj); an empty object gives an empty, non-nil rawObject.
+func rawMembers(obj json.RawMessage) rawObject {
+	members := make(rawObject, 0, 4)
+	eachMember(obj, func(key []byte, value json.RawMessage) {
+		name := key[1 : len(key)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			name = []byte(memberName(key))
+		}
+		members = append(members, rawMember{name, value})
+	})
 	return members
 }
 
 // param decodes the params member name into v; an absent member leaves v
 // as it is.
 func (m *message) param(name string, v any) error {
-	raw, ok := m.params[name]
-	if !ok {
+	raw := m.params.get(name)
+	if raw == nil {
+		return nil
+	}
+	if s, isString := v.(*string); isString && raw[0] == '"' {
+		*s = rawString(raw) // valid JSON (the message was validated): what json.Unmarshal would store
 		return nil
 	}
 	return json.Unmarshal(raw, v)
@@ -311,14 +522,13 @@ func (m *message) modern(h http.Header, initialized bool) bool {
 
 // claimsModern is modern's decision.
 func (m *message) claimsModern(h http.Header, initialized bool) bool {
-	if _, ok := m.meta[metaProtocolVersion]; ok || m.method == "server/discover" {
+	if m.meta.get(metaProtocolVersion) != nil || m.method == "server/discover" {
 		return true
 	}
 	if h != nil {
 		return h.Get(headerProtocolVersion) == versionModern
 	}
-	_, caps := m.meta[metaClientCapabilities]
-	return caps && !initialized
+	return m.meta.get(metaClientCapabilities) != nil && !initialized
 }
 
 // checkModern applies every 2026-07-28 rule about a request's _meta and,
@@ -331,7 +541,8 @@ func (m *message) claimsModern(h http.Header, initialized bool) bool {
 // its HTTP status: 400 for all of them. Notifications are held to the
 // header rules only.
 func (m *message) checkModern(h http.Header) *rpcError {
-	pv, hasVersion := m.meta[metaProtocolVersion]
+	pv := m.meta.get(metaProtocolVersion)
+	hasVersion := pv != nil
 	notification := m.id == nil
 	if !hasVersion && !notification {
 		what := "_meta"
@@ -351,7 +562,7 @@ func (m *message) checkModern(h http.Header) *rpcError {
 		return &rpcError{Code: codeUnsupportedVersion, status: http.StatusBadRequest, Message: "Unsupported protocol version",
 			Data: map[string]any{"supported": []string{versionModern}, "requested": version}}
 	}
-	if _, ok := m.meta[metaClientCapabilities]; !ok && !notification {
+	if m.meta.get(metaClientCapabilities) == nil && !notification {
 		return &rpcError{Code: codeInvalidParams, status: http.StatusBadRequest,
 			Message: "invalid params: _meta[\"" + metaClientCapabilities + "\"] is required"}
 	}

@@ -91,7 +91,14 @@ func (s *schema) validateObject(path string, v any) error {
 		}
 	}
 	// Check in a fixed order so the same input always names the same field.
-	for _, name := range sortedKeys(obj) {
+	// Arguments have a few fields: their names fit a buffer on the stack.
+	var buf [8]string
+	names := buf[:0]
+	for name := range obj {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
 		ps, ok := s.props[name]
 		if !ok {
 			if s.open {

@@ -25,7 +25,7 @@ type session struct {
 	mu       sync.Mutex
 	version  string               // negotiated legacy version; "" before initialize; guarded by mu
 	logLevel *slog.Level          // minimum level sent as notifications/message; nil until logging/setLevel; guarded by mu
-	inflight map[string]*inflight // requests being served, by canonical id; guarded by mu
+	inflight map[string]*inflight // requests being served, by canonical id (nil before the first); guarded by mu
 	// ended is closed when an HTTP session ends (nil under stdio), so that
 	// what is kept for the session (its subscriptions) can be let go.
 	ended <-chan struct{}
@@ -39,7 +39,7 @@ type inflight struct {
 
 // newSession returns a session with no version negotiated yet.
 func newSession(id string) *session {
-	return &session{id: id, inflight: make(map[string]*inflight)}
+	return &session{id: id}
 }
 
 // negotiated returns the session's protocol version, "" before initialize.
@@ -65,6 +65,9 @@ func (s *session) track(ctx context.Context, id json.RawMessage) (context.Contex
 	f := &inflight{cancel: cancel}
 	key := canonicalID(id)
 	s.mu.Lock()
+	if s.inflight == nil {
+		s.inflight = make(map[string]*inflight)
+	}
 	s.inflight[key] = f
 	s.mu.Unlock()
 	return ctx, f, func() {

@@ -394,7 +394,7 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Not Acceptable: Accept must allow application/json and text/event-stream")
 		return
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, t.maxBody), r.ContentLength, t.maxBody)
+	body, err := requestBody(w, r, t.maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -471,7 +471,7 @@ func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, ctx con
 		ri.session = sess.id
 	}
 
-	sse := &sseWriter{w: w, rc: http.NewResponseController(w), prime: primes(sess.negotiated())}
+	sse := &sseWriter{w: w, prime: primes(sess.negotiated())}
 	notify := func(n *notification) {
 		b, err := json.Marshal(n)
 		if err == nil {
@@ -493,7 +493,7 @@ func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, ctx con
 	case sse.started:
 		sse.sendFinal(t.srv.encode(a))
 	default:
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = contentTypeJSON // canonical key, shared value: nothing to allocate
 		w.WriteHeader(a.status)
 		w.Write(t.srv.encode(a))
 		w.Write([]byte("\n"))
@@ -521,8 +521,8 @@ func primes(v string) bool { return v >= version20251125 && v != versionModern }
 // notification has to be sent; it is safe for concurrent use.
 type sseWriter struct {
 	w     http.ResponseWriter
-	rc    *http.ResponseController
-	prime bool // start the stream with the priming event
+	rc    *http.ResponseController // made when the stream starts; guarded by mu
+	prime bool                     // start the stream with the priming event
 
 	mu       sync.Mutex
 	started  bool // headers sent as text/event-stream; guarded by mu
@@ -537,6 +537,7 @@ func (s *sseWriter) send(data []byte) {
 		return
 	}
 	if !s.started {
+		s.rc = http.NewResponseController(s.w)
 		startEventStream(s.w)
 		s.started = true
 		if s.prime {
