@@ -5,9 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // traceBackend serves the embedded API and records the traceparent of
@@ -240,9 +242,63 @@ func BenchmarkHTTPToolCallTracing(b *testing.B) {
 // tracedChunksPerRound short chunks that drive tracing off, 1.0 and 0.1
 // back to back, and every chunk gives each traced variant one ratio to the
 // tracing-off run just before it.
+//
+// Spans a chunk ends are exported after it, and a process-wide heap
+// collects what a chunk allocated later: left alone, that work would land
+// in the chunk that follows (measured: tracing at 0.1 run right after 1.0
+// looked several per cent dearer than run before it). So every chunk
+// starts settled (a collection, the exporters idle), and a traced chunk
+// ends only once its exports have: the wall time and process CPU of that
+// drain count as its own.
 type tracedBaseline struct {
 	off      *httpServer // the baseline's tracing-off server
+	sink     *exportSink
 	variants []*tracedVariant
+}
+
+// exportSink is the loopback OTLP receiver: it discards what it gets and
+// knows when the last export request ended.
+type exportSink struct {
+	mu     sync.Mutex
+	active int       // export requests being read
+	last   time.Time // when the last one ended
+}
+
+func (s *exportSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+	io.Copy(io.Discard, r.Body)
+	s.mu.Lock()
+	s.active--
+	s.last = time.Now()
+	s.mu.Unlock()
+}
+
+// Settling bounds: exporters quiet for exportQuiet count as idle (a batch
+// follows the one before it at once); exportSettleMax bounds the wait.
+const (
+	exportQuiet     = 30 * time.Millisecond
+	exportSettleMax = 3 * time.Second
+)
+
+// settle waits until no export has run for exportQuiet (at most
+// exportSettleMax) and returns when the last export that ended after
+// since ended (since itself if none did).
+func (s *exportSink) settle(since time.Time) time.Time {
+	deadline := time.Now().Add(exportSettleMax)
+	for {
+		s.mu.Lock()
+		active, last := s.active, s.last
+		s.mu.Unlock()
+		if active == 0 && time.Since(last) >= exportQuiet || time.Now().After(deadline) {
+			if last.After(since) {
+				return last
+			}
+			return since
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // tracedChunksPerRound is how many off/1.0/0.1 chunks a baseline round
@@ -261,8 +317,8 @@ type tracedVariant struct {
 // startTracedBaseline starts the traced servers with offEnv, the
 // environment of off, and tracing turned on.
 func startTracedBaseline(b *testing.B, off *httpServer, offEnv map[string]string) *tracedBaseline {
-	sink := newLoopbackServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
-	tb := &tracedBaseline{off: off}
+	tb := &tracedBaseline{off: off, sink: &exportSink{}}
+	sink := newLoopbackServer(b, tb.sink)
 	for _, ratio := range []string{"1.0", "0.1"} {
 		env := map[string]string{"TRACING_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_SAMPLE_RATE": ratio}
 		for k, v := range offEnv {
@@ -282,15 +338,18 @@ func startTracedBaseline(b *testing.B, off *httpServer, offEnv map[string]string
 func (tb *tracedBaseline) round(b *testing.B, body []byte, clients, n int) bool {
 	calls := max(n/tracedChunksPerRound, clients)
 	for range tracedChunksPerRound {
+		tb.settle()
 		off := driveHTTPLoad(b, tb.off.base+"/mcp", body, clients, calls)
 		if off.calls == 0 {
 			return false
 		}
 		for _, v := range tb.variants {
+			tb.settle()
 			st := driveHTTPLoad(b, v.srv.base+"/mcp", body, clients, calls)
 			if st.calls == 0 {
 				return false
 			}
+			tb.drain(&st)
 			v.rate = append(v.rate, st.rate()/off.rate())
 			if st.cpu > 0 && off.cpu > 0 {
 				v.cpu = append(v.cpu, st.cpuPerCall()/off.cpuPerCall())
@@ -298,6 +357,25 @@ func (tb *tracedBaseline) round(b *testing.B, body []byte, clients, n int) bool 
 		}
 	}
 	return true
+}
+
+// settle starts a chunk from a collected heap and idle exporters.
+func (tb *tracedBaseline) settle() {
+	runtime.GC()
+	tb.sink.settle(time.Now())
+}
+
+// drain waits for the exports of the chunk st measured and counts them in
+// it: the chunk lasts until its last export ended, and the process CPU of
+// the wait is added to its own.
+func (tb *tracedBaseline) drain(st *httpLoadStats) {
+	end := time.Now()
+	cpu0, ok0 := processCPU()
+	last := tb.sink.settle(end)
+	if cpu1, ok1 := processCPU(); ok0 && ok1 && st.cpu > 0 {
+		st.cpu += cpu1 - cpu0
+	}
+	st.elapsed += last.Sub(end)
 }
 
 // report reports the medians of the per-chunk ratios of every variant as
