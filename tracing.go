@@ -307,6 +307,11 @@ func (t *tracing) shutdown(ctx context.Context) error {
 // h's traceparent, tracestate and baggage headers. Malformed headers are
 // ignored and ctx comes back unchanged.
 func (t *tracing) extractHTTP(ctx context.Context, h http.Header) context.Context {
+	// Without either header neither propagator finds anything: most
+	// requests skip both lookups.
+	if t == nil || h["Traceparent"] == nil && h["Baggage"] == nil {
+		return ctx
+	}
 	return t.propagator().Extract(ctx, headerCarrier(h))
 }
 

@@ -397,6 +397,22 @@ func TestTracingExtract(t *testing.T) {
 	}
 }
 
+// TestTracingExtractsEitherHeader: a request carrying only baggage, or
+// only a traceparent, still has it read (extractHTTP skips the propagators
+// only when both headers are missing).
+func TestTracingExtractsEitherHeader(t *testing.T) {
+	tr, _ := tracingStart(t, tracingTestConfig("http://127.0.0.1:1"))
+	ctx := tr.extractHTTP(context.Background(), http.Header{"Baggage": {"tenant=acme"}})
+	if got := baggage.FromContext(ctx).Member("tenant").Value(); got != "acme" {
+		t.Errorf("baggage alone: tenant = %q, want acme", got)
+	}
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ctx = tr.extractHTTP(context.Background(), http.Header{"Traceparent": {tp}})
+	if got := trace.SpanContextFromContext(ctx).TraceID().String(); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("traceparent alone: trace id = %q", got)
+	}
+}
+
 func TestTracingPropagationOnAndOff(t *testing.T) {
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	in := http.Header{"Traceparent": {tp}, "Baggage": {"tenant=acme"}}
