@@ -153,10 +153,8 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 	switch {
 	case opts.BaseURL == "":
 		c.decided.Store(embeddedAdapter)
-	case opts.Dialect == "" || opts.Dialect == dialectLegacy:
-		c.decided.Store(legacyAdapter)
-	case opts.Dialect == dialectTaskmanV2:
-		c.decided.Store(adapterFor(dialectTaskmanV2, c.defaultOwner))
+	case opts.Dialect == "" || opts.Dialect == dialectLegacy || opts.Dialect == dialectTaskmanV2:
+		c.decided.Store(adapterFor(opts.Dialect, c.defaultOwner)) // "" is legacy
 	case opts.Dialect != dialectAuto:
 		return nil, fmt.Errorf("backend client: unknown dialect %q (want one of %s)", opts.Dialect, strings.Join(dialectNames, ", "))
 	}
