@@ -675,26 +675,40 @@ func TestHealthReadRuntime(t *testing.T) {
 	}
 }
 
-// TestHealthThresholds checks the memory and scheduler judgements at their
-// edges.
+// TestHealthThresholds checks the memory and scheduler judgements, status
+// and words, at their edges.
 func TestHealthThresholds(t *testing.T) {
 	now := time.Unix(0, 0)
 	mem := []struct {
-		heap uint64
-		want string
-	}{{0, healthPass}, {512 << 20, healthPass}, {512<<20 + 1, healthWarn}, {1 << 30, healthWarn}, {1<<30 + 1, healthFail}}
+		heap         uint64
+		want, output string
+	}{
+		{0, healthPass, "heap in use 0 MiB"},
+		{512 << 20, healthPass, "heap in use 512 MiB"},
+		{512<<20 + 1, healthWarn, "heap in use 512 MiB, over 512 MiB"},
+		{1 << 30, healthWarn, "heap in use 1024 MiB, over 512 MiB"},
+		{1<<30 + 1, healthFail, "heap in use 1024 MiB, over the 1024 MiB limit"},
+	}
 	for _, tt := range mem {
-		if got := healthMemoryCheck(tt.heap, 512<<20, 1<<30, now).Status; got != tt.want {
-			t.Errorf("healthMemoryCheck(%d) = %q, want %q", tt.heap, got, tt.want)
+		if c := healthMemoryCheck(tt.heap, 512<<20, 1<<30, now); c.Status != tt.want || c.Output != tt.output {
+			t.Errorf("healthMemoryCheck(%d) = %q %q, want %q %q", tt.heap, c.Status, c.Output, tt.want, tt.output)
 		}
 	}
 	sched := []struct {
-		p99  time.Duration
-		want string
-	}{{-1, healthPass}, {0, healthPass}, {50 * time.Millisecond, healthPass}, {51 * time.Millisecond, healthWarn}, {500 * time.Millisecond, healthWarn}, {501 * time.Millisecond, healthFail}}
+		p99          time.Duration
+		want, output string
+	}{
+		{-1, healthPass, "no scheduling latency samples"},
+		{0, healthPass, "p99 scheduling latency 0s"},
+		{1234567 * time.Nanosecond, healthPass, "p99 scheduling latency 1.235ms"},
+		{50 * time.Millisecond, healthPass, "p99 scheduling latency 50ms"},
+		{51 * time.Millisecond, healthWarn, "p99 scheduling latency 51ms, over 50ms"},
+		{500 * time.Millisecond, healthWarn, "p99 scheduling latency 500ms, over 50ms"},
+		{501500 * time.Microsecond, healthFail, "p99 scheduling latency 501.5ms, over the 500ms limit"},
+	}
 	for _, tt := range sched {
-		if got := healthSchedulerCheck(tt.p99, now).Status; got != tt.want {
-			t.Errorf("healthSchedulerCheck(%v) = %q, want %q", tt.p99, got, tt.want)
+		if c := healthSchedulerCheck(tt.p99, now); c.Status != tt.want || c.Output != tt.output {
+			t.Errorf("healthSchedulerCheck(%v) = %q %q, want %q %q", tt.p99, c.Status, c.Output, tt.want, tt.output)
 		}
 	}
 	backend := []struct {
