@@ -29,6 +29,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -527,18 +528,10 @@ func (h *health) circuitsCheck(now time.Time) healthCheck {
 
 // healthMemoryCheck judges the heap in use against the thresholds.
 func healthMemoryCheck(heap, warn, fail uint64, now time.Time) healthCheck {
-	c := healthCheck{Status: healthPass, ObservedValue: heap, ObservedUnit: "bytes", Time: healthTime(now)}
-	const mib = 1 << 20
-	switch {
-	case heap > fail:
-		c.Status = healthFail
-		c.Output = fmt.Sprintf("heap in use %d MiB, over the %d MiB limit", heap/mib, fail/mib)
-	case heap > warn:
-		c.Status = healthWarn
-		c.Output = fmt.Sprintf("heap in use %d MiB, over %d MiB", heap/mib, warn/mib)
-	default:
-		c.Output = fmt.Sprintf("heap in use %d MiB", heap/mib)
-	}
+	c := healthCheck{ObservedValue: heap, ObservedUnit: "bytes", Time: healthTime(now)}
+	c.Status, c.Output = healthGrade("heap in use", heap, warn, fail, func(b uint64) string {
+		return fmt.Sprintf("%d MiB", b>>20)
+	})
 	return c
 }
 
@@ -551,17 +544,25 @@ func healthSchedulerCheck(p99 time.Duration, now time.Time) healthCheck {
 		return c
 	}
 	c.ObservedValue, c.ObservedUnit = float64(p99.Microseconds())/1000, "ms" // ms with µs precision
-	switch {
-	case p99 > healthSchedFail:
-		c.Status = healthFail
-		c.Output = fmt.Sprintf("p99 scheduling latency %s, over the %s limit", p99.Round(time.Microsecond), healthSchedFail)
-	case p99 > healthSchedWarn:
-		c.Status = healthWarn
-		c.Output = fmt.Sprintf("p99 scheduling latency %s, over %s", p99.Round(time.Microsecond), healthSchedWarn)
-	default:
-		c.Output = fmt.Sprintf("p99 scheduling latency %s", p99.Round(time.Microsecond))
-	}
+	c.Status, c.Output = healthGrade("p99 scheduling latency", p99, healthSchedWarn, healthSchedFail, func(d time.Duration) string {
+		return d.Round(time.Microsecond).String()
+	})
 	return c
+}
+
+// healthGrade grades a measured value v against its warn and fail limits
+// and words the verdict, each figure shown by show: over fail fails
+// ("<label> <v>, over the <fail> limit"), over warn warns ("<label> <v>,
+// over <warn>"), anything else passes ("<label> <v>").
+func healthGrade[T cmp.Ordered](label string, v, warn, fail T, show func(T) string) (status, output string) {
+	measured := label + " " + show(v)
+	switch {
+	case v > fail:
+		return healthFail, measured + ", over the " + show(fail) + " limit"
+	case v > warn:
+		return healthWarn, measured + ", over " + show(warn)
+	}
+	return healthPass, measured
 }
 
 // readRuntime reads the memory figures and the p99 scheduling latency. The
