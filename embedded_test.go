@@ -278,6 +278,33 @@ func TestEmbeddedTaskValidation(t *testing.T) {
 	}
 }
 
+// TestEmbeddedTimeChecks pins the exact words of the date and date-time
+// field checks, for a value that is no string and one in the wrong form.
+func TestEmbeddedTimeChecks(t *testing.T) {
+	tests := []struct {
+		name  string
+		check embCheck
+		in    any
+		want  string // "" for accepted
+	}{
+		{"date-time", embTimestamp, "2025-01-31T17:00:00Z", ""},
+		{"date-time not string", embTimestamp, 7, "must be an RFC 3339 date-time string"},
+		{"date-time bad form", embTimestamp, "2025-01-31", `must be an RFC 3339 date-time such as 2025-01-31T17:00:00Z, got "2025-01-31"`},
+		{"date", embDate, "2026-01-31", ""},
+		{"date not string", embDate, true, "must be a date string YYYY-MM-DD"},
+		{"date bad form", embDate, "31/01/2026", `must be a date YYYY-MM-DD such as 2026-01-31, got "31/01/2026"`},
+	}
+	for _, tt := range tests {
+		got, err := tt.check(tt.in)
+		switch {
+		case tt.want == "" && (err != nil || got != tt.in):
+			t.Errorf("%s: check(%v) = %v, %v, want it accepted as is", tt.name, tt.in, got, err)
+		case tt.want != "" && (err == nil || err.Error() != tt.want):
+			t.Errorf("%s: check(%v) error = %v, want %q", tt.name, tt.in, err, tt.want)
+		}
+	}
+}
+
 // TestEmbeddedTaskListFilters checks each GET /tasks filter against a small fixed set.
 func TestEmbeddedTaskListFilters(t *testing.T) {
 	_, srv := embTestServer(t, "")
