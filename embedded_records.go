@@ -265,15 +265,24 @@ func embStringList(maxItems, maxLen int) embCheck {
 }
 
 // embTimestamp accepts an RFC 3339 date-time string.
-func embTimestamp(v any) (any, error) {
-	s, ok := v.(string)
-	if !ok {
-		return nil, errors.New("must be an RFC 3339 date-time string")
+var embTimestamp = embTimeString(time.RFC3339,
+	"must be an RFC 3339 date-time string",
+	"must be an RFC 3339 date-time such as 2025-01-31T17:00:00Z, got %q")
+
+// embTimeString accepts a string that time.Parse reads with layout;
+// notString is the error for any other value, badForm the format (its %q
+// the value) for a string in another form.
+func embTimeString(layout, notString, badForm string) embCheck {
+	return func(v any) (any, error) {
+		s, ok := v.(string)
+		if !ok {
+			return nil, errors.New(notString)
+		}
+		if _, err := time.Parse(layout, s); err != nil {
+			return nil, fmt.Errorf(badForm, s)
+		}
+		return s, nil
 	}
-	if _, err := time.Parse(time.RFC3339, s); err != nil {
-		return nil, fmt.Errorf("must be an RFC 3339 date-time such as 2025-01-31T17:00:00Z, got %q", s)
-	}
-	return s, nil
 }
 
 // embNonNegative accepts a number ≥ 0.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -62,16 +61,9 @@ var embTaskCompleteSpec = embSpec{
 }
 
 // embDate accepts a calendar date, YYYY-MM-DD.
-func embDate(v any) (any, error) {
-	s, ok := v.(string)
-	if !ok {
-		return nil, errors.New("must be a date string YYYY-MM-DD")
-	}
-	if _, err := time.Parse(time.DateOnly, s); err != nil {
-		return nil, fmt.Errorf("must be a date YYYY-MM-DD such as 2026-01-31, got %q", s)
-	}
-	return s, nil
-}
+var embDate = embTimeString(time.DateOnly,
+	"must be a date string YYYY-MM-DD",
+	"must be a date YYYY-MM-DD such as 2026-01-31, got %q")
 
 // sprintRoutes registers the sprint endpoints and the task and action-list
 // endpoints that came with them; h is routes' registration helper.
