@@ -305,6 +305,42 @@ func TestEmbeddedTimeChecks(t *testing.T) {
 	}
 }
 
+// TestEmbeddedFullRecords checks the 409 answer, word for word, of each
+// add that would take a record past the most it can hold, and that the
+// refused add changes nothing.
+func TestEmbeddedFullRecords(t *testing.T) {
+	e, srv := embTestServer(t, "")
+	pid := embMust(t, srv, "POST", "/projects", map[string]any{"name": "Apollo"}, 201)["id"].(string)
+	alid := embMust(t, srv, "POST", "/action-lists", map[string]any{"title": "Launch"}, 201)["id"].(string)
+	tid := embCreateTask(t, srv, "t", nil)["id"].(string)
+	fill := func(n int, v func(i int) any) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = v(i)
+		}
+		return out
+	}
+	e.mu.Lock()
+	e.store.Projects[pid].Record["sprints"] = fill(embMaxSprints, func(i int) any { return fmt.Sprint("S-", i) })
+	al := e.store.ActionLists[alid].Record
+	al["items"] = fill(embMaxItems, func(i int) any { return map[string]any{"id": fmt.Sprint("item-", i), "text": "x", "order": i} })
+	al["task_ids"] = fill(embMaxLinkedTasks, func(i int) any { return fmt.Sprint("T-", i) })
+	e.mu.Unlock()
+	embCheckProblems(t, srv, []embProblemCase{
+		{"link a sprint to a full project", "POST", "/projects/" + pid + "/sprints", map[string]any{"sprint_id": "S-new"}, 409,
+			fmt.Sprintf("project %s already has %d sprints, the most it can hold", pid, embMaxSprints)},
+		{"create a sprint in a full project", "POST", "/sprints", map[string]any{"name": "S", "project_id": pid}, 409,
+			fmt.Sprintf("project %s already has %d sprints, the most it can hold", pid, embMaxSprints)},
+		{"add an item to a full list", "POST", "/action-lists/" + alid + "/items", map[string]any{"text": "y"}, 409,
+			fmt.Sprintf("action list %s already has %d items, the most it can hold", alid, embMaxItems)},
+		{"link a task to a full list", "POST", "/action-lists/" + alid + "/tasks?task_id=" + tid, nil, 409,
+			fmt.Sprintf("action list %s already has %d linked tasks, the most it can hold", alid, embMaxLinkedTasks)},
+	})
+	if got := embMust(t, srv, "GET", "/sprints", nil, 200)["total"]; got != float64(0) {
+		t.Errorf("sprints after the refused create: total = %v, want 0", got)
+	}
+}
+
 // TestEmbeddedTaskListFilters checks each GET /tasks filter against a small fixed set.
 func TestEmbeddedTaskListFilters(t *testing.T) {
 	_, srv := embTestServer(t, "")
