@@ -697,7 +697,7 @@ func (e *embedded) handleAddSprint(tx *embTx, r *http.Request, body []byte) (int
 		return http.StatusOK, ent.Record, nil
 	}
 	if len(sprints) >= embMaxSprints {
-		return 0, nil, embErrf(http.StatusConflict, "project %s already has %d sprints, the most it can hold", embStr(ent.Record, "id"), embMaxSprints)
+		return 0, nil, embFull("project", embStr(ent.Record, "id"), embMaxSprints, "sprints")
 	}
 	rec := maps.Clone(ent.Record)
 	rec["sprints"] = append(slices.Clone(sprints), c["sprint_id"])

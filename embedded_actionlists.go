@@ -170,7 +170,7 @@ func (e *embedded) handleAddItem(tx *embTx, r *http.Request, body []byte) (int, 
 	}
 	items, _ := ent.Record["items"].([]any)
 	if len(items) >= embMaxItems {
-		return 0, nil, embErrf(http.StatusConflict, "action list %s already has %d items, the most it can hold", embStr(ent.Record, "id"), embMaxItems)
+		return 0, nil, embFull("action list", embStr(ent.Record, "id"), embMaxItems, "items")
 	}
 	if _, ok := item["order"]; !ok {
 		next := 0

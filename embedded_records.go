@@ -52,6 +52,12 @@ func embErrf(status int, format string, args ...any) error {
 	return &embProblem{status: status, detail: fmt.Sprintf(format, args...)}
 }
 
+// embFull is the 409 answer to an add that would take the record noun id
+// past the most (limit) of what it can hold.
+func embFull(noun, id string, limit int, what string) error {
+	return embErrf(http.StatusConflict, "%s %s already has %d %s, the most it can hold", noun, id, limit, what)
+}
+
 // embWriteProblem writes an RFC 9457 problem+json answer.
 func embWriteProblem(w http.ResponseWriter, status int, detail string) {
 	body, _ := json.Marshal(map[string]any{

@@ -115,7 +115,7 @@ func (e *embedded) handleCreateSprint(tx *embTx, _ *http.Request, body []byte) (
 	sprints, _ := proj.Record["sprints"].([]any)
 	if !slices.Contains(sprints, any(rec["id"])) {
 		if len(sprints) >= embMaxSprints {
-			return 0, nil, embErrf(http.StatusConflict, "project %s already has %d sprints, the most it can hold", pid, embMaxSprints)
+			return 0, nil, embFull("project", pid, embMaxSprints, "sprints")
 		}
 		p := maps.Clone(proj.Record)
 		p["sprints"] = append(slices.Clone(sprints), rec["id"])
@@ -345,7 +345,7 @@ func (e *embedded) handleLinkTask(tx *embTx, r *http.Request, _ []byte) (int, an
 		return http.StatusOK, embActionListView(ent.Record), nil
 	}
 	if len(linked) >= embMaxLinkedTasks {
-		return 0, nil, embErrf(http.StatusConflict, "action list %s already has %d linked tasks, the most it can hold", embStr(ent.Record, "id"), embMaxLinkedTasks)
+		return 0, nil, embFull("action list", embStr(ent.Record, "id"), embMaxLinkedTasks, "linked tasks")
 	}
 	rec := maps.Clone(ent.Record)
 	rec["task_ids"] = append(slices.Clone(linked), tid)
