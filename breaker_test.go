@@ -42,6 +42,23 @@ func (l *breakerTransitionLog) list() []breakerTransition {
 	return slices.Clone(l.got)
 }
 
+// breakerTestVolume is breakerTestConfig with a volume threshold of n
+// calls.
+func breakerTestVolume(n int) breakerConfig {
+	cfg := breakerTestConfig()
+	cfg.VolumeThreshold = n
+	return cfg
+}
+
+// breakerWantState reports an error unless b is in state want after the
+// step when describes.
+func breakerWantState(t *testing.T, b *breaker, when string, want breakerState) {
+	t.Helper()
+	if got := b.snapshot().State; got != want {
+		t.Errorf("%s: state = %v, want %v", when, got, want)
+	}
+}
+
 // newTestBreaker returns a breaker named "GET /tasks/{id}" on a fake clock,
 // with its transitions logged.
 func newTestBreaker(t *testing.T, cfg breakerConfig) (*breaker, *fakeClock, *breakerTransitionLog) {
@@ -319,9 +336,7 @@ func TestBreakerProbeOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := breakerTestConfig()
-			cfg.VolumeThreshold = 2
-			b, clk, log := newTestBreaker(t, cfg)
+			b, clk, log := newTestBreaker(t, breakerTestVolume(2))
 			breakerTrip(t, b, 2, 2)
 			clk.advance(30 * time.Second)
 			probe, err := b.allow()
@@ -341,9 +356,7 @@ func TestBreakerProbeOutcome(t *testing.T) {
 				}
 				// Fresh window: one failure does not reach the volume again.
 				breakerCall(t, b, breakerFailure)
-				if got := b.snapshot().State; got != breakerClosed {
-					t.Errorf("one failure after closing: state = %v, want closed", got)
-				}
+				breakerWantState(t, b, "one failure after closing", breakerClosed)
 			case breakerOpen:
 				reopened := clk.now()
 				clk.advance(30*time.Second - time.Nanosecond)
@@ -368,9 +381,7 @@ func TestBreakerProbeOutcome(t *testing.T) {
 					t.Errorf("second allow() = %v, want rejection while the new probe runs", err)
 				}
 				b.record(tk, breakerSuccess)
-				if got := b.snapshot().State; got != breakerClosed {
-					t.Errorf("after the new probe succeeded: state = %v, want closed", got)
-				}
+				breakerWantState(t, b, "after the new probe succeeded", breakerClosed)
 			}
 			want := []breakerTransition{{breakerClosed, breakerOpen}, {breakerOpen, breakerHalfOpen}}
 			switch tt.o {
@@ -390,20 +401,14 @@ func TestBreakerProbeOutcome(t *testing.T) {
 
 func TestBreakerOldGenerationIgnored(t *testing.T) {
 	t.Run("slow success cannot close a fresh trip", func(t *testing.T) {
-		cfg := breakerTestConfig()
-		cfg.VolumeThreshold = 2
-		b, _, _ := newTestBreaker(t, cfg)
+		b, _, _ := newTestBreaker(t, breakerTestVolume(2))
 		slow, _ := b.allow()
 		breakerTrip(t, b, 2, 2)
 		b.record(slow, breakerSuccess)
-		if got := b.snapshot().State; got != breakerOpen {
-			t.Errorf("after a late success: state = %v, want open", got)
-		}
+		breakerWantState(t, b, "after a late success", breakerOpen)
 	})
 	t.Run("slow failure does not count in the new window", func(t *testing.T) {
-		cfg := breakerTestConfig()
-		cfg.VolumeThreshold = 1
-		b, clk, _ := newTestBreaker(t, cfg)
+		b, clk, _ := newTestBreaker(t, breakerTestVolume(1))
 		slow, _ := b.allow()
 		breakerTrip(t, b, 1, 1)
 		clk.advance(30 * time.Second)
@@ -429,18 +434,12 @@ func TestBreakerOldGenerationIgnored(t *testing.T) {
 			t.Fatalf("allow() once the probe is presumed lost = %+v, %v, want a new probe", probe, err)
 		}
 		b.record(lost, breakerSuccess)
-		if got := b.snapshot().State; got != breakerHalfOpen {
-			t.Errorf("after the lost probe's late success: state = %v, want half-open", got)
-		}
+		breakerWantState(t, b, "after the lost probe's late success", breakerHalfOpen)
 		b.record(probe, breakerFailure)
-		if got := b.snapshot().State; got != breakerOpen {
-			t.Errorf("after the new probe failed: state = %v, want open", got)
-		}
+		breakerWantState(t, b, "after the new probe failed", breakerOpen)
 	})
 	t.Run("zero ticket ignored", func(t *testing.T) {
-		cfg := breakerTestConfig()
-		cfg.VolumeThreshold = 1
-		b, _, _ := newTestBreaker(t, cfg)
+		b, _, _ := newTestBreaker(t, breakerTestVolume(1))
 		b.record(breakerTicket{}, breakerFailure)
 		if s := b.snapshot(); s.Total != 0 {
 			t.Errorf("after recording a zero ticket: Total = %d, want 0", s.Total)
@@ -452,8 +451,7 @@ func TestBreakerOldGenerationIgnored(t *testing.T) {
 // call back into the breaker without deadlocking.
 func TestBreakerOnChangeOutsideLock(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
-	cfg := breakerTestConfig()
-	cfg.VolumeThreshold = 1
+	cfg := breakerTestVolume(1)
 	var b *breaker
 	var got []string
 	b = newBreaker("POST /tasks", cfg, clk.now, func(name string, from, to breakerState) {
@@ -521,8 +519,7 @@ func TestBreakers(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	log := &breakerTransitionLog{}
 	var names []string
-	cfg := breakerTestConfig()
-	cfg.VolumeThreshold = 1
+	cfg := breakerTestVolume(1)
 	bs := newBreakers([]string{"GET /tasks", "POST /tasks", "GET /tasks", "DELETE /tasks/{id}"}, cfg, clk.now,
 		func(name string, from, to breakerState) {
 			names = append(names, name)
