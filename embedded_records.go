@@ -253,21 +253,36 @@ func embEnum(values ...string) embCheck {
 // characters each.
 func embStringList(maxItems, maxLen int) embCheck {
 	return func(v any) (any, error) {
-		list, ok := v.([]any)
-		if !ok {
-			return nil, errors.New("must be an array of strings")
-		}
-		if len(list) > maxItems {
-			return nil, fmt.Errorf("must have at most %d items", maxItems)
-		}
-		for i, x := range list {
+		return embArray(v, "strings", maxItems, func(i int, x any) (any, error) {
 			s, ok := x.(string)
 			if !ok || s == "" || utf8.RuneCountInString(s) > maxLen {
 				return nil, fmt.Errorf("item %d: must be a string of 1 to %d characters", i, maxLen)
 			}
-		}
-		return slices.Clone(list), nil
+			return s, nil
+		})
 	}
+}
+
+// embArray accepts an array of at most maxItems elements (of names them
+// for the error of any other value) and returns a new array of each
+// element as each accepts it; each's error stops the check.
+func embArray(v any, of string, maxItems int, each func(i int, x any) (any, error)) ([]any, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, errors.New("must be an array of " + of)
+	}
+	if len(list) > maxItems {
+		return nil, fmt.Errorf("must have at most %d items", maxItems)
+	}
+	out := make([]any, 0, len(list))
+	for i, x := range list {
+		y, err := each(i, x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, y)
+	}
+	return out, nil
 }
 
 // embTimestamp accepts an RFC 3339 date-time string.
@@ -337,15 +352,7 @@ func embObject(v any) (any, error) {
 // embMaxItems objects {text, completed?, order?}. Ids are added by the
 // caller, which knows the store.
 func embItemsField(v any) (any, error) {
-	list, ok := v.([]any)
-	if !ok {
-		return nil, errors.New("must be an array of objects")
-	}
-	if len(list) > embMaxItems {
-		return nil, fmt.Errorf("must have at most %d items", embMaxItems)
-	}
-	out := make([]any, 0, len(list))
-	for i, x := range list {
+	return embArray(v, "objects", embMaxItems, func(i int, x any) (any, error) {
 		m, ok := x.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("item %d: must be an object", i)
@@ -357,9 +364,8 @@ func embItemsField(v any) (any, error) {
 		if _, ok := item["order"]; !ok {
 			item["order"] = i
 		}
-		out = append(out, item)
-	}
-	return out, nil
+		return item, nil
+	})
 }
 
 // The field specs of every kind, from docs/tools.md. Lengths are in characters.
