@@ -64,15 +64,22 @@ func TestOpsListenerHostRule(t *testing.T) {
 	for host, want := range map[string]int{"127.0.0.1:" + port: http.StatusOK, "localhost:" + port: http.StatusOK, "10.1.2.3:" + port: http.StatusForbidden} {
 		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+port+"/health/live", nil)
 		req.Host = host
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("ops GET /health/live with Host %s = %d, want %d", host, resp.StatusCode, want)
+		if got := httpStatus(t, req); got != want {
+			t.Errorf("ops GET /health/live with Host %s = %d, want %d", host, got, want)
 		}
 	}
+}
+
+// httpStatus sends req and returns the answer's status code, its body
+// closed unread.
+func httpStatus(t *testing.T, req *http.Request) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func TestAllowedHostsFor(t *testing.T) {
@@ -104,13 +111,9 @@ func TestAuthMetricsDoesWhatItSays(t *testing.T) {
 	}
 	s := startHTTP(t, map[string]string{"TASKMAN_AUTH_TOKEN": "tok", "TASKMAN_AUTH_METRICS": "true"})
 	for path, want := range map[string]int{"/metrics": http.StatusUnauthorized, "/health/live": http.StatusOK, "/health/ready": http.StatusOK} {
-		resp, err := http.Get(s.base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET %s without a token, TASKMAN_AUTH_METRICS=true = %d, want %d", path, resp.StatusCode, want)
+		req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
+		if got := httpStatus(t, req); got != want {
+			t.Errorf("GET %s without a token, TASKMAN_AUTH_METRICS=true = %d, want %d", path, got, want)
 		}
 	}
 }

@@ -398,13 +398,8 @@ func TestHTTPRules(t *testing.T) {
 			for k, v := range tt.headers {
 				req.Header.Set(k, v)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tt.status {
-				t.Errorf("GET with %v = %d, want %d", tt.headers, resp.StatusCode, tt.status)
+			if got := httpStatus(t, req); got != tt.status {
+				t.Errorf("GET with %v = %d, want %d", tt.headers, got, tt.status)
 			}
 		}
 	})
