@@ -9,7 +9,7 @@ import (
 // origin can call /mcp: the request headers the transports read, and the
 // answer headers a client must see (the session id above all).
 var (
-	corsAllowHeaders  = strings.Join([]string{"Authorization", "Content-Type", "Accept", headerSessionID, headerProtocolVersion, "Mcp-Method", "Mcp-Name", "Last-Event-ID", "X-Request-ID", "traceparent", "tracestate"}, ", ")
+	corsAllowHeaders  = strings.Join([]string{"Authorization", "Content-Type", "Accept", headerSessionID, headerProtocolVersion, headerMethod, headerName, "Last-Event-ID", "X-Request-ID", "traceparent", "tracestate"}, ", ")
 	corsExposeHeaders = strings.Join([]string{headerSessionID, headerProtocolVersion, "X-Request-Id", "WWW-Authenticate", "Retry-After"}, ", ")
 )
 

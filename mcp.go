@@ -797,9 +797,10 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 	}
 	if err != nil {
 		s.metrics.observeToolExecution(t.name, "error", elapsed)
-		s.metrics.countError(toolErrorKind(err))
+		kind := toolErrorKind(err)
+		s.metrics.countError(kind)
 		level := slog.LevelWarn
-		if toolErrorKind(err) == "tool_error" {
+		if kind == "tool_error" {
 			level = slog.LevelInfo // the caller's mistake or the backend's limit, not the operator's problem
 		}
 		s.logger.Log(ctx, level, "tool call failed", "duration_ms", elapsed.Milliseconds(), "err", err)

@@ -69,7 +69,6 @@ type httpTransport struct {
 	sessions  *sessionStore
 	admission *admission
 
-	maxBody      int64
 	allowedHosts []string // nil: any Host
 	origins      []string // extra allowed origins
 	tokenHash    []byte   // sha256 of the bearer token; nil: no auth
@@ -96,7 +95,6 @@ func newHTTPTransport(srv *server, cfg *config, h *health, m *metrics, stop cont
 		health:      h,
 		sessions:    newSessionStore(cfg.MaxSessions, cfg.SessionIdleTimeout, m),
 		admission:   newAdmission(cfg.MaxInFlight, cfg.MaxRequestBytes),
-		maxBody:     cfg.MaxRequestBytes,
 		origins:     cfg.AllowedOrigins,
 		authMetrics: cfg.AuthMetrics,
 		stop:        stop,
@@ -394,12 +392,12 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusNotAcceptable, nil, codeInvalidRequest, "Not Acceptable: Accept must allow application/json and text/event-stream")
 		return
 	}
-	body, err := requestBody(w, r, t.maxBody)
+	body, err := requestBody(w, r, t.admission.maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest,
-				fmt.Sprintf("Request Entity Too Large: the body exceeds TASKMAN_MAX_REQUEST_BYTES (%d bytes)", t.maxBody))
+				fmt.Sprintf("Request Entity Too Large: the body exceeds TASKMAN_MAX_REQUEST_BYTES (%d bytes)", t.admission.maxBody))
 			return
 		}
 		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: reading the body failed")
@@ -414,7 +412,7 @@ func (t *httpTransport) handlePost(w http.ResponseWriter, r *http.Request) {
 		// No session; closing the stream cancels a modern request, so
 		// its context is the HTTP request's own (which the server's
 		// base context, t.stop, also cancels at the shutdown deadline).
-		t.dispatch(w, r, r.Context(), newSession(""), in)
+		t.dispatch(w, r, newSession(""), in)
 		return
 	}
 	t.postLegacy(w, r, in)
@@ -437,7 +435,8 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *i
 			return
 		}
 		var err error
-		if hs, err = t.sessions.create(credential(r), sessionClient(r, credential(r))); err != nil {
+		cred := credential(r)
+		if hs, err = t.sessions.create(cred, sessionClient(r, cred)); err != nil {
 			w.Header().Set("Retry-After", "60")
 			writeRPCError(w, http.StatusServiceUnavailable, id, codeInternalError, "Service Unavailable: "+err.Error())
 			return
@@ -451,8 +450,7 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *i
 	// says a disconnection is not a cancellation because a client may
 	// resume the stream, but this server keeps no events to resume
 	// from, so nobody could ever receive the answer.
-	ctx := r.Context()
-	a := t.dispatch(w, r, ctx, hs.session, in)
+	a := t.dispatch(w, r, hs.session, in)
 	if isInit && (a == nil || !a.ok()) {
 		t.sessions.remove(hs.id) // initialize failed: the session never began
 	}
@@ -461,10 +459,10 @@ func (t *httpTransport) postLegacy(w http.ResponseWriter, r *http.Request, in *i
 // dispatch runs a parsed body through the dispatcher and writes its
 // answer: 202 when there is none to give, JSON with the answer's status,
 // or an event stream once a notification has to go out before the result.
-// ctx ends when the request must stop (the shutdown deadline, and for a
-// modern request the client closing the stream). It returns the answer
-// written, if any.
-func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, ctx context.Context, sess *session, in *incoming) *answer {
+// The request's context ends the work (the shutdown deadline, and the
+// client closing the stream). It returns the answer written, if any.
+func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, sess *session, in *incoming) *answer {
+	ctx := r.Context()
 	// The HTTP request's one request info (see observe) learns the
 	// session: the dispatcher's log lines and the access line carry it.
 	if ri := requestInfoFrom(ctx); ri != nil {
@@ -567,10 +565,16 @@ func writePrimingEvent(w io.Writer, rc *http.ResponseController) error {
 }
 
 // writeEvent writes one SSE event and flushes it, bounded in time.
-func (s *sseWriter) writeEvent(data []byte) {
-	s.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-	fmt.Fprintf(s.w, "event: message\ndata: %s\n\n", data)
-	s.rc.Flush()
+func (s *sseWriter) writeEvent(data []byte) { writeMessageEvent(s.w, s.rc, data) }
+
+// writeMessageEvent writes data as one SSE message event and flushes it,
+// bounded in time.
+func writeMessageEvent(w io.Writer, rc *http.ResponseController, data []byte) error {
+	rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := fmt.Fprintf(w, "event: message\ndata: %s\n\n", data); err != nil {
+		return err
+	}
+	return rc.Flush()
 }
 
 // finish marks the handler as returned.
@@ -631,8 +635,7 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				continue
 			}
-			rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-			if _, err := fmt.Fprintf(w, "event: message\ndata: %s\n\n", b); err != nil || rc.Flush() != nil {
+			if writeMessageEvent(w, rc, b) != nil {
 				return
 			}
 		case <-r.Context().Done():
