@@ -567,12 +567,12 @@ func (p *configParser) choice(name string, allowed ...string) string {
 	if lv := strings.ToLower(v); slices.Contains(allowed, lv) {
 		return lv
 	}
-	p.bad(from, "must be "+configOr(allowed), v)
+	p.bad(from, "must be "+orList(allowed), v)
 	return ""
 }
 
-// configOr joins words as "a, b or c".
-func configOr(words []string) string {
+// orList joins words as "a, b or c".
+func orList(words []string) string {
 	if len(words) < 2 {
 		return strings.Join(words, "")
 	}
@@ -689,7 +689,7 @@ func (p *configParser) toolsets(name string) []string {
 	v, from, _ := p.lookup(name)
 	named := p.list(name)
 	if len(named) == 0 {
-		p.bad(from, "must name at least one toolset ("+configOr(append(slices.Clone(toolsetNames), "all"))+")", v)
+		p.bad(from, "must name at least one toolset ("+orList(append(slices.Clone(toolsetNames), "all"))+")", v)
 		return nil
 	}
 	var sets []string
@@ -703,7 +703,7 @@ func (p *configParser) toolsets(name string) []string {
 	}
 	for _, n := range named {
 		if lower := strings.ToLower(n); lower != "all" && !slices.Contains(toolsetNames, lower) {
-			p.bad(from, "must be a comma list of "+configOr(append(slices.Clone(toolsetNames), "all")), v)
+			p.bad(from, "must be a comma list of "+orList(append(slices.Clone(toolsetNames), "all")), v)
 			return nil
 		}
 	}

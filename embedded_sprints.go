@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -22,8 +21,9 @@ import (
 // embSprintNotStarted, complete only from one in embSprintStarted. A PUT
 // may set any status, as on TaskMan-v2.
 
-// embSprintStatuses are the sprint statuses, TaskMan-v2's SprintStatus.
-var embSprintStatuses = []string{"new", "planning", "pending", "assigned", "active", "in_progress", "blocked", "completed", "closed", "cancelled"}
+// embSprintStatuses are the sprint statuses: the tools' own (sprintStatuses), which
+// are TaskMan-v2's SprintStatus, so both backends speak one vocabulary.
+var embSprintStatuses = sprintStatuses
 
 // embSprintNotStarted are the statuses of a sprint still being planned:
 // the ones it may be started from.
@@ -272,19 +272,11 @@ func (tr sprintTransitionRule) refusal(id, cur string) string {
 	if slices.Contains(tr.from, cur) {
 		return ""
 	}
-	msg := fmt.Sprintf("sprint %s is %s: only a sprint that is %s can be %s", id, cur, embOr(tr.from), tr.verb)
+	msg := fmt.Sprintf("sprint %s is %s: only a sprint that is %s can be %s", id, cur, orList(tr.from), tr.verb)
 	if slices.Contains(embSprintNotStarted, cur) {
 		msg += tr.hint
 	}
 	return msg
-}
-
-// embOr lists values as "a, b or c".
-func embOr(values []string) string {
-	if len(values) < 2 {
-		return strings.Join(values, "")
-	}
-	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
 }
 
 // handleCompleteTask answers POST /tasks/{id}/complete: the task's status

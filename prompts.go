@@ -8,9 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -154,9 +152,7 @@ func (s *server) promptsGet(ctx context.Context, c *invocation) (any, error) {
 // does not exist or a bad argument is the caller's -32602, anything else
 // -32603, both naming what failed.
 func promptError(name string, err error) error {
-	var berr *backendError
-	var aerr *argError
-	if errors.As(err, &aerr) || errors.As(err, &berr) && berr.status == http.StatusNotFound {
+	if callerFault(err) {
 		return &rpcError{Code: codeInvalidParams, Message: "invalid params: " + name + ": " + err.Error()}
 	}
 	return &rpcError{Code: codeInternalError, Message: name + " failed: " + err.Error()}

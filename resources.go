@@ -120,14 +120,20 @@ func recordOf(v any) map[string]any {
 	return nil
 }
 
+// callerFault reports whether err is the caller's: a bad argument, or a
+// record the backend does not have.
+func callerFault(err error) bool {
+	var berr *backendError
+	var aerr *argError
+	return errors.As(err, &aerr) || errors.As(err, &berr) && berr.status == http.StatusNotFound
+}
+
 // resourceError turns a failed read into the JSON-RPC error of version v:
 // an unknown URI or a record the backend does not have is "Resource not
 // found" (-32002, -32602 in 2026-07-28), anything else an internal error
 // naming what failed.
 func resourceError(v, uri string, err error) error {
-	var berr *backendError
-	var aerr *argError
-	if err != nil && !errors.As(err, &aerr) && !(errors.As(err, &berr) && berr.status == http.StatusNotFound) {
+	if err != nil && !callerFault(err) {
 		return &rpcError{Code: codeInternalError, Message: "reading " + uri + " failed: " + err.Error()}
 	}
 	code := codeResourceNotFound

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -514,10 +513,7 @@ func v2ProjectMetrics(ctx context.Context, send sendFunc, r request) (any, error
 	}
 	completed, _ := byStatus["completed"].(int)
 	inProgress, _ := byStatus["in_progress"].(int)
-	pct := 0.0
-	if total > 0 {
-		pct = math.Round(float64(completed)*1000/float64(total)) / 10
-	}
+	pct := embPercent(completed, total)
 	return map[string]any{
 		"project": v2ProjectFrom(project),
 		"task_statistics": map[string]any{

@@ -24,6 +24,9 @@ var v2SprintFields = []string{"actual_points", "cadence", "carried_over_points",
 // v2SprintRenames maps the tools' sprint field names to TaskMan-v2's.
 var v2SprintRenames = map[string]string{"project_id": "primary_project"}
 
+// v2SprintRenamesFrom is v2SprintRenames the other way.
+var v2SprintRenamesFrom = invert(v2SprintRenames)
+
 // v2SprintTo translates sprint fields; the statuses are the same on both
 // sides.
 func v2SprintTo(fields map[string]any, notes *callNotes) (map[string]any, error) {
@@ -32,7 +35,7 @@ func v2SprintTo(fields map[string]any, notes *callNotes) (map[string]any, error)
 
 // v2SprintFrom reads a TaskMan-v2 sprint in the tools' vocabulary.
 func v2SprintFrom(rec map[string]any) map[string]any {
-	return fromWire(rec, invert(v2SprintRenames))
+	return fromWire(rec, v2SprintRenamesFrom)
 }
 
 // v2SprintRoutes adds the sprint, task-complete and task-link routes to a

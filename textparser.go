@@ -19,6 +19,19 @@ var (
 	parseDueRE = regexp.MustCompile(`(?i)(?:\b(?:due(?:\s+(?:by|on))?|by|on|before|until)\s+)?\b(\d{4}-\d{2}-\d{2}|today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b`)
 )
 
+// parsePriorities and parseStatuses map the words the parser recognises
+// to the tools' priority and status values.
+var (
+	parsePriorities = map[string]string{
+		"low": "low", "medium": "medium", "high": "high", "critical": "critical",
+		"urgent": "critical", "p1": "high", "p2": "medium", "p3": "low",
+	}
+	parseStatuses = map[string]string{
+		"todo": "new", "to do": "new", "doing": "in_progress", "in progress": "in_progress",
+		"in_progress": "in_progress", "review": "pending", "done": "completed", "blocked": "blocked",
+	}
+)
+
 // parseWeekdays maps the weekday names parseDueRE knows.
 var parseWeekdays = map[string]time.Weekday{
 	"sunday": time.Sunday, "monday": time.Monday, "tuesday": time.Tuesday, "wednesday": time.Wednesday,
@@ -60,18 +73,12 @@ func parseTaskText(input string, now time.Time) map[string]any {
 	}
 	if m := parsePriorityRE.FindStringSubmatch(text); m != nil {
 		word := strings.ToLower(m[1] + m[2] + m[3])
-		out["priority"] = map[string]string{
-			"low": "low", "medium": "medium", "high": "high", "critical": "critical",
-			"urgent": "critical", "p1": "high", "p2": "medium", "p3": "low",
-		}[word]
+		out["priority"] = parsePriorities[word]
 		found++
 		text = strings.Replace(text, m[0], " ", 1)
 	}
 	if m := parseStatusRE.FindStringSubmatch(text); m != nil {
-		out["status"] = map[string]string{
-			"todo": "new", "to do": "new", "doing": "in_progress", "in progress": "in_progress",
-			"in_progress": "in_progress", "review": "pending", "done": "completed", "blocked": "blocked",
-		}[strings.ToLower(m[1])]
+		out["status"] = parseStatuses[strings.ToLower(m[1])]
 		found++
 		text = strings.Replace(text, m[0], " ", 1)
 	}

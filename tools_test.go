@@ -818,7 +818,6 @@ func TestSchemaEnumsAreTheBackendsUnion(t *testing.T) {
 		{"project status", projectStatuses, embProjectStatuses, v2ProjectStatuses},
 		{"action-list status", actionListStatuses, embActionListStatuses, v2ActionListStatuses},
 		{"work type", workTypes, embWorkTypes, nil},
-		{"sprint status", sprintStatuses, embSprintStatuses, nil}, // TaskMan-v2's SprintStatus, which the embedded backend speaks
 	} {
 		union := slices.Clone(tt.legacy)
 		for _, v := range tt.v2 {
