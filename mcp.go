@@ -815,7 +815,9 @@ func (s *server) toolsCall(ctx context.Context, c *invocation) (any, error) {
 		return res, nil
 	}
 	if !t.hints.readOnly {
-		s.subs.publish(changedURIs(args.(map[string]any), payload))
+		if s.subs.watched() { // working out the URIs decodes records: only for a listener
+			s.subs.publish(changedURIs(args.(map[string]any), payload))
+		}
 		if changesList(t) {
 			s.subs.listChanged()
 		}

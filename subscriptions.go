@@ -186,6 +186,14 @@ func (s *server) watchListLegacy(sess *session, notify notifier) {
 	s.subs.watchList(sess, &listWatcher{send: send, ended: sess.ended})
 }
 
+// watched reports whether any resource subscription is held (some may
+// have ended and wait to be pruned).
+func (h *subscriptionHub) watched() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) > 0
+}
+
 // publish tells every subscriber of one of uris that it changed.
 func (h *subscriptionHub) publish(uris []string) {
 	if len(uris) == 0 {
