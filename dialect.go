@@ -164,7 +164,7 @@ func newLegacyAdapter(remote bool) *adapter {
 			a.routes[op].unsupported = legacyRemoteLacks(op)
 		}
 	}
-	a.routes[opRemoveItem] = route{run: removeItemThenRead(legacyMapped)}
+	a.routes[opRemoveItem] = route{run: removeItemThenRead(legacyMapped, legacyMapped)}
 	return a
 }
 
@@ -234,12 +234,13 @@ func legacyMapBody(body map[string]any) map[string]any {
 	return out
 }
 
-// removeItemThenRead returns a route that removes an item with build's call
+// removeItemThenRead returns a route that removes an item with remove's call
 // and, when the backend answers without the action list (204, empty body),
-// reads the list back, so the tool always answers with the list.
-func removeItemThenRead(build func(request) (wireCall, error)) func(context.Context, sendFunc, request) (any, error) {
+// reads the list back with read's call, so the tool always answers with the
+// list.
+func removeItemThenRead(remove, read func(request) (wireCall, error)) func(context.Context, sendFunc, request) (any, error) {
 	return func(ctx context.Context, send sendFunc, r request) (any, error) {
-		wc, err := build(r)
+		wc, err := remove(r)
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +248,7 @@ func removeItemThenRead(build func(request) (wireCall, error)) func(context.Cont
 		if err != nil || v != nil {
 			return v, err
 		}
-		get, err := build(request{op: opGetActionList, args: r.args[:1]})
+		get, err := read(request{op: opGetActionList, args: r.args[:1]})
 		if err != nil {
 			return nil, err
 		}

@@ -121,7 +121,7 @@ func newTaskmanV2Adapter(owner string) *adapter {
 		opDeleteActionList:      {build: v2Call("DELETE", "/action-lists/{}", false)},
 		opAddItem:               {build: v2AddItem, read: v2ReadRecord(v2ActionListFrom)},
 		opToggleItem:            {unsupported: "it has no endpoint to change one item (only add, remove and reorder), and rewriting the whole item list would race with other writers"},
-		opRemoveItem:            {run: v2ReadRecordRun(removeItemThenRead(v2RemoveItemCall), v2ActionListFrom)},
+		opRemoveItem:            {run: v2ReadRecordRun(removeItemThenRead(v2Call("DELETE", "/action-lists/{}/items/{}", false), v2Call("GET", "/action-lists/{}", false)), v2ActionListFrom)},
 		opReorderItems:          {build: v2Reorder, read: v2ReadRecord(v2ActionListFrom)},
 		opBulkDeleteActionLists: {run: v2BulkDeleteActionLists},
 		opBulkUpdateActionLists: {run: v2BulkUpdateActionLists},

@@ -237,15 +237,6 @@ func v2Reorder(r request) (wireCall, error) {
 	return wireCall{method: "PATCH", path: p, body: r.body}, err
 }
 
-// v2RemoveItemCall builds the two calls of action_list_remove_item: the
-// DELETE (answered 204) and the read-back of the list.
-func v2RemoveItemCall(r request) (wireCall, error) {
-	if r.op == opGetActionList {
-		return v2Call("GET", "/action-lists/{}", false)(r)
-	}
-	return v2Call("DELETE", "/action-lists/{}/items/{}", false)(r)
-}
-
 // v2PerID serves a bulk operation as one call per id, in order, reporting
 // progress after each. It never claims atomicity: the answer lists the ids
 // done and, in failed, each id that was not with its error. A failure that
@@ -475,11 +466,11 @@ func v2SearchActionLists(ctx context.Context, send sendFunc, r request) (any, er
 // read, for the operations that read a record before they act on it; op
 // names the logical operation in a shape error.
 func v2GetRecord(ctx context.Context, send sendFunc, op opID, tmpl, id string) (map[string]any, error) {
-	get, err := v2Call("GET", tmpl, false)(request{args: []string{id}})
+	p, err := v2Path(tmpl, id)
 	if err != nil {
 		return nil, err
 	}
-	v, err := send(ctx, get)
+	v, err := send(ctx, wireCall{method: "GET", path: p})
 	if err != nil {
 		return nil, err
 	}
@@ -556,12 +547,11 @@ func v2EditSprints(add bool) func(context.Context, sendFunc, request) (any, erro
 		default:
 			return v2ProjectFrom(project), nil // nothing to change
 		}
-		put, err := v2Call("PUT", "/projects/{}", false)(request{args: []string{pid}})
+		p, err := v2Path("/projects/{}", pid)
 		if err != nil {
 			return nil, err
 		}
-		put.body = map[string]any{"sprints": orEmpty(sprints)}
-		v, err := send(ctx, put)
+		v, err := send(ctx, wireCall{method: "PUT", path: p, body: map[string]any{"sprints": orEmpty(sprints)}})
 		if err != nil {
 			return nil, err
 		}
