@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -186,13 +188,23 @@ func legacyRemoteLacks(op opID) string {
 }
 
 // legacyValues turns the TaskMan-v2 values of the union enums into legacy
-// ones. The schemas bound which values reach each field, so one map per
-// field name is unambiguous: done, dropped and ready are task statuses
-// only, paused a project status only.
+// ones: the TaskMan-v2 dialect's own maps back (taskmanv2.go). The schemas
+// bound which values reach each field, so one map per field name is
+// unambiguous: done, dropped and ready are task statuses only, paused a
+// project status only.
 var legacyValues = map[string]map[string]string{
-	"status":   {"done": "completed", "dropped": "cancelled", "ready": "pending", "paused": "inactive"},
+	"status":   joinMaps(v2TaskStatusFrom, v2ProjectStatusFrom),
 	"priority": v2PriorityFrom,
 	"severity": v2PriorityFrom,
+}
+
+// joinMaps returns one map holding the entries of ms.
+func joinMaps(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		maps.Copy(out, m)
+	}
+	return out
 }
 
 // legacyMapped is legacyCall with TaskMan-v2 enum values mapped to legacy
@@ -202,11 +214,18 @@ var legacyValues = map[string]map[string]string{
 func legacyMapped(r request) (wireCall, error) {
 	wc, _ := legacyCall(r)
 	if len(r.query) > 0 {
-		q := url.Values{}
+		q := make(url.Values, len(r.query))
 		for k, vs := range r.query {
-			for _, v := range vs {
-				q.Add(k, fmt.Sprint(mapValue(v, legacyValues[k])))
+			m := legacyValues[k]
+			if m == nil {
+				q[k] = vs // wc.query is only encoded: sharing the slice is safe
+				continue
 			}
+			mapped := make([]string, len(vs))
+			for i, v := range vs {
+				mapped[i] = cmp.Or(m[v], v)
+			}
+			q[k] = mapped
 		}
 		wc.query = q
 	}
