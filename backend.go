@@ -67,6 +67,8 @@ type backendClient struct {
 	// breakers holds one circuit breaker per operation, indexed by opID;
 	// nil entries (breakers disabled) pass every call through.
 	breakers [numOps]*breaker
+	// senders are each operation's sendFunc, made once.
+	senders [numOps]sendFunc
 	// cache keeps the last good answer of each read for when the backend
 	// fails; nil (disabled) misses everything.
 	cache *cache
@@ -137,6 +139,7 @@ func newBackendClient(opts backendOptions) (*backendClient, error) {
 	}
 	for op := range numOps {
 		c.breakers[op] = opts.Breakers.get(op.String())
+		c.senders[op] = c.sender(op)
 	}
 	switch {
 	case opts.BaseURL != "":
@@ -299,7 +302,7 @@ func (c *backendClient) call(ctx context.Context, req request) (any, *staleness,
 		}
 		return c.fallback(ctx, req.op, key, err)
 	}
-	v, err := ad.perform(ctx, c.sender(req.op), req)
+	v, err := ad.perform(ctx, c.senders[req.op], req)
 	b.record(ticket, breakerOutcomeOf(ctx, err))
 	if err != nil {
 		if read && countsAsFailure(err) && ctx.Err() == nil {
