@@ -391,14 +391,20 @@ func isDelimiter(c byte) bool {
 	return false
 }
 
+// keyName returns the name a quoted key spells: the bytes between the
+// quotes, in place, unless an escape needs decoding.
+func keyName(key []byte) []byte {
+	if name := key[1 : len(key)-1]; bytes.IndexByte(name, '\\') < 0 {
+		return name
+	}
+	return []byte(memberName(key))
+}
+
 // jsonrpcMember returns the index in jsonrpcMembers of the member named
 // by a quoted key, or -1 for another name. An unescaped key is compared
 // in place, without making a string of it.
 func jsonrpcMember(key []byte) int {
-	name := key[1 : len(key)-1]
-	if bytes.IndexByte(name, '\\') >= 0 {
-		name = []byte(memberName(key))
-	}
+	name := keyName(key)
 	for i, m := range jsonrpcMembers {
 		if string(name) == m {
 			return i
@@ -456,11 +462,7 @@ func (o rawObject) get(name string) json.RawMessage {
 func rawMembers(obj json.RawMessage) rawObject {
 	members := make(rawObject, 0, 4)
 	eachMember(obj, func(key []byte, value json.RawMessage) {
-		name := key[1 : len(key)-1]
-		if bytes.IndexByte(name, '\\') >= 0 {
-			name = []byte(memberName(key))
-		}
-		members = append(members, rawMember{name, value})
+		members = append(members, rawMember{keyName(key), value})
 	})
 	return members
 }
