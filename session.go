@@ -28,7 +28,7 @@ type session struct {
 	inflight map[string]*inflight // requests being served, by canonical id (nil before the first); guarded by mu
 	// ended is closed when an HTTP session ends (nil under stdio), so that
 	// what is kept for the session (its subscriptions) can be let go.
-	ended <-chan struct{}
+	ended chan struct{}
 }
 
 // inflight is a request being served.
@@ -107,10 +107,9 @@ func (s *session) cancelAll() {
 // httpSession is a legacy MCP session of the HTTP transport.
 type httpSession struct {
 	*session
-	owner  []byte        // sha256 of the creating credential; nil without auth
-	client string        // whose share of the cap it counts against (sessionClient)
-	done   chan struct{} // closed when the session ends
-	stream atomic.Bool   // a GET stream is open
+	owner  []byte      // sha256 of the creating credential; nil without auth
+	client string      // whose share of the cap it counts against (sessionClient)
+	stream atomic.Bool // a GET stream is open
 
 	created  time.Time // when create made it; read-only afterwards
 	lastUsed time.Time // last request begun or ended; guarded by sessionStore.mu
@@ -180,8 +179,8 @@ func sessionClient(r *http.Request, cred []byte) string {
 func (st *sessionStore) create(owner []byte, client string) (*httpSession, error) {
 	var b [16]byte // 128 random bits
 	rand.Read(b[:])
-	hs := &httpSession{session: newSession(hex.EncodeToString(b[:])), owner: owner, client: client, done: make(chan struct{})}
-	hs.session.ended = hs.done
+	hs := &httpSession{session: newSession(hex.EncodeToString(b[:])), owner: owner, client: client}
+	hs.ended = make(chan struct{})
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.byClient[client] >= st.share {
@@ -282,7 +281,7 @@ func (st *sessionStore) removeLocked(id string) {
 		delete(st.byClient, hs.client)
 	}
 	hs.cancelAll()
-	close(hs.done)
+	close(hs.ended)
 	st.metrics.observeMCPSession("http", hs.negotiated(), st.now().Sub(hs.created))
 	st.gaugeLocked()
 }

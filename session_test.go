@@ -31,7 +31,7 @@ func mustCreate(t *testing.T, st *sessionStore, owner []byte, client string) *ht
 // alive reports whether hs has not been ended.
 func alive(hs *httpSession) bool {
 	select {
-	case <-hs.done:
+	case <-hs.ended:
 		return false
 	default:
 		return true

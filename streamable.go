@@ -640,7 +640,7 @@ func (t *httpTransport) handleGet(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-r.Context().Done():
 			return
-		case <-hs.done:
+		case <-hs.ended:
 			return
 		case <-t.streamsDone:
 			return
