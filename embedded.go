@@ -692,16 +692,11 @@ func (e *embedded) handleAddSprint(tx *embTx, r *http.Request, body []byte) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	sprints, _ := ent.Record["sprints"].([]any)
-	if slices.Contains(sprints, c["sprint_id"]) {
-		return http.StatusOK, ent.Record, nil
+	rec, err := tx.link(tx.s.Projects, ent, embProjectSprints, embStr(c, "sprint_id"))
+	if err != nil {
+		return 0, nil, err
 	}
-	if len(sprints) >= embMaxSprints {
-		return 0, nil, embFull("project", embStr(ent.Record, "id"), embMaxSprints, "sprints")
-	}
-	rec := maps.Clone(ent.Record)
-	rec["sprints"] = append(slices.Clone(sprints), c["sprint_id"])
-	return http.StatusOK, tx.replace(tx.s.Projects, ent, rec), nil
+	return http.StatusOK, rec, nil
 }
 
 // handleRemoveSprint answers DELETE /projects/{id}/sprints/{sid}.
@@ -711,14 +706,11 @@ func (e *embedded) handleRemoveSprint(tx *embTx, r *http.Request, _ []byte) (int
 		return 0, nil, err
 	}
 	sid := r.PathValue("sid")
-	sprints, _ := ent.Record["sprints"].([]any)
-	i := slices.Index(sprints, any(sid))
-	if i < 0 {
+	rec, linked := tx.unlink(tx.s.Projects, ent, embProjectSprints, sid)
+	if !linked {
 		return 0, nil, embErrf(http.StatusNotFound, "sprint %s is not linked to project %s", sid, embStr(ent.Record, "id"))
 	}
-	rec := maps.Clone(ent.Record)
-	rec["sprints"] = slices.Delete(slices.Clone(sprints), i, i+1)
-	return http.StatusOK, tx.replace(tx.s.Projects, ent, rec), nil
+	return http.StatusOK, rec, nil
 }
 
 // handleCreateMetaTask answers POST /projects/{id}/meta-tasks: the meta task

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -107,19 +106,12 @@ func (e *embedded) handleCreateSprint(tx *embTx, _ *http.Request, body []byte) (
 	if err := tx.checkProject(rec, ""); err != nil {
 		return 0, nil, err
 	}
-	pid := embStr(rec, "project_id")
-	proj := tx.s.Projects[pid]
+	proj := tx.s.Projects[embStr(rec, "project_id")]
 	if rec, err = tx.insert(tx.s.Sprints, "sprint", "S-", rec); err != nil {
 		return 0, nil, err
 	}
-	sprints, _ := proj.Record["sprints"].([]any)
-	if !slices.Contains(sprints, any(rec["id"])) {
-		if len(sprints) >= embMaxSprints {
-			return 0, nil, embFull("project", pid, embMaxSprints, "sprints")
-		}
-		p := maps.Clone(proj.Record)
-		p["sprints"] = append(slices.Clone(sprints), rec["id"])
-		tx.replace(tx.s.Projects, proj, p)
+	if _, err := tx.link(tx.s.Projects, proj, embProjectSprints, embStr(rec, "id")); err != nil {
+		return 0, nil, err
 	}
 	return http.StatusCreated, rec, nil
 }
@@ -165,9 +157,7 @@ func (e *embedded) handleDeleteSprint(tx *embTx, r *http.Request, _ []byte) (int
 	}
 	tx.remove(tx.s.Sprints, id)
 	for _, p := range embSorted(tx.s.Projects, func(rec map[string]any) bool { return slices.Contains(embStrings(rec, "sprints"), id) }) {
-		rec := maps.Clone(p.Record)
-		rec["sprints"] = slices.DeleteFunc(slices.Clone(rec["sprints"].([]any)), func(s any) bool { return s == id })
-		tx.replace(tx.s.Projects, p, rec)
+		tx.unlink(tx.s.Projects, p, embProjectSprints, id)
 	}
 	cleared := []string{}
 	for _, t := range embSorted(tx.s.Tasks, func(rec map[string]any) bool { return embStr(rec, "sprint_id") == id }) {
@@ -332,16 +322,11 @@ func (e *embedded) handleLinkTask(tx *embTx, r *http.Request, _ []byte) (int, an
 	if _, err := tx.liveTask(tid); err != nil {
 		return 0, nil, embErrf(http.StatusUnprocessableEntity, "task_id: task %s does not exist", tid)
 	}
-	linked, _ := ent.Record["task_ids"].([]any)
-	if slices.Contains(linked, any(tid)) {
-		return http.StatusOK, embActionListView(ent.Record), nil
+	rec, err := tx.link(tx.s.ActionLists, ent, embListTasks, tid)
+	if err != nil {
+		return 0, nil, err
 	}
-	if len(linked) >= embMaxLinkedTasks {
-		return 0, nil, embFull("action list", embStr(ent.Record, "id"), embMaxLinkedTasks, "linked tasks")
-	}
-	rec := maps.Clone(ent.Record)
-	rec["task_ids"] = append(slices.Clone(linked), tid)
-	return http.StatusOK, embActionListView(tx.replace(tx.s.ActionLists, ent, rec)), nil
+	return http.StatusOK, embActionListView(rec), nil
 }
 
 // handleUnlinkTask answers DELETE /action-lists/{id}/tasks/{task_id}; the
@@ -353,11 +338,6 @@ func (e *embedded) handleUnlinkTask(tx *embTx, r *http.Request, _ []byte) (int, 
 		return 0, nil, err
 	}
 	tid := r.PathValue("task_id")
-	linked, _ := ent.Record["task_ids"].([]any)
-	if !slices.Contains(linked, any(tid)) {
-		return http.StatusOK, embActionListView(ent.Record), nil
-	}
-	rec := maps.Clone(ent.Record)
-	rec["task_ids"] = slices.DeleteFunc(slices.Clone(linked), func(x any) bool { return x == tid })
-	return http.StatusOK, embActionListView(tx.replace(tx.s.ActionLists, ent, rec)), nil
+	rec, _ := tx.unlink(tx.s.ActionLists, ent, embListTasks, tid)
+	return http.StatusOK, embActionListView(rec), nil
 }

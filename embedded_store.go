@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -129,6 +131,49 @@ func (tx *embTx) replace(t embTable, ent *embEntry, rec map[string]any) map[stri
 	rec["updated_at"] = tx.stamp
 	tx.put(t, embStr(rec, "id"), &embEntry{Seq: ent.Seq, Record: rec})
 	return rec
+}
+
+// embLinks names a record's list of linked ids: a project's sprints, an
+// action list's tasks.
+type embLinks struct {
+	field string // the record's member holding the ids
+	noun  string // the record's kind, for the 409 of a full list
+	what  string // the linked things, for that 409
+	max   int    // how many ids the list may hold
+}
+
+var (
+	embProjectSprints = embLinks{field: "sprints", noun: "project", what: "sprints", max: embMaxSprints}
+	embListTasks      = embLinks{field: "task_ids", noun: "action list", what: "linked tasks", max: embMaxLinkedTasks}
+)
+
+// link stores ent's record, of t, with id appended to its l list and
+// returns the stored record. An id already linked changes nothing; a full
+// list is refused with a 409.
+func (tx *embTx) link(t embTable, ent *embEntry, l embLinks, id string) (map[string]any, error) {
+	ids, _ := ent.Record[l.field].([]any)
+	if slices.Contains(ids, any(id)) {
+		return ent.Record, nil
+	}
+	if len(ids) >= l.max {
+		return nil, embFull(l.noun, embStr(ent.Record, "id"), l.max, l.what)
+	}
+	rec := maps.Clone(ent.Record)
+	rec[l.field] = append(slices.Clone(ids), id)
+	return tx.replace(t, ent, rec), nil
+}
+
+// unlink stores ent's record, of t, without id in its l list and returns
+// the stored record; linked is false, and nothing changes, when id was not
+// in the list.
+func (tx *embTx) unlink(t embTable, ent *embEntry, l embLinks, id string) (rec map[string]any, linked bool) {
+	ids, _ := ent.Record[l.field].([]any)
+	if !slices.Contains(ids, any(id)) {
+		return ent.Record, false
+	}
+	rec = maps.Clone(ent.Record)
+	rec[l.field] = slices.DeleteFunc(slices.Clone(ids), func(x any) bool { return x == any(id) })
+	return tx.replace(t, ent, rec), true
 }
 
 // remove deletes id from t, remembering the entry.
