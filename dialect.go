@@ -286,26 +286,26 @@ type callNotes struct {
 
 // drop records input fields the backend did not store.
 func (n *callNotes) drop(fields ...string) {
-	if n == nil {
-		return
-	}
-	for _, f := range fields {
-		if !slices.Contains(n.dropped, f) {
-			n.dropped = append(n.dropped, f)
-		}
+	if n != nil {
+		n.dropped = appendNew(n.dropped, fields...)
 	}
 }
 
 // filteredLocally records list filters applied to the backend's page here.
 func (n *callNotes) filteredLocally(filters ...string) {
-	if n == nil {
-		return
+	if n != nil {
+		n.localFilters = appendNew(n.localFilters, filters...)
 	}
-	for _, f := range filters {
-		if !slices.Contains(n.localFilters, f) {
-			n.localFilters = append(n.localFilters, f)
+}
+
+// appendNew appends to list each of names it does not hold yet.
+func appendNew(list []string, names ...string) []string {
+	for _, name := range names {
+		if !slices.Contains(list, name) {
+			list = append(list, name)
 		}
 	}
+	return list
 }
 
 // Keys of the notes in a tool result's _meta.
