@@ -458,25 +458,26 @@ func (r *promRegistry) newHistogram(name, help string, upper []float64) *histogr
 // newCounterVec registers and returns a labelled counter family.
 func (r *promRegistry) newCounterVec(name, help string, labels ...promLabel) *counterVec {
 	cv := &counterVec{vec: promNewVec[counter](labels, nil)}
-	r.add(name, help, promTypeCounter, func(b []byte, _ *promScrape) []byte {
-		cv.vec.each(func(pairs string, c *counter) {
-			b = promAppendSample(b, name, "", pairs, "", c.value())
-		})
-		return b
-	})
+	r.add(name, help, promTypeCounter, promValueSamples(cv.vec, name, (*counter).value))
 	return cv
 }
 
 // newGaugeVec registers and returns a labelled gauge family.
 func (r *promRegistry) newGaugeVec(name, help string, labels ...promLabel) *gaugeVec {
 	gv := &gaugeVec{vec: promNewVec[gauge](labels, nil)}
-	r.add(name, help, promTypeGauge, func(b []byte, _ *promScrape) []byte {
-		gv.vec.each(func(pairs string, g *gauge) {
-			b = promAppendSample(b, name, "", pairs, "", g.value())
+	r.add(name, help, promTypeGauge, promValueSamples(gv.vec, name, (*gauge).value))
+	return gv
+}
+
+// promValueSamples returns the sample appender of a counter or gauge
+// family: a line a series, holding value of the series.
+func promValueSamples[T any](v *promVec[T], name string, value func(*T) float64) func([]byte, *promScrape) []byte {
+	return func(b []byte, _ *promScrape) []byte {
+		v.each(func(pairs string, s *T) {
+			b = promAppendSample(b, name, "", pairs, "", value(s))
 		})
 		return b
-	})
-	return gv
+	}
 }
 
 // newHistogramVec registers and returns a labelled histogram family whose
