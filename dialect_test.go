@@ -148,22 +148,15 @@ func TestTaskmanV2Health(t *testing.T) {
 func TestTaskmanV2Readiness(t *testing.T) {
 	f := newFakeV2(t)
 	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": f.base()})
-	resp, err := http.Get(s.base + "/health/ready")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := getBody(t, s.base+"/health/ready")
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/health/ready = %d %s, want 200", resp.StatusCode, body)
 	}
-	resp, err = http.Get(s.base + "/health/info")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, body = getBody(t, s.base+"/health/info")
 	var info map[string]any
-	json.NewDecoder(resp.Body).Decode(&info)
-	resp.Body.Close()
+	if err := json.Unmarshal(body, &info); err != nil {
+		t.Fatalf("/health/info: %v\n%s", err, body)
+	}
 	if info["backendDialect"] != "taskman-v2" {
 		t.Errorf("/health/info backendDialect = %v, want taskman-v2", info["backendDialect"])
 	}

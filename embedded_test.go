@@ -63,15 +63,7 @@ func embCall(t testing.TB, srv *httptest.Server, method, path string, body any) 
 		t.Fatalf("NewRequest(%s %s) = %v", method, path, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
+	res, raw := roundTrip(t, srv.Client(), req)
 	r := embResp{status: res.StatusCode, header: res.Header, raw: raw}
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &r.body)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -125,15 +124,7 @@ func healthDo(t *testing.T, f *healthFixture, method, path string) healthAnswer 
 	if err != nil {
 		t.Fatalf("new request %s %s: %v", method, path, err)
 	}
-	resp, err := f.srv.Client().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
+	resp, raw := roundTrip(t, f.srv.Client(), req)
 	a := healthAnswer{code: resp.StatusCode, header: resp.Header, raw: raw}
 	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(raw, &a.body); err != nil {

@@ -149,38 +149,11 @@ func mxL(kv ...string) map[string]string {
 	return m
 }
 
-// mxMetricsClient bounds every test GET: the server is on loopback, so ten
-// seconds only trips when something is wedged.
-var mxMetricsClient = &http.Client{Timeout: 10 * time.Second}
-
-// mxGet fetches url and returns the status code and body.
-func mxGet(t testing.TB, url string) (int, []byte) {
-	t.Helper()
-	resp, err := mxMetricsClient.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: read body: %v", url, err)
-	}
-	return resp.StatusCode, body
-}
-
 // mxScrapeMetrics fetches and parses /metrics, checking the status and the
 // content type on the way.
 func mxScrapeMetrics(t testing.TB, s *httpServer) (*mxScrape, []byte) {
 	t.Helper()
-	resp, err := mxMetricsClient.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET /metrics: read body: %v", err)
-	}
+	resp, body := getBody(t, s.base+"/metrics")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics status = %d, want 200\n%s", resp.StatusCode, body)
 	}
@@ -337,8 +310,8 @@ func mxRunScript(t *testing.T) (*httpServer, *mxBackend, *mxClient) {
 // counts match what the script did and what the backend saw.
 func TestMetricsAfterScriptedSession(t *testing.T) {
 	s, b, c := mxRunScript(t)
-	if code, body := mxGet(t, s.base+"/health/ready"); code != http.StatusOK {
-		t.Errorf("GET /health/ready = %d, want 200 (degraded: one circuit open)\n%s", code, body)
+	if resp, body := getBody(t, s.base+"/health/ready"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /health/ready = %d, want 200 (degraded: one circuit open)\n%s", resp.StatusCode, body)
 	}
 
 	// taskman_http_requests_total is recorded after a handler returns,

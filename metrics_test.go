@@ -678,15 +678,7 @@ func TestMetricsHandler(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := srv.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp, body := roundTrip(t, srv.Client(), req)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("%s /metrics status = %d, want %d", tt.method, resp.StatusCode, tt.wantStatus)
 			}

@@ -7,10 +7,8 @@ package main
 // tests it skips without the install, unless TASKMAN_E2E=require.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -260,12 +258,7 @@ func TestPrismEveryTool(t *testing.T) {
 		len(all), rejected, probeMisses, worked, refused)
 
 	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": base + "/api/v1"})
-	resp, err := http.Get(s.base + "/health/ready")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(bufio.NewReader(resp.Body))
-	resp.Body.Close()
+	resp, body := getBody(t, s.base+"/health/ready")
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/health/ready through Prism = %d %s, want 200", resp.StatusCode, body)
 	}

@@ -49,8 +49,8 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	// The scripted session leaves every kind of series behind: retries,
 	// an open circuit, stale serves, errors, health checks.
 	s, _, _ := mxRunScript(t)
-	if code, body := mxGet(t, s.base+"/health/ready"); code != 200 {
-		t.Fatalf("GET /health/ready = %d\n%s", code, body)
+	if resp, body := getBody(t, s.base+"/health/ready"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /health/ready = %d\n%s", resp.StatusCode, body)
 	}
 	_, body := mxScrapeMetrics(t, s)
 
@@ -166,7 +166,7 @@ func (p *mxPromProcess) exited() (bool, error) {
 // query runs an instant query and returns the value of its single series;
 // ok is false while Prometheus is not ready or the series does not exist.
 func (p *mxPromProcess) query(q string) (v float64, ok bool, err error) {
-	resp, err := mxMetricsClient.Get(p.base + "/api/v1/query?query=" + url.QueryEscape(q))
+	resp, err := getClient.Get(p.base + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		return 0, false, nil // not listening yet
 	}

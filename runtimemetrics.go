@@ -117,7 +117,7 @@ func (m *metrics) registerRuntime(opts metricsOptions) {
 	r.newFunc("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", promTypeCounter,
 		func(s *promScrape) (float64, bool) {
 			st, ok := s.procStat()
-			return float64(st.utime+st.stime) / promUserHZ, ok
+			return st.cpuSeconds(), ok
 		})
 	r.newFunc("process_resident_memory_bytes", "Resident memory size in bytes.", promTypeGauge,
 		func(s *promScrape) (float64, bool) {
@@ -267,6 +267,11 @@ type promProcStat struct {
 	starttime    uint64 // start time after boot, clock ticks
 	vsize        uint64 // virtual memory size, bytes
 	rssPages     uint64 // resident set size, pages
+}
+
+// cpuSeconds returns the user and system CPU time, in seconds.
+func (st promProcStat) cpuSeconds() float64 {
+	return float64(st.utime+st.stime) / promUserHZ
 }
 
 // errPromProcStat reports a /proc file that does not have the expected

@@ -153,12 +153,7 @@ func TestCancellationIsNotAnError(t *testing.T) {
 			t.Fatalf("no cancelled task_read in /metrics:\n%s", grepLines([]byte(metrics), "task_read"))
 		}
 		time.Sleep(10 * time.Millisecond)
-		resp, err := http.Get(s.base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_, body := getBody(t, s.base+"/metrics")
 		metrics = string(body)
 	}
 	if strings.Contains(metrics, `taskman_mcp_tool_executions_total{tool_name="task_read",status="error"} 1`) {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"sort"
@@ -194,17 +193,41 @@ type httpClient struct {
 // post sends an MCP POST with headers (nil values delete a default).
 func (c httpClient) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req := newMCPPost(context.Background(), c.base, body, headers)
-	resp, err := http.DefaultClient.Do(req)
+	return roundTrip(t, nil, newMCPPost(context.Background(), c.base, body, headers))
+}
+
+// roundTrip sends req with c (nil means http.DefaultClient) and returns the
+// answer with its body read and closed: the one request helper of the
+// tests. An error sending or reading fails the test.
+func roundTrip(t testing.TB, c *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s/mcp: %v", c.base, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("POST %s/mcp: read answer: %v", c.base, err)
+		t.Fatalf("%s %s: read body: %v", req.Method, req.URL, err)
 	}
 	return resp, b
+}
+
+// getClient bounds every test GET: the servers are on loopback, so ten
+// seconds only trips when something is wedged.
+var getClient = &http.Client{Timeout: 10 * time.Second}
+
+// getBody is roundTrip of a plain GET of url with getClient.
+func getBody(t testing.TB, url string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return roundTrip(t, getClient, req)
 }
 
 // answer posts body and returns the HTTP answer with the JSON-RPC answer
@@ -586,12 +609,7 @@ func TestHTTPConcurrentSessions(t *testing.T) {
 	if grown := int64(ms.HeapAlloc) - int64(heapBefore); grown > 8<<20 {
 		t.Errorf("heap grew by %d KiB after all sessions closed", grown>>10)
 	}
-	resp, err := http.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, body := getBody(t, s.base+"/metrics")
 	if !bytes.Contains(body, []byte("\ntaskman_mcp_sessions_active 0\n")) {
 		t.Errorf("sessions gauge not back to 0:\n%s", grepLines(body, "sessions_active"))
 	}
@@ -708,15 +726,9 @@ func newLoopbackServer(t testing.TB, h http.Handler) string {
 // processCPU returns the user and system CPU time this process has used so
 // far, from /proc/self/stat; ok is false where there is no such file.
 func processCPU() (time.Duration, bool) {
-	data, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0, false
-	}
-	st, err := promParseProcStat(data)
-	if err != nil {
-		return 0, false
-	}
-	return time.Duration(float64(st.utime+st.stime) / promUserHZ * float64(time.Second)), true
+	var s promScrape
+	st, ok := s.procStat()
+	return time.Duration(st.cpuSeconds() * float64(time.Second)), ok
 }
 
 // gcCPU returns the runtime's estimate of the CPU seconds the garbage
@@ -950,22 +962,14 @@ func TestOpsListenerUnderStdio(t *testing.T) {
 	c.initialize(version20251125)
 	c.callTool("task_list", map[string]any{})
 	base := "http://127.0.0.1:" + port
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, body := getBody(t, base+"/metrics")
 	if !strings.Contains(string(body), `taskman_mcp_tool_executions_total{tool_name="task_list",status="success"} 1`) {
 		t.Errorf("ops /metrics lacks the tool call:\n%s", grepLines(body, "tool_executions"))
 	}
 	for _, path := range []string{"/health/live", "/health/ready", "/health/info"} {
-		resp, err := http.Get(base + path)
-		if err != nil || resp.StatusCode != 200 {
-			t.Errorf("ops %s: %v %v", path, resp, err)
-			continue
+		if resp, body := getBody(t, base+path); resp.StatusCode != http.StatusOK {
+			t.Errorf("ops %s = %d %s, want 200", path, resp.StatusCode, body)
 		}
-		resp.Body.Close()
 	}
 	if resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader("{}")); err == nil {
 		if resp.StatusCode != http.StatusNotFound {
@@ -977,12 +981,7 @@ func TestOpsListenerUnderStdio(t *testing.T) {
 
 func TestMetricsEndpointDisabled(t *testing.T) {
 	s := startHTTP(t, map[string]string{"METRICS_ENABLED": "false"})
-	resp, err := http.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := getBody(t, s.base+"/metrics")
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "METRICS_ENABLED") {
 		t.Errorf("/metrics with metrics off = %d %s, want 404 with a hint", resp.StatusCode, body)
 	}

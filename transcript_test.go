@@ -208,12 +208,7 @@ func httpTranscript(t *testing.T, steps []transcriptStep, version string) []stri
 			}
 		}
 		setHeaders(req, st.headers)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s: POST: %v", st.name, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := roundTrip(t, nil, req)
 		if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
 			session = sid
 		}
