@@ -463,23 +463,10 @@ func (e *embedded) handleDeleteTask(tx *embTx, r *http.Request, _ []byte) (int, 
 // handleListTasks answers GET /tasks.
 func (e *embedded) handleListTasks(tx *embTx, r *http.Request, _ []byte) (int, any, error) {
 	q := r.URL.Query()
-	equal := map[string]string{}
-	for _, f := range []struct {
-		name   string
-		values []string
-	}{{"status", embTaskStatuses}, {"work_type", embWorkTypes}, {"priority", embPriorities}} {
-		v, err := embQueryEnum(q, f.name, f.values)
-		if err != nil {
-			return 0, nil, err
-		}
-		if v != "" {
-			equal[f.name] = v
-		}
-	}
-	for _, name := range []string{"owner", "project_id", "sprint_id"} {
-		if v := q.Get(name); v != "" {
-			equal[name] = v
-		}
+	equal, err := embEqualFilters(q, []embEnumParam{{"status", embTaskStatuses}, {"work_type", embWorkTypes}, {"priority", embPriorities}},
+		"owner", "project_id", "sprint_id")
+	if err != nil {
+		return 0, nil, err
 	}
 	includeDeleted := false
 	if s := q.Get("include_deleted"); s != "" {
@@ -491,13 +478,8 @@ func (e *embedded) handleListTasks(tx *embTx, r *http.Request, _ []byte) (int, a
 	}
 	assignee, search, tags := q.Get("assignee"), strings.ToLower(q.Get("search")), q["tags"]
 	entries := embSorted(tx.s.Tasks, func(rec map[string]any) bool {
-		if embDeleted(rec) && !includeDeleted {
+		if embDeleted(rec) && !includeDeleted || !embMatches(rec, equal) {
 			return false
-		}
-		for k, v := range equal {
-			if embStr(rec, k) != v {
-				return false
-			}
 		}
 		if assignee != "" && embStr(rec, "assignee") != assignee && !slices.Contains(embStrings(rec, "assignees"), assignee) {
 			return false
@@ -635,7 +617,7 @@ func (e *embedded) handleGetProject(tx *embTx, r *http.Request, _ []byte) (int, 
 
 // handleUpdateProject answers PUT /projects/{id}.
 func (e *embedded) handleUpdateProject(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, in, err := tx.getWithBody(tx.s.Projects, "project", r.PathValue("id"), body)
+	ent, in, err := tx.getWithBody(tx.s.Projects, "project", r.PathValue("id"), body, embDecodeObject)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -684,11 +666,7 @@ func (e *embedded) handleListProjects(tx *embTx, r *http.Request, _ []byte) (int
 // handleAddSprint answers POST /projects/{id}/sprints; linking a sprint
 // that is already linked changes nothing.
 func (e *embedded) handleAddSprint(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, err := tx.get(tx.s.Projects, "project", r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	c, err := embSprintSpec.createFrom(body)
+	ent, c, err := tx.getWithBody(tx.s.Projects, "project", r.PathValue("id"), body, embSprintSpec.createFrom)
 	if err != nil {
 		return 0, nil, err
 	}

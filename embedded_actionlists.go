@@ -100,7 +100,7 @@ func embActionListChanges(in map[string]any, prefix string) (map[string]any, err
 
 // handleUpdateActionList answers PUT /action-lists/{id}.
 func (e *embedded) handleUpdateActionList(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, in, err := tx.getWithBody(tx.s.ActionLists, "action list", r.PathValue("id"), body)
+	ent, in, err := tx.getWithBody(tx.s.ActionLists, "action list", r.PathValue("id"), body, embDecodeObject)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -124,35 +124,20 @@ func (e *embedded) handleDeleteActionList(tx *embTx, r *http.Request, _ []byte) 
 	return http.StatusNoContent, nil, nil
 }
 
+// embActionListEnumParams are the enum filters of listing and searching
+// action lists.
+var embActionListEnumParams = []embEnumParam{{"status", embActionListStatuses}, {"priority", embPriorities}}
+
 // handleListActionLists answers GET /action-lists.
 func (e *embedded) handleListActionLists(tx *embTx, r *http.Request, _ []byte) (int, any, error) {
 	q := r.URL.Query()
-	equal := map[string]string{}
-	for _, f := range []struct {
-		name   string
-		values []string
-	}{{"status", embActionListStatuses}, {"priority", embPriorities}} {
-		v, err := embQueryEnum(q, f.name, f.values)
-		if err != nil {
-			return 0, nil, err
-		}
-		if v != "" {
-			equal[f.name] = v
-		}
-	}
-	for _, name := range []string{"owner", "project_id", "sprint_id"} {
-		if v := q.Get(name); v != "" {
-			equal[name] = v
-		}
+	equal, err := embEqualFilters(q, embActionListEnumParams, "owner", "project_id", "sprint_id")
+	if err != nil {
+		return 0, nil, err
 	}
 	tags := q["tags"]
 	entries := embSorted(tx.s.ActionLists, func(rec map[string]any) bool {
-		for k, v := range equal {
-			if embStr(rec, k) != v {
-				return false
-			}
-		}
-		return embHasAll(embStrings(rec, "tags"), tags)
+		return embMatches(rec, equal) && embHasAll(embStrings(rec, "tags"), tags)
 	})
 	return embListAnswer(q, "action_lists", entries, embActionListView)
 }
@@ -160,11 +145,7 @@ func (e *embedded) handleListActionLists(tx *embTx, r *http.Request, _ []byte) (
 // handleAddItem answers POST /action-lists/{id}/items; without an order the
 // item goes last.
 func (e *embedded) handleAddItem(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, err := tx.get(tx.s.ActionLists, "action list", r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	item, err := embItemSpec.createFrom(body)
+	ent, item, err := tx.getWithBody(tx.s.ActionLists, "action list", r.PathValue("id"), body, embItemSpec.createFrom)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -231,7 +212,7 @@ func (e *embedded) handleRemoveItem(tx *embTx, r *http.Request, _ []byte) (int, 
 // handleReorderItems answers POST /action-lists/{id}/items/reorder: item_ids
 // must name every item exactly once, and their position becomes the order.
 func (e *embedded) handleReorderItems(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, in, err := tx.getWithBody(tx.s.ActionLists, "action list", r.PathValue("id"), body)
+	ent, in, err := tx.getWithBody(tx.s.ActionLists, "action list", r.PathValue("id"), body, embDecodeObject)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -338,23 +319,13 @@ func (e *embedded) handleSearchActionLists(tx *embTx, r *http.Request, _ []byte)
 	if err != nil {
 		return 0, nil, err
 	}
-	status, err := embQueryEnum(q, "status", embActionListStatuses)
+	equal, err := embEqualFilters(q, embActionListEnumParams, "project_id", "sprint_id")
 	if err != nil {
 		return 0, nil, err
 	}
-	priority, err := embQueryEnum(q, "priority", embPriorities)
-	if err != nil {
-		return 0, nil, err
-	}
-	equal := map[string]string{"project_id": q.Get("project_id"), "sprint_id": q.Get("sprint_id"), "status": status, "priority": priority}
 	lower := strings.ToLower(query)
 	entries := embSorted(tx.s.ActionLists, func(rec map[string]any) bool {
-		for k, v := range equal {
-			if v != "" && embStr(rec, k) != v {
-				return false
-			}
-		}
-		return embMatchFields(rec, fields, lower)
+		return embMatches(rec, equal) && embMatchFields(rec, fields, lower)
 	})
 	return embSearchAnswer(q, query, embRecords(entries, embActionListView), embMaxListLimit)
 }

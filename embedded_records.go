@@ -572,6 +572,44 @@ func embQueryEnum(q url.Values, name string, values []string) (string, error) {
 	return s, nil
 }
 
+// embEnumParam is a list filter whose values are an enum.
+type embEnumParam struct {
+	name   string
+	values []string
+}
+
+// embEqualFilters reads the list filters a record must match exactly: the
+// enum parameters, checked against their values in order, and the free
+// ones. It maps each field given to its value.
+func embEqualFilters(q url.Values, enums []embEnumParam, free ...string) (map[string]string, error) {
+	equal := map[string]string{}
+	for _, p := range enums {
+		v, err := embQueryEnum(q, p.name, p.values)
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			equal[p.name] = v
+		}
+	}
+	for _, name := range free {
+		if v := q.Get(name); v != "" {
+			equal[name] = v
+		}
+	}
+	return equal, nil
+}
+
+// embMatches reports whether rec has every field of equal at its value.
+func embMatches(rec map[string]any, equal map[string]string) bool {
+	for k, v := range equal {
+		if embStr(rec, k) != v {
+			return false
+		}
+	}
+	return true
+}
+
 // embQueryFields reads the fields parameter of a search (repeated or
 // comma-separated), def when absent.
 func embQueryFields(q url.Values, allowed, def []string) ([]string, error) {

@@ -128,7 +128,7 @@ func (e *embedded) handleGetSprint(tx *embTx, r *http.Request, _ []byte) (int, a
 // handleUpdateSprint answers PUT /sprints/{id}, merging a partial sprint.
 // A sprint stays in the project it was created in.
 func (e *embedded) handleUpdateSprint(tx *embTx, r *http.Request, body []byte) (int, any, error) {
-	ent, in, err := tx.getWithBody(tx.s.Sprints, "sprint", r.PathValue("id"), body)
+	ent, in, err := tx.getWithBody(tx.s.Sprints, "sprint", r.PathValue("id"), body, embDecodeObject)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -255,14 +255,15 @@ func (tx *embTx) get(t embTable, noun, id string) (*embEntry, error) {
 }
 
 // getWithBody returns the record of t with id and the JSON object that
-// body holds: the two inputs of a handler that edits a record. A missing
-// record (404) is reported before a bad body (400).
-func (tx *embTx) getWithBody(t embTable, noun, id string, body []byte) (*embEntry, map[string]any, error) {
+// body holds, read by decode (embDecodeObject, or an embSpec's createFrom):
+// the two inputs of a handler that edits a record or adds to it. A missing
+// record (404) is reported before a bad body (400 or 422).
+func (tx *embTx) getWithBody(t embTable, noun, id string, body []byte, decode func([]byte) (map[string]any, error)) (*embEntry, map[string]any, error) {
 	ent, err := tx.get(t, noun, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	in, err := embDecodeObject(body)
+	in, err := decode(body)
 	if err != nil {
 		return nil, nil, err
 	}
