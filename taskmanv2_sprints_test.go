@@ -90,6 +90,9 @@ func (f *fakeV2) sprintExtra(w http.ResponseWriter, r *http.Request, segs []stri
 func v2SprintWorkflow() []v2Step {
 	sprintArg := func(st workflowState) map[string]any { return map[string]any{"sprintId": st["sprint"]} }
 	listArg := func(st workflowState) map[string]any { return map[string]any{"action_list_id": st["board"]} }
+	linkArg := func(st workflowState) map[string]any {
+		return map[string]any{"action_list_id": st["board"], "task_id": st["stask2"]}
+	}
 	taskIn := func(title string) func(st workflowState) map[string]any {
 		return func(st workflowState) map[string]any {
 			return map[string]any{"task": map[string]any{"title": title, "project_id": st["project"], "sprint_id": st["sprint"]}}
@@ -169,18 +172,14 @@ func v2SprintWorkflow() []v2Step {
 			func(t *testing.T, st workflowState, res map[string]any, _ []string) {
 				st["board"], _ = get(sc(t, res), "action_list", "id").(string)
 			}},
-		{"action_list_link_task", func(st workflowState) map[string]any {
-			return map[string]any{"action_list_id": st["board"], "task_id": st["stask2"]}
-		}, func(t *testing.T, st workflowState, res map[string]any, sent []string) {
+		{"action_list_link_task", linkArg, func(t *testing.T, st workflowState, res map[string]any, sent []string) {
 			want(t, "list", get(sc(t, res), "action_list", "id"), st["board"])
 			wantSent(t, sent, "POST /api/v1/action-lists/"+st["board"]+"/tasks?task_id="+st["stask2"])
 		}},
 		{"action_list_tasks", listArg, func(t *testing.T, st workflowState, res map[string]any, _ []string) {
 			want(t, "task_ids", sc(t, res)["task_ids"], []any{st["stask2"]})
 		}},
-		{"action_list_unlink_task", func(st workflowState) map[string]any {
-			return map[string]any{"action_list_id": st["board"], "task_id": st["stask2"]}
-		}, func(t *testing.T, st workflowState, res map[string]any, sent []string) {
+		{"action_list_unlink_task", linkArg, func(t *testing.T, st workflowState, res map[string]any, sent []string) {
 			want(t, "list", get(sc(t, res), "action_list", "id"), st["board"])
 			wantSent(t, sent, "DELETE /api/v1/action-lists/"+st["board"]+"/tasks/"+st["stask2"])
 		}},
