@@ -17,8 +17,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -478,24 +476,6 @@ func (m *metrics) cacheLookup(hit bool) {
 		return
 	}
 	m.cacheMisses.inc()
-}
-
-// errMetricsDisabled is returned by writeTo when METRICS_ENABLED=false.
-var errMetricsDisabled = errors.New("metrics are disabled")
-
-// writeTo writes the exposition to w. The families are first rendered into
-// a pooled buffer, so no metric lock is held while w (a slow client) is
-// written.
-func (m *metrics) writeTo(w io.Writer) error {
-	if m == nil || m.reg == nil {
-		return errMetricsDisabled
-	}
-	bp := m.render()
-	defer m.release(bp)
-	if _, err := w.Write(*bp); err != nil {
-		return fmt.Errorf("write metrics: %w", err)
-	}
-	return nil
 }
 
 // render returns a pooled buffer holding the exposition; give it back with

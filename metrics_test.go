@@ -1097,3 +1097,20 @@ func BenchmarkObserveMCPOperation(b *testing.B) {
 		m.observeMCPOperation("http", sess, call, read, ok, time.Millisecond)
 	}
 }
+
+// errMetricsDisabled is returned by writeTo when METRICS_ENABLED=false.
+var errMetricsDisabled = errors.New("metrics are disabled")
+
+// writeTo writes the exposition to w, as GET /metrics answers it: the
+// tests' way to read what is recorded.
+func (m *metrics) writeTo(w io.Writer) error {
+	if m == nil || m.reg == nil {
+		return errMetricsDisabled
+	}
+	bp := m.render()
+	defer m.release(bp)
+	if _, err := w.Write(*bp); err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	return nil
+}
