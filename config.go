@@ -688,26 +688,24 @@ func (p *configParser) list(name string) []string {
 func (p *configParser) toolsets(name string) []string {
 	v, from, _ := p.lookup(name)
 	named := p.list(name)
+	for i, n := range named {
+		named[i] = strings.ToLower(n)
+	}
+	choices := orList(append(slices.Clone(toolsetNames), "all"))
 	if len(named) == 0 {
-		p.bad(from, "must name at least one toolset ("+orList(append(slices.Clone(toolsetNames), "all"))+")", v)
+		p.bad(from, "must name at least one toolset ("+choices+")", v)
 		return nil
 	}
-	var sets []string
-	for _, ts := range toolsetNames {
-		for _, n := range named {
-			if lower := strings.ToLower(n); lower == ts || lower == "all" {
-				sets = append(sets, ts)
-				break
-			}
-		}
-	}
 	for _, n := range named {
-		if lower := strings.ToLower(n); lower != "all" && !slices.Contains(toolsetNames, lower) {
-			p.bad(from, "must be a comma list of "+orList(append(slices.Clone(toolsetNames), "all")), v)
+		if n != "all" && !slices.Contains(toolsetNames, n) {
+			p.bad(from, "must be a comma list of "+choices, v)
 			return nil
 		}
 	}
-	return sets
+	if slices.Contains(named, "all") {
+		return slices.Clone(toolsetNames)
+	}
+	return slices.DeleteFunc(slices.Clone(toolsetNames), func(ts string) bool { return !slices.Contains(named, ts) })
 }
 
 // host accepts a host name or an IP address without a port (an IPv6

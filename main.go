@@ -541,35 +541,32 @@ func shutdownCutReserve(timeout time.Duration) time.Duration {
 	return min(timeout/10, time.Second)
 }
 
-// begin starts the shutdown's clock if it has not started yet.
-func (c *shutdownClock) begin() {
+// begin starts the shutdown's clock if it has not started yet, and
+// returns the final deadline.
+func (c *shutdownClock) begin() time.Time {
 	c.mu.Lock()
 	started := !c.deadline.IsZero()
 	if !started {
 		c.deadline = time.Now().Add(c.timeout)
 	}
+	deadline := c.deadline
 	c.mu.Unlock()
 	if !started && c.onBegin != nil {
 		c.onBegin()
 	}
+	return deadline
 }
 
 // final returns a context that ends at the final deadline (starting the
 // clock if need be).
 func (c *shutdownClock) final() (context.Context, context.CancelFunc) {
-	c.begin()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return context.WithDeadline(context.Background(), c.deadline)
+	return context.WithDeadline(context.Background(), c.begin())
 }
 
 // drain returns a context that ends at the drain deadline, when requests
 // still running are cancelled (starting the clock if need be).
 func (c *shutdownClock) drain() (context.Context, context.CancelFunc) {
-	c.begin()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return context.WithDeadline(context.Background(), c.deadline.Add(-shutdownCutReserve(c.timeout)))
+	return context.WithDeadline(context.Background(), c.begin().Add(-shutdownCutReserve(c.timeout)))
 }
 
 // buildRevision returns the VCS revision the binary was built from, or "".

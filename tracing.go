@@ -75,18 +75,19 @@ const (
 // server and leak spans between tests that run in one process, and the rule
 // of this code base is that every dependency is a field built in run.
 //
-// When tracing is off there is no provider, exporter or goroutine: tracer
-// returns OTel's no-op tracer, whose spans are non-recording and carry
-// either no span context or the parent's, and propagator returns an empty
+// When tracing is off there is no provider, exporter or goroutine: start
+// returns the span already in the context (non-recording, with either no
+// span context or the parent's), and propagator returns an empty
 // composite, so extractHTTP, injectHTTP and extractMeta neither read nor
 // write trace headers. A nil *tracing behaves the same way.
 //
 // Environment: config.go parses every variable we honour and this file
 // passes them to the SDK as explicit options, which take precedence over
-// what the SDK reads from the process environment itself. Three readings
+// what the SDK reads from the process environment itself. Four readings
 // remain and do not contradict our rules: the exporter still honours the
-// OTEL_EXPORTER_OTLP_*CERTIFICATE and *CLIENT_KEY TLS files and the
-// HTTP(S)_PROXY variables; and sdktrace.WithResource merges the OTEL_RESOURCE_ATTRIBUTES
+// OTEL_EXPORTER_OTLP_*CERTIFICATE and *CLIENT_KEY TLS files, the
+// OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION choice and the HTTP(S)_PROXY
+// variables; and sdktrace.WithResource merges the OTEL_RESOURCE_ATTRIBUTES
 // and OTEL_SERVICE_NAME of the real process environment under our resource,
 // with our values winning every conflict.
 type tracing struct {
@@ -120,7 +121,7 @@ func newTracing(ctx context.Context, cfg otelConfig, version string, logger *slo
 		return nil, errors.New("new tracing: otlp traces endpoint is not a URL")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("new tracing: otlp traces endpoint %q: want an http or https URL with a host", u.Redacted())
+		return nil, fmt.Errorf("new tracing: otlp traces endpoint %q: want an http or https URL with a host", configRedactURL(endpoint))
 	}
 
 	// Always pass the headers, even none: WithHeaders replaces the map the
@@ -168,7 +169,7 @@ func newTracing(ctx context.Context, cfg otelConfig, version string, logger *slo
 		sdktrace.WithSampler(sampler),
 	)
 	logger.InfoContext(ctx, "tracing on",
-		"endpoint", u.Redacted(), "sampler", sampler.Description(), "service", cfg.ServiceName)
+		"endpoint", configRedactURL(endpoint), "sampler", sampler.Description(), "service", cfg.ServiceName)
 	return &tracing{
 		provider: provider,
 		tr:       provider.Tracer(tracingScope, trace.WithInstrumentationVersion(version)),
@@ -239,16 +240,7 @@ func tracingSamplerRatio(cfg otelConfig, logger *slog.Logger) float64 {
 	return r
 }
 
-// tracer returns the tracer for every span this server starts. It is OTel's
-// no-op tracer when tracing is off or t is nil.
-func (t *tracing) tracer() trace.Tracer {
-	if t == nil {
-		return noop.Tracer{}
-	}
-	return t.tr
-}
-
-// start starts a span as tracer().Start does. With tracing off, and under
+// start starts a span with the provider's tracer. With tracing off, and under
 // a parent of ours that was not sampled, it leaves ctx as it is and returns
 // the non-recording span already in it: a span that records nothing costs
 // nothing, not even a context value.

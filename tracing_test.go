@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/baggage"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
@@ -1089,4 +1090,13 @@ func TestHeaderCarrier(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { tr.extractHTTP(context.Background(), empty) }); n != 0 {
 		t.Errorf("extractHTTP of a request without trace headers: %v allocations, want 0", n)
 	}
+}
+
+// tracer returns the tracer of t, as start uses it. It is OTel's
+// no-op tracer when tracing is off or t is nil.
+func (t *tracing) tracer() trace.Tracer {
+	if t == nil {
+		return noop.Tracer{}
+	}
+	return t.tr
 }
