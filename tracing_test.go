@@ -627,6 +627,21 @@ func TestTracingEndpointPath(t *testing.T) {
 	}
 }
 
+// TestTracingLogHidesURLUser checks that the "tracing on" line names the
+// collector without the user part of its URL, which often holds a token.
+func TestTracingLogHidesURLUser(t *testing.T) {
+	rcv := otlpStartReceiver(t)
+	u := strings.Replace(rcv.url(), "://", "://hunter2@", 1)
+	_, logs := tracingStart(t, tracingTestConfig(u))
+	started := logs.withMsg(t, "tracing on")
+	if len(started) != 1 {
+		t.Fatalf("%d start lines in the logs, want 1: %v", len(started), logs.lines(t))
+	}
+	if ep, _ := started[0]["endpoint"].(string); ep == "" || strings.Contains(ep, "hunter2") {
+		t.Errorf("start line endpoint = %q, want the URL without its user part", ep)
+	}
+}
+
 func TestNewTracingErrors(t *testing.T) {
 	logger, _ := tracingTestLogger()
 	tests := []struct {
@@ -638,6 +653,7 @@ func TestNewTracingErrors(t *testing.T) {
 		{"not a URL", "http://[::1", logger},
 		{"wrong scheme", "ftp://127.0.0.1/v1/traces", logger},
 		{"no host", "http://user:hunter2@/v1/traces", logger},
+		{"wrong scheme, token as user", "ftp://hunter2@127.0.0.1/v1/traces", logger},
 		{"no scheme", "127.0.0.1:4318", logger},
 	}
 	for _, tt := range tests {
