@@ -332,12 +332,15 @@ func (s *server) subscriptionsListen(ctx context.Context, c *invocation) (any, e
 	}
 	defer s.subs.remove(owner)
 	c.notify(&notification{JSONRPC: "2.0", Method: "notifications/subscriptions/acknowledged", Params: ack})
+	// The listen ends when the client closes the stream (its usual end:
+	// the answer then reaches nobody), when the request is cancelled, and
+	// when the server shuts down; each is a listen done, not a failure.
 	for {
 		select {
 		case n := <-q:
 			c.notify(n)
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return &listenResult{Meta: &resultMeta{SubscriptionID: id}}, nil
 		case <-s.subs.closing:
 			return &listenResult{Meta: &resultMeta{SubscriptionID: id}}, nil
 		}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -80,13 +82,14 @@ func TestResourceSubscriptionsStdio(t *testing.T) {
 
 // sseReader reads the messages of an open event stream, one at a time.
 type sseReader struct {
-	t  *testing.T
-	ch chan map[string]any
+	t    *testing.T
+	ch   chan map[string]any
+	body io.Closer // the stream's body: closing it ends the stream
 }
 
 // readSSE starts reading resp's event stream.
 func readSSE(t *testing.T, resp *http.Response) *sseReader {
-	r := &sseReader{t: t, ch: make(chan map[string]any, 100)}
+	r := &sseReader{t: t, ch: make(chan map[string]any, 100), body: resp.Body}
 	go func() {
 		defer close(r.ch)
 		sc := bufio.NewScanner(resp.Body)
@@ -245,4 +248,37 @@ func TestSubscriptionHubForgetsEndedSessions(t *testing.T) {
 	want(t, "sent after the HTTP session ended", sent, []string{" taskman://tasks/T-1"})
 	want(t, "subscribers left", len(h.subs), 1)
 	want(t, "queues left", len(h.queues), 1)
+}
+
+// TestSubscriptionsListenClosedByClient: a client ending its listen stream
+// (the usual way a listen ends) is a listen done, not a failed request:
+// counted ok, and no error logged.
+func TestSubscriptionsListenClosedByClient(t *testing.T) {
+	h := startHTTP(t, nil)
+	body := modern(5, "subscriptions/listen", map[string]any{"notifications": map[string]any{"resourcesListChanged": true}}, nil)
+	req, _ := http.NewRequest(http.MethodPost, h.base+"/mcp", strings.NewReader(body))
+	for k, v := range mcpHeaders {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("MCP-Protocol-Version", versionModern)
+	req.Header.Set("Mcp-Method", "subscriptions/listen")
+	stream := openStream(t, req)
+	want(t, "first message", stream.next("the acknowledgment")["method"], "notifications/subscriptions/acknowledged")
+	stream.body.Close()
+
+	const done = `taskman_mcp_requests_total{method="subscriptions/listen",status="ok"} 1`
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, metrics := getBody(t, h.base+"/metrics")
+		if bytes.Contains(metrics, []byte(done)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in /metrics:\n%s", done, grepLines(metrics, "subscriptions/listen"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if logs := h.stderr.String(); strings.Contains(logs, "request failed") {
+		t.Errorf("closing a listen stream logged a failure:\n%s", logs)
+	}
 }
