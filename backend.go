@@ -751,7 +751,7 @@ func recordText(raw []byte) (text json.RawMessage, ok bool) {
 	}
 	envelope := false
 	eachMember(text, func(key []byte, _ json.RawMessage) {
-		envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && memberName(key) == "success"
+		envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && decodeString(key) == "success"
 	})
 	return text, !envelope
 }

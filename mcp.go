@@ -842,18 +842,17 @@ func toolErrorKind(err error) string {
 }
 
 // decodeArguments decodes tools/call arguments, keeping numbers exact;
-// absent arguments are an empty object.
+// absent arguments are an empty object. raw is a member of a message
+// objectMembers has validated, so it is valid JSON without surrounding
+// space and is not scanned again.
 func decodeArguments(raw json.RawMessage) (any, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return map[string]any{}, nil
 	}
-	v, err := decodeJSON(raw)
-	if err != nil {
-		return nil, &argError{"", "arguments must be valid JSON"}
-	}
-	if _, ok := v.(map[string]any); !ok {
+	if raw[0] != '{' {
 		return nil, &argError{"", "arguments must be an object"}
 	}
+	v, _ := decodeValid(raw, 0)
 	return v, nil
 }
 

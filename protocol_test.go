@@ -609,6 +609,10 @@ func FuzzValidateArguments(f *testing.F) {
 	}
 	tools := newToolTable()
 	f.Fuzz(func(t *testing.T, raw string) {
+		raw = strings.TrimSpace(raw)
+		if !validJSON([]byte(raw)) {
+			return // decodeArguments reads members of a validated message only
+		}
 		args, err := decodeArguments(json.RawMessage(raw))
 		if err != nil {
 			return

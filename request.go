@@ -322,16 +322,6 @@ func eachMember(text []byte, fn func(key []byte, value json.RawMessage)) {
 	}
 }
 
-// memberName decodes a quoted member key.
-func memberName(key []byte) string {
-	if bytes.IndexByte(key, '\\') < 0 {
-		return string(key[1 : len(key)-1])
-	}
-	var name string
-	_ = json.Unmarshal(key, &name)
-	return name
-}
-
 // skipSpace returns the index of the first byte at or after i that is not
 // JSON whitespace.
 func skipSpace(text []byte, i int) int {
@@ -397,7 +387,7 @@ func keyName(key []byte) []byte {
 	if name := key[1 : len(key)-1]; bytes.IndexByte(name, '\\') < 0 {
 		return name
 	}
-	return []byte(memberName(key))
+	return []byte(decodeString(key))
 }
 
 // jsonrpcMember returns the index in jsonrpcMembers of the member named
