@@ -734,8 +734,18 @@ func decodeAnswer(op opID, raw []byte) (any, error) {
 // envelope, another shape, broken JSON, invalid UTF-8).
 func recordText(raw []byte) (text json.RawMessage, ok bool) {
 	text = bytes.Trim(raw, " \t\r\n") // JSON whitespace, such as an encoder's trailing newline
-	if !validJSON(text) {
+	if !validJSON(text) || text[0] != '{' || !utf8.Valid(text) {
 		return nil, false
+	}
+	if bytes.Contains(text, []byte("success")) || bytes.IndexByte(text, '\\') >= 0 {
+		// A member may be named success, perhaps escaped.
+		envelope := false
+		eachMember(text, func(key []byte, _ json.RawMessage) {
+			envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && decodeString(key) == "success"
+		})
+		if envelope {
+			return nil, false
+		}
 	}
 	if !isCompact(text) {
 		var buf bytes.Buffer
@@ -743,17 +753,7 @@ func recordText(raw []byte) (text json.RawMessage, ok bool) {
 		_ = json.Compact(&buf, text) // valid, so it compacts
 		text = buf.Bytes()
 	}
-	if len(text) == 0 || text[0] != '{' || !utf8.Valid(text) {
-		return nil, false
-	}
-	if !bytes.Contains(text, []byte("success")) && bytes.IndexByte(text, '\\') < 0 {
-		return text, true // no member can be named success, even escaped
-	}
-	envelope := false
-	eachMember(text, func(key []byte, _ json.RawMessage) {
-		envelope = envelope || string(key) == `"success"` || bytes.IndexByte(key, '\\') >= 0 && decodeString(key) == "success"
-	})
-	return text, !envelope
+	return text, true
 }
 
 // isCompact reports whether text, valid JSON, is already what json.Compact

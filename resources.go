@@ -105,16 +105,18 @@ func (s *server) readResource(ctx context.Context, k *resourceKind, id string) (
 
 // recordOf returns a record of a tool's payload as a map. A tool that
 // returns a record untouched passes the backend's JSON text through
-// (json.RawMessage, see tc.record), which is decoded here; nil when v is
-// neither.
+// (json.RawMessage, see tc.record: a valid, compact object), which is
+// decoded here as the tool's own decoding would, numbers exact; nil when
+// v is neither.
 func recordOf(v any) map[string]any {
 	switch r := v.(type) {
 	case map[string]any:
 		return r
 	case json.RawMessage:
-		var m map[string]any
-		if json.Unmarshal(r, &m) == nil {
-			return m
+		if len(r) > 0 {
+			m, _ := decodeValid(r, 0)
+			rec, _ := m.(map[string]any)
+			return rec
 		}
 	}
 	return nil

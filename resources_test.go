@@ -186,3 +186,21 @@ func FuzzDecodeResourceCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestRecordOfKeepsNumbers: a record that travels as backend text is read
+// back with its numbers as written, so a resource's text says what the
+// tool's result says (no float64 rounding of large ids or counts).
+func TestRecordOfKeepsNumbers(t *testing.T) {
+	const text = `{"estimated_hours":1.50,"id":"T-1","seq":9007199254740993}`
+	rec := recordOf(json.RawMessage(text))
+	got, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != text {
+		t.Errorf("recordOf(%s) encodes as %s", text, got)
+	}
+	if recordOf(json.RawMessage(nil)) != nil || recordOf("T-1") != nil {
+		t.Error("recordOf of no record is not nil")
+	}
+}
