@@ -51,6 +51,10 @@ func (a *admission) wrap(next http.Handler) http.Handler {
 				"Service Unavailable: %d requests are in progress (TASKMAN_MAX_IN_FLIGHT); retry after %d s", cap(a.slots), admissionRetryAfter))
 			return
 		}
+		if r.ContentLength > a.maxBody {
+			next.ServeHTTP(w, r) // declared too large: the handler's 413, without reading it here first
+			return
+		}
 		body, err := readBody(io.LimitReader(r.Body, a.maxBody+1), r.ContentLength, a.maxBody)
 		if err != nil {
 			writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "Bad Request: reading the body failed")
