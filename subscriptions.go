@@ -114,6 +114,9 @@ func (h *subscriptionHub) unsubscribe(owner any, uri string) {
 	defer h.mu.Unlock()
 	if sub := h.subs[owner]; sub != nil {
 		delete(sub.uris, uri)
+		if len(sub.uris) == 0 {
+			delete(h.subs, owner) // watched stays false while nothing is
+		}
 	}
 }
 
@@ -187,7 +190,7 @@ func (s *server) watchListLegacy(sess *session, notify notifier) {
 }
 
 // watched reports whether any resource subscription is held (some may
-// have ended and wait to be pruned).
+// have ended and wait to be pruned); a subscriber holds one URI at least.
 func (h *subscriptionHub) watched() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -326,7 +329,9 @@ func (s *server) subscriptionsListen(ctx context.Context, c *invocation) (any, e
 	q := make(chan *notification, subscriptionQueueLen)
 	sub.send = func(u string) { offer(q, updated(u, id)) }
 	owner := new(struct{ byte }) // this stream, distinct from every other
-	s.subs.add(owner, sub)
+	if len(sub.uris) > 0 {
+		s.subs.add(owner, sub)
+	}
 	if filter.ResourcesListChanged {
 		s.subs.watchList(owner, &listWatcher{send: func() { offer(q, listChangedNote(id)) }})
 	}

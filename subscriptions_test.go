@@ -282,3 +282,25 @@ func TestSubscriptionsListenClosedByClient(t *testing.T) {
 		t.Errorf("closing a listen stream logged a failure:\n%s", logs)
 	}
 }
+
+// TestSubscriptionHubWatchedOnlyWithURIs: a session that unsubscribed from
+// its last URI holds no subscription, so write tools stop working out
+// which resources they changed.
+func TestSubscriptionHubWatchedOnlyWithURIs(t *testing.T) {
+	h := newSubscriptionHub()
+	sess := newSession("")
+	newSub := func() *subscriber { return &subscriber{uris: map[string]bool{}, send: func(string) {}} }
+	for _, uri := range []string{"taskman://tasks/T-1", "taskman://tasks/T-2"} {
+		if err := h.subscribe(sess, uri, newSub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.unsubscribe(sess, "taskman://tasks/T-1")
+	want(t, "watched with one URI left", h.watched(), true)
+	h.unsubscribe(sess, "taskman://tasks/T-2")
+	want(t, "watched with none left", h.watched(), false)
+	if err := h.subscribe(sess, "taskman://tasks/T-3", newSub); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "watched after subscribing again", h.watched(), true)
+}
