@@ -150,12 +150,18 @@ func (h *subscriptionHub) watchList(owner any, w *listWatcher) {
 }
 
 // listChanged tells every list watcher that the resource list changed.
+// The watchers are told after the lock is released: a stdio watcher
+// writes to stdout, which must not hold up every other call.
 func (h *subscriptionHub) listChanged() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.pruneLocked()
+	sends := make([]func(), 0, len(h.lists))
 	for _, w := range h.lists {
-		w.send()
+		sends = append(sends, w.send)
+	}
+	h.mu.Unlock()
+	for _, send := range sends {
+		send()
 	}
 }
 
@@ -202,15 +208,23 @@ func (h *subscriptionHub) publish(uris []string) {
 	if len(uris) == 0 {
 		return
 	}
+	type update struct {
+		send func(string)
+		uri  string
+	}
+	var updates []update
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.pruneLocked()
 	for _, sub := range h.subs {
 		for _, u := range uris {
 			if sub.uris[u] {
-				sub.send(u)
+				updates = append(updates, update{sub.send, u})
 			}
 		}
+	}
+	h.mu.Unlock()
+	for _, up := range updates { // after the lock, as in listChanged
+		up.send(up.uri)
 	}
 }
 
