@@ -385,7 +385,7 @@ func (e *embedded) apply(fn embHandler, r *http.Request, body []byte) (int, any,
 		tx.rollback()
 		return 0, nil, err
 	}
-	if tx.dirty {
+	if len(tx.changed) > 0 {
 		if err := e.commit(tx); err != nil {
 			tx.rollback()
 			var p *embProblem
