@@ -208,13 +208,14 @@ func (e *embedded) load() error {
 
 // close compacts the journal into the data file, so that a stopped
 // server's data file holds everything, and releases the file and its lock;
-// the store stays readable.
+// the store stays readable, and a write after close is refused (commit).
+// Closing again does nothing.
 func (e *embedded) close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.lock == nil {
 		return nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var err error
 	if e.journal != nil {
 		if e.journal.size > 0 {

@@ -370,8 +370,12 @@ func embLoad(path string) (*embStore, error) {
 // commit makes the changes of tx durable before they are acknowledged: it
 // appends them to the journal (fsynced) and compacts the journal into the
 // snapshot once it has outgrown it. Without a data file it only checks the
-// record size limit. Called with mu held.
+// record size limit; with one that close has released, it refuses the
+// write, which could be neither journaled nor saved. Called with mu held.
 func (e *embedded) commit(tx *embTx) error {
+	if e.dataFile != "" && e.journal == nil {
+		return fmt.Errorf("save %s: the embedded backend is closed", e.dataFile)
+	}
 	jtx, err := tx.changes()
 	if err != nil {
 		return err

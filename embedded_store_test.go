@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"log/slog"
 	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"sync"
 	"testing"
 )
 
@@ -71,5 +77,48 @@ func TestEmbeddedTxChangeLog(t *testing.T) {
 		if !maps.Equal(*tp, before[name]) {
 			t.Errorf("%s after rollback = %v, want %v", name, *tp, before[name])
 		}
+	}
+}
+
+// TestEmbeddedWriteAfterCloseRefused checks that once close has released
+// the data file, a write is refused with a 503 and undone instead of being
+// acknowledged with nothing journaled or saved, while reads still work;
+// the files hold what they held at close. Closing twice, even concurrently,
+// is harmless.
+func TestEmbeddedWriteAfterCloseRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.json")
+	e, srv := embTestServer(t, path)
+	kept := embCreateTask(t, srv, "kept", nil)["id"].(string)
+	pid := embTestProject(t, srv)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if err := e.close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	snapshot, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	embCheckProblem(t, "POST /tasks after close", embCall(t, srv, "POST", "/tasks", map[string]any{"title": "lost", "project_id": pid}), http.StatusServiceUnavailable, "not saved")
+	embCheckProblem(t, "PUT /tasks after close", embCall(t, srv, "PUT", "/tasks/"+kept, map[string]any{"title": "changed"}), http.StatusServiceUnavailable, "not saved")
+	embCheckProblem(t, "DELETE /tasks after close", embCall(t, srv, "DELETE", "/tasks/"+kept, nil), http.StatusServiceUnavailable, "not saved")
+	if titles := embField(embMust(t, srv, "GET", "/tasks", nil, http.StatusOK)["tasks"], "title"); !slices.Equal(titles, []string{"kept"}) {
+		t.Errorf("tasks after the refused writes = %v, want only the unchanged [kept]", titles)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, snapshot) {
+		t.Errorf("data file changed after close (err %v)", err)
+	}
+	if j, err := os.ReadFile(path + embJournalSuffix); err != nil || len(j) != 0 {
+		t.Errorf("journal after close = %q, %v; want empty", j, err)
+	}
+
+	_, srv2 := embTestServer(t, path)
+	if titles := embField(embMust(t, srv2, "GET", "/tasks", nil, http.StatusOK)["tasks"], "title"); !slices.Equal(titles, []string{"kept"}) {
+		t.Errorf("reloaded tasks = %v, want [kept]", titles)
 	}
 }
