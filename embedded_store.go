@@ -76,9 +76,10 @@ func (ent *embEntry) consistent(id string, nextSeq int64) bool {
 	return ent != nil && ent.Record != nil && embStr(ent.Record, "id") == id && ent.Seq >= 1 && ent.Seq <= nextSeq
 }
 
-// embRemoveTemps removes the temp files a crash in the middle of a save
-// left beside dataFile; each is a whole copy of the store. Only the lock
-// holder gets here, so none of them belongs to a running save.
+// embRemoveTemps removes the temp files a crash in the middle of a
+// compaction (the rewrite of the snapshot) left beside dataFile; each is a
+// whole copy of the store. Only the lock holder gets here, so none of them
+// belongs to a running compaction.
 func embRemoveTemps(dataFile string) {
 	dir, base := filepath.Dir(dataFile), filepath.Base(dataFile)
 	entries, err := os.ReadDir(dir)
@@ -351,7 +352,7 @@ func embLoad(path string) (*embStore, error) {
 		return nil, errors.New("parse: unexpected data after the store")
 	}
 	if s.Version != embFormatVersion && s.Version != 1 {
-		return nil, fmt.Errorf("unsupported format version %d, want %d", s.Version, embFormatVersion)
+		return nil, fmt.Errorf("unsupported format version %d (this build reads versions 1 and %d)", s.Version, embFormatVersion)
 	}
 	s.Version = embFormatVersion
 	for name, t := range s.tables() {
