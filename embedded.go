@@ -77,9 +77,11 @@ const embMaxBodyBytes = 4 << 20
 
 // embMaxRecords caps each kind (tasks, projects, action lists, comments,
 // blockers) at 100,000 records: a record is typically well under 1 KiB, so a
-// full kind stays near 100 MB of memory and the data file that is rewritten
-// after every write stays bounded. A runaway loop gets 507, not an OOM kill;
-// anyone who needs more needs a real Task Manager API anyway.
+// full kind stays near 100 MB of memory and the data file stays bounded: a
+// write only appends the records it changed to the journal, but a
+// compaction (at start, at a clean stop, and once the journal outgrows the
+// snapshot) rewrites the whole file. A runaway loop gets 507, not an OOM
+// kill; anyone who needs more needs a real Task Manager API anyway.
 const embMaxRecords = 100_000
 
 // embMaxTextBytes caps one free-text field (a description, notes, a
@@ -208,13 +210,14 @@ func (e *embedded) load() error {
 
 // close compacts the journal into the data file, so that a stopped
 // server's data file holds everything, and releases the file and its lock;
-// the store stays readable.
+// the store stays readable, and a write after close is refused (commit).
+// Closing again does nothing.
 func (e *embedded) close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.lock == nil {
 		return nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var err error
 	if e.journal != nil {
 		if e.journal.size > 0 {
@@ -375,7 +378,9 @@ func (e *embedded) wrap(fn embHandler) http.Handler {
 
 // apply runs fn under the store lock. A handler error rolls back whatever it
 // changed; a successful change is saved before it is acknowledged, and is
-// rolled back (and answered with 503) when the save fails.
+// rolled back when it cannot be: a record over embMaxRecordBytes keeps its
+// 413 (any *embProblem of commit passes unchanged), and a failed save, or a
+// write after close, is answered 503.
 func (e *embedded) apply(fn embHandler, r *http.Request, body []byte) (int, any, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -385,7 +390,7 @@ func (e *embedded) apply(fn embHandler, r *http.Request, body []byte) (int, any,
 		tx.rollback()
 		return 0, nil, err
 	}
-	if tx.dirty {
+	if len(tx.changed) > 0 {
 		if err := e.commit(tx); err != nil {
 			tx.rollback()
 			var p *embProblem

@@ -76,9 +76,10 @@ func (ent *embEntry) consistent(id string, nextSeq int64) bool {
 	return ent != nil && ent.Record != nil && embStr(ent.Record, "id") == id && ent.Seq >= 1 && ent.Seq <= nextSeq
 }
 
-// embRemoveTemps removes the temp files a crash in the middle of a save
-// left beside dataFile; each is a whole copy of the store. Only the lock
-// holder gets here, so none of them belongs to a running save.
+// embRemoveTemps removes the temp files a crash in the middle of a
+// compaction (the rewrite of the snapshot) left beside dataFile; each is a
+// whole copy of the store. Only the lock holder gets here, so none of them
+// belongs to a running compaction.
 func embRemoveTemps(dataFile string) {
 	dir, base := filepath.Dir(dataFile), filepath.Base(dataFile)
 	entries, err := os.ReadDir(dir)
@@ -92,17 +93,26 @@ func embRemoveTemps(dataFile string) {
 	}
 }
 
-// embTx is one request's view of the store: it records how to undo every
-// change so that a failed handler or a failed save leaves no trace.
+// embTx is one request's view of the store: it records every change so
+// that a failed handler or a failed save leaves no trace, and so that the
+// journal line holds exactly the records it touched.
 type embTx struct {
 	e     *embedded
 	s     *embStore
-	undo  []func() // inverse of each change, applied newest first
-	seq   int64    // s.NextSeq when the transaction began
-	dirty bool     // whether anything changed (and must be saved)
-	stamp string   // the transaction's time, for created_at and updated_at
+	seq   int64  // s.NextSeq when the transaction began
+	stamp string // the transaction's time, for created_at and updated_at
 
-	touched []embKey // every record put or removed, in order, possibly repeated
+	changed []embChange // every put and remove, in order; empty when nothing changed
+}
+
+// embChange is one put or remove: where it happened and what was there
+// before, which rollback restores.
+type embChange struct {
+	table string   // t's name in the data file and the journal
+	t     embTable // the table changed
+	id    string
+	old   *embEntry // the entry under id before the change
+	had   bool      // whether there was one
 }
 
 // embKey names one record: its table's name and its id.
@@ -110,19 +120,16 @@ type embKey struct {
 	table, id string
 }
 
+// record remembers the entry now under id in t, before a change to it.
+func (tx *embTx) record(t embTable, id string) {
+	old, had := t[id]
+	tx.changed = append(tx.changed, embChange{table: tx.s.tableName(t), t: t, id: id, old: old, had: had})
+}
+
 // put stores ent under id in t, remembering the previous entry.
 func (tx *embTx) put(t embTable, id string, ent *embEntry) {
-	old, had := t[id]
-	tx.undo = append(tx.undo, func() {
-		if had {
-			t[id] = old
-		} else {
-			delete(t, id)
-		}
-	})
+	tx.record(t, id)
 	t[id] = ent
-	tx.dirty = true
-	tx.touched = append(tx.touched, embKey{tx.s.tableName(t), id})
 }
 
 // replace stores rec as the new version of the entry ent under id, with
@@ -178,25 +185,25 @@ func (tx *embTx) unlink(t embTable, ent *embEntry, l embLinks, id string) (rec m
 
 // remove deletes id from t, remembering the entry.
 func (tx *embTx) remove(t embTable, id string) {
-	old, had := t[id]
-	if !had {
+	if _, had := t[id]; !had {
 		return
 	}
-	tx.undo = append(tx.undo, func() { t[id] = old })
+	tx.record(t, id)
 	delete(t, id)
-	tx.dirty = true
-	tx.touched = append(tx.touched, embKey{tx.s.tableName(t), id})
 }
 
 // rollback undoes every change of the transaction.
 func (tx *embTx) rollback() {
-	for i := len(tx.undo) - 1; i >= 0; i-- {
-		tx.undo[i]()
+	for i := len(tx.changed) - 1; i >= 0; i-- {
+		c := tx.changed[i]
+		if c.had {
+			c.t[c.id] = c.old
+		} else {
+			delete(c.t, c.id)
+		}
 	}
-	tx.undo = nil
-	tx.touched = nil
+	tx.changed = nil
 	tx.s.NextSeq = tx.seq
-	tx.dirty = false
 }
 
 // changes returns the new state of every record the transaction touched,
@@ -204,24 +211,24 @@ func (tx *embTx) rollback() {
 // than embMaxRecordBytes.
 func (tx *embTx) changes() (*embJournalTx, error) {
 	out := &embJournalTx{NextSeq: tx.s.NextSeq}
-	seen := make(map[embKey]bool, len(tx.touched))
-	tables := tx.s.tables()
-	for _, k := range tx.touched {
+	seen := make(map[embKey]bool, len(tx.changed))
+	for _, c := range tx.changed {
+		k := embKey{c.table, c.id}
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		ent := (*tables[k.table])[k.id]
+		ent := c.t[c.id]
 		if ent != nil {
 			b, err := json.Marshal(ent.Record)
 			if err != nil {
-				return nil, fmt.Errorf("encode record %s: %w", k.id, err)
+				return nil, fmt.Errorf("encode record %s: %w", c.id, err)
 			}
 			if len(b) > embMaxRecordBytes {
-				return nil, embErrf(http.StatusRequestEntityTooLarge, "record %s would be %d bytes of JSON, more than the %d a record may have; shorten its text fields or split it", k.id, len(b), embMaxRecordBytes)
+				return nil, embErrf(http.StatusRequestEntityTooLarge, "record %s would be %d bytes of JSON, more than the %d a record may have; shorten its text fields or split it", c.id, len(b), embMaxRecordBytes)
 			}
 		}
-		out.Ops = append(out.Ops, embJournalOp{Table: k.table, ID: k.id, Entry: ent})
+		out.Ops = append(out.Ops, embJournalOp{Table: c.table, ID: c.id, Entry: ent})
 	}
 	return out, nil
 }
@@ -345,7 +352,7 @@ func embLoad(path string) (*embStore, error) {
 		return nil, errors.New("parse: unexpected data after the store")
 	}
 	if s.Version != embFormatVersion && s.Version != 1 {
-		return nil, fmt.Errorf("unsupported format version %d, want %d", s.Version, embFormatVersion)
+		return nil, fmt.Errorf("unsupported format version %d (this build reads versions 1 and %d)", s.Version, embFormatVersion)
 	}
 	s.Version = embFormatVersion
 	for name, t := range s.tables() {
@@ -364,8 +371,12 @@ func embLoad(path string) (*embStore, error) {
 // commit makes the changes of tx durable before they are acknowledged: it
 // appends them to the journal (fsynced) and compacts the journal into the
 // snapshot once it has outgrown it. Without a data file it only checks the
-// record size limit. Called with mu held.
+// record size limit; with one that close has released, it refuses the
+// write, which could be neither journaled nor saved. Called with mu held.
 func (e *embedded) commit(tx *embTx) error {
+	if e.dataFile != "" && e.journal == nil {
+		return fmt.Errorf("save %s: the embedded backend is closed", e.dataFile)
+	}
 	jtx, err := tx.changes()
 	if err != nil {
 		return err
