@@ -553,12 +553,10 @@ func (c *backendClient) attempt(ctx context.Context, op opID, method, target str
 	return nil, wait, reason, berr
 }
 
-// Header values shared by every backend request and MCP answer that
-// carries them (never modified, only replaced).
-var (
-	acceptJSON      = []string{"application/json"}
-	contentTypeJSON = []string{"application/json"}
-)
+// mediaTypeJSON is the Accept and Content-Type value shared by every
+// backend request and MCP answer that carries it (never modified, only
+// replaced).
+var mediaTypeJSON = []string{"application/json"}
 
 // newRequest builds one exchange with the headers every call carries:
 // Accept, User-Agent, the base URL's credentials, the request id of ctx
@@ -573,10 +571,10 @@ func (c *backendClient) newRequest(ctx context.Context, method, target string, b
 		return nil, err
 	}
 	h := hreq.Header // canonical keys set directly: no canonicalising, no value slices
-	h["Accept"] = acceptJSON
+	h["Accept"] = mediaTypeJSON
 	h["User-Agent"] = c.userAgentValue
 	if body != nil {
-		h["Content-Type"] = contentTypeJSON
+		h["Content-Type"] = mediaTypeJSON
 	}
 	if c.authValue != nil {
 		h["Authorization"] = c.authValue
@@ -655,10 +653,6 @@ func (c *backendClient) transportError(ctx context.Context, op opID, err error) 
 	}
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return &unreachableError{op: op, err: fmt.Errorf("no answer within %v: %w", c.timeout, context.DeadlineExceeded)}
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err // the URL is in op already; keep the cause
 	}
 	return &unreachableError{op: op, err: err, hint: c.refusedHint(err)}
 }
@@ -990,7 +984,7 @@ func asList(op opID, v any, keys ...string) (listAnswer, error) {
 
 // handlerTransport is an http.RoundTripper that serves requests with an
 // in-process http.Handler, so the embedded backend is reached through the
-// same http.Client path as a remote one.
+// same RoundTrip path as a remote one.
 type handlerTransport struct {
 	h http.Handler
 }

@@ -416,7 +416,6 @@ func actionListFields() map[string]*schema {
 
 // actionListTools returns the action-list tools.
 func actionListTools() []*tool {
-	alid := func() *schema { return idArg() }
 	createProps := withCreateID(actionListFields(), "AL-")
 	createProps["project_id"] = str("", 0, maxRefID)
 	createProps["sprint_id"] = str("", 0, maxRefID)
@@ -428,7 +427,7 @@ func actionListTools() []*tool {
 	}, "text")}
 	updateFields := []string{"title", "description", "status", "priority", "notes", "metadata"}
 	updateProps := nullableCopy(actionListFields())
-	updateProps["action_list_id"] = alid()
+	updateProps["action_list_id"] = idArg()
 	bulkFields := []string{"status", "priority", "project_id", "sprint_id", "notes"}
 	bulkProps := map[string]*schema{
 		"action_list_ids": strList("", 1, maxBulkIDs),
@@ -451,7 +450,7 @@ func actionListTools() []*tool {
 		}
 	}
 	itemArgs := func() *schema {
-		return object("", map[string]*schema{"action_list_id": alid(), "item_id": idArg()}, "action_list_id", "item_id")
+		return object("", map[string]*schema{"action_list_id": idArg(), "item_id": idArg()}, "action_list_id", "item_id")
 	}
 	alOut := out(map[string]*schema{"action_list": anyObject})
 	return []*tool{{
@@ -466,7 +465,7 @@ func actionListTools() []*tool {
 	}, {
 		name: "action_list_read", title: "Read an action list", family: familyActionLists, hints: hintRead,
 		description: "Read an action list, with its items and progress.",
-		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
+		input:       object("", map[string]*schema{"action_list_id": idArg()}, "action_list_id"),
 		output:      alOut,
 		call:        one(opGetActionList),
 	}, {
@@ -504,7 +503,7 @@ func actionListTools() []*tool {
 	}, {
 		name: "action_list_delete", title: "Delete an action list", family: familyActionLists, hints: hintDelete,
 		description: "Delete an action list.",
-		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
+		input:       object("", map[string]*schema{"action_list_id": idArg()}, "action_list_id"),
 		output:      out(map[string]*schema{"success": anyBool}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			if _, err := tc.do(ctx, request{op: opDeleteActionList, args: []string{argString(a, "action_list_id")}}); err != nil {
@@ -516,7 +515,7 @@ func actionListTools() []*tool {
 		name: "action_list_add_item", title: "Add an item", family: familyActionLists, hints: hintCreate,
 		description: "Add an item to an action list.",
 		input: object("", map[string]*schema{
-			"action_list_id": alid(),
+			"action_list_id": idArg(),
 			"text":           str("", 1, 0),
 			"order":          nonNegative("Default: at the end."),
 		}, "action_list_id", "text"),
@@ -541,7 +540,7 @@ func actionListTools() []*tool {
 		name: "action_list_reorder_items", title: "Reorder items", family: familyActionLists, hints: hintSet,
 		description: "Put an action list's items in the given order.",
 		input: object("", map[string]*schema{
-			"action_list_id": alid(),
+			"action_list_id": idArg(),
 			"item_ids":       strList("Every item id, in the new order.", 1, maxActionItems),
 		}, "action_list_id", "item_ids"),
 		output: alOut,
@@ -629,7 +628,7 @@ func actionListTools() []*tool {
 	}, {
 		name: "action_list_tasks", title: "An action list's tasks", family: familyActionLists, hints: hintRead,
 		description: "List the ids of an action list's linked tasks, in link order.",
-		input:       object("", map[string]*schema{"action_list_id": alid()}, "action_list_id"),
+		input:       object("", map[string]*schema{"action_list_id": idArg()}, "action_list_id"),
 		output:      out(map[string]*schema{"task_ids": anyArray}),
 		call: func(ctx context.Context, tc *toolCall, a map[string]any) (map[string]any, error) {
 			la, err := tc.list(ctx, request{op: opListLinkedTasks, args: []string{argString(a, "action_list_id")}}, "task_ids")

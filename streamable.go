@@ -491,7 +491,7 @@ func (t *httpTransport) dispatch(w http.ResponseWriter, r *http.Request, sess *s
 	case sse.started:
 		sse.sendFinal(t.srv.encode(a))
 	default:
-		w.Header()["Content-Type"] = contentTypeJSON // canonical key, shared value: nothing to allocate
+		w.Header()["Content-Type"] = mediaTypeJSON // canonical key, shared value: nothing to allocate
 		w.WriteHeader(a.status)
 		w.Write(t.srv.encode(a))
 		w.Write([]byte("\n"))
