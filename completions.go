@@ -64,7 +64,7 @@ func (s *server) completionTarget(typ, name, uri, argName string, known map[stri
 	case "ref/resource":
 		for i := range resourceKinds {
 			k := &resourceKinds[i]
-			if uri == resourceScheme+k.path+"/{id}" {
+			if uri == k.template() {
 				if argName != "id" || !s.offersKind(k) {
 					return nil, nil, nil
 				}

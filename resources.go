@@ -54,6 +54,9 @@ func (k *resourceKind) uri(id string) string {
 	return resourceScheme + k.path + "/" + id
 }
 
+// template returns the URI template of this kind's resources.
+func (k *resourceKind) template() string { return k.uri("{id}") }
+
 // parseResourceURI splits taskman://<path>/{id} into its kind and id.
 func parseResourceURI(uri string) (*resourceKind, string, bool) {
 	rest, ok := strings.CutPrefix(uri, resourceScheme)
@@ -165,7 +168,7 @@ func (s *server) resourcesRead(ctx context.Context, c *invocation) (any, error) 
 	}
 	res := &resourcesReadResult{Contents: []resourceContents{{URI: uri, MimeType: "application/json", Text: string(text)}}}
 	if tc.stale != nil {
-		res.Meta = &resultMeta{Stale: &staleMark{AgeMS: tc.stale.age.Milliseconds(), Reason: tc.stale.cause.Error()}}
+		res.Meta = &resultMeta{Stale: tc.stale.mark()}
 	}
 	res.cacheHints.set(c.version)
 	return res, nil
@@ -181,7 +184,7 @@ func (s *server) resourcesTemplatesList(_ context.Context, c *invocation) (any, 
 			continue
 		}
 		res.ResourceTemplates = append(res.ResourceTemplates, resourceTemplate{
-			URITemplate: resourceScheme + k.path + "/{id}",
+			URITemplate: k.template(),
 			Name:        k.name,
 			Title:       k.title,
 			Description: fmt.Sprintf("One %s by id, as %s returns it.", strings.ToLower(k.title), k.readTool),

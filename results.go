@@ -1,8 +1,9 @@
 package main
 
 // The typed results of the MCP methods. Their fields are declared in the
-// order of their JSON names, which is the order encoding/json gives a map:
-// the wire bytes stay those the transcripts in testdata/ pin.
+// order of their JSON names, which is the order encoding/json gives a map,
+// except that an embedded cacheHints puts cacheScope and ttlMs right after
+// _meta: the wire bytes stay those the transcripts in testdata/ pin.
 
 import (
 	"encoding/json"
@@ -156,9 +157,15 @@ type contentBlock struct {
 // _meta["io.taskman/stale"] for programs, a second text block for people.
 // The payload itself is unchanged.
 func markStale(res *toolResult, st *staleness) {
-	res.meta().Stale = &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}
+	res.meta().Stale = st.mark()
 	res.Content = append(res.Content, contentBlock{Type: "text",
 		Text: fmt.Sprintf("Stale: the backend is unavailable (%s); this copy is %s old.", st.cause, st.age.Round(time.Second))})
+}
+
+// mark is the _meta["io.taskman/stale"] of a result served from the
+// fallback cache.
+func (st *staleness) mark() *staleMark {
+	return &staleMark{AgeMS: st.age.Milliseconds(), Reason: st.cause.Error()}
 }
 
 // newToolResult shapes a successful tools/call result for protocol
