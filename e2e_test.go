@@ -134,7 +134,8 @@ func e2eBinary(t *testing.T) string {
 }
 
 // e2eRunScript runs one client script in e2e/ with a bounded time and
-// asserts on its last stdout line: {"ok":true,"tools":39,"steps":N>0}.
+// asserts on its last stdout line: {"ok":true,"tools":N,"steps":M>0}, N
+// the size of the tool table.
 // On failure it shows the script's stderr.
 func e2eRunScript(t *testing.T, name string, args ...string) {
 	t.Helper()
