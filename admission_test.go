@@ -86,10 +86,7 @@ func TestHTTPRefusesComplexJSON(t *testing.T) {
 // rather than queued, while GET and health stay served.
 func TestHTTPInFlightBudget(t *testing.T) {
 	b := newHangingBackend(t)
-	s := startHTTP(t, map[string]string{
-		"TASK_MANAGER_API_ENDPOINT": b.url, "TASKMAN_BACKEND_DIALECT": "legacy", "TASKMAN_MAX_IN_FLIGHT": "2", "BACKEND_MAX_RETRIES": "0",
-		"CIRCUIT_BREAKER_ENABLED": "false", "FALLBACK_CACHE_ENABLED": "false", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "500",
-	})
+	s := startHTTP(t, slowEnv(b, "TASKMAN_MAX_IN_FLIGHT", "2", "GRACEFUL_SHUTDOWN_TIMEOUT_MS", "500"))
 	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_read"}
 	call := modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-1"}}, nil)
 	for range 2 {

@@ -100,15 +100,9 @@ func TestHTTPShutdownCutAnswersAreErrors(t *testing.T) {
 	}
 	var r map[string]any
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(body, "OK ")), &r); err != nil || get(r, "result", "isError") != true ||
-		!strings.Contains(fmt_(get(r, "result", "content")), "cancelled") {
+		!strings.Contains(mustJSON(get(r, "result", "content")), "cancelled") {
 		t.Errorf("answer = %s, want a tool error saying the call was cancelled", body)
 	}
-}
-
-// fmt_ renders v as JSON text, for substring checks.
-func fmt_(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // TestHTTPGoneClientCancelsWork is part of issue 14's seventh finding: a

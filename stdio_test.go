@@ -64,10 +64,7 @@ func TestStdioAlwaysListens(t *testing.T) {
 	for _, end := range []string{"EOF", "signal"} {
 		t.Run(end, func(t *testing.T) {
 			b := newHangingBackend(t)
-			c := startStdio(t, map[string]string{
-				"TASK_MANAGER_API_ENDPOINT": b.url, "TASKMAN_BACKEND_DIALECT": "legacy", "BACKEND_MAX_RETRIES": "0", "BACKEND_TIMEOUT_MS": "600000",
-				"CIRCUIT_BREAKER_ENABLED": "false", "FALLBACK_CACHE_ENABLED": "false", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "500",
-			})
+			c := startStdio(t, slowEnv(b, "GRACEFUL_SHUTDOWN_TIMEOUT_MS", "500"))
 			// read sends a task_read with id and returns where its answer arrives.
 			read := func(id int) chan map[string]any {
 				ch := c.expect(fmt.Sprint(id))
