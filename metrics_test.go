@@ -702,10 +702,7 @@ func TestMetricsHandler(t *testing.T) {
 // TestMetricsPromtool runs `promtool check metrics` on a real scrape of the
 // full metric set; any output is a failure.
 func TestMetricsPromtool(t *testing.T) {
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool is not on PATH; install it (Debian package prometheus) to check the exposition against Prometheus' own linter")
-	}
+	path := deployPromtool(t)
 	m := newMetrics(promTestOptions)
 	promRecordFixture(m)
 	var buf bytes.Buffer

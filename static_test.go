@@ -118,7 +118,7 @@ func TestStaticBinary(t *testing.T) {
 			t.Skip("chroot run needs Linux")
 		}
 		if os.Geteuid() != 0 {
-			shipRequireOrSkip(t, "running the binary in an empty chroot needs root")
+			requireOrSkip(t, "running the binary in an empty chroot needs root")
 		}
 		staticRunInChroot(t, bin)
 	})
