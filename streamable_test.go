@@ -193,17 +193,19 @@ type httpClient struct {
 // post sends an MCP POST with headers (nil values delete a default).
 func (c httpClient) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	return roundTrip(t, nil, newMCPPost(context.Background(), c.base, body, headers))
+	return roundTrip(t, postClient, newMCPPost(context.Background(), c.base, body, headers))
 }
 
-// roundTrip sends req with c (nil means http.DefaultClient) and returns the
-// answer with its body read and closed: the one request helper of the
-// tests. An error sending or reading fails the test.
+// postClient bounds every test MCP POST, its answer read to the end. The
+// slowest POST a test makes waits for a shutdown deadline of seconds, so
+// two minutes only trips when something is wedged.
+var postClient = &http.Client{Timeout: 2 * time.Minute}
+
+// roundTrip sends req with c and returns the answer with its body read and
+// closed: the one request helper of the tests. An error sending or reading
+// fails the test.
 func roundTrip(t testing.TB, c *http.Client, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	if c == nil {
-		c = http.DefaultClient
-	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)

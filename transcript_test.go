@@ -208,7 +208,7 @@ func httpTranscript(t *testing.T, steps []transcriptStep, version string) []stri
 			}
 		}
 		setHeaders(req, st.headers)
-		resp, body := roundTrip(t, nil, req)
+		resp, body := roundTrip(t, postClient, req)
 		if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
 			session = sid
 		}
