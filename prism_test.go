@@ -88,17 +88,9 @@ func startPrism(t *testing.T) (string, func() []prismExchange) {
 		cmd.Wait()
 	})
 	target := "http://127.0.0.1:" + port
-	deadline := time.Now().Add(prismStartTimeout)
-	for {
-		resp, err := http.Get(target + "/health")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Prism did not answer within %s: %v\n%s", prismStartTimeout, err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	// The document's GET /health answers 200, so Prism's mock does.
+	if err := waitOK(target+"/health", prismStartTimeout, 100*time.Millisecond, nil); err != nil {
+		t.Fatalf("Prism did not start: %v\n%s", err, out.String())
 	}
 	u, _ := url.Parse(target)
 	proxy := httputil.NewSingleHostReverseProxy(u)

@@ -224,11 +224,7 @@ func TestPrometheusScrapes(t *testing.T) {
 	}
 	req.Header.Set("Mcp-Session-Id", sid)
 	req.Header.Set("MCP-Protocol-Version", version20251125)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("DELETE /mcp: %v", err)
-	}
-	resp.Body.Close()
+	resp, _ := roundTrip(t, getClient, req)
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("DELETE /mcp = %d, want 200 or 204", resp.StatusCode)
 	}

@@ -75,7 +75,7 @@ func slowEnv(b *hangingBackend, extra ...string) map[string]string {
 }
 
 var readCall = modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-1"}}, nil)
-var readHeaders = map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_read"}
+var readHeaders = modernCallHeaders("task_read")
 
 // TestHTTPShutdownCutAnswersAreErrors is part of issue 14's sixth finding:
 // a request still running at the drain deadline got a closed connection.

@@ -218,8 +218,9 @@ func roundTrip(t testing.TB, c *http.Client, req *http.Request) (*http.Response,
 	return resp, b
 }
 
-// getClient bounds every test GET: the servers are on loopback, so ten
-// seconds only trips when something is wedged.
+// getClient bounds every test GET, and the other short requests that are
+// not MCP POSTs (a preflight, a DELETE): the servers are on loopback, so
+// ten seconds only trips when something is wedged.
 var getClient = &http.Client{Timeout: 10 * time.Second}
 
 // getBody is roundTrip of a plain GET of url with getClient.
@@ -290,8 +291,7 @@ func (c httpClient) sessionTool(t testing.TB, sid string, id int, name string, a
 // the answer.
 func (c httpClient) modernTool(t testing.TB, id int, name string, args map[string]any) (int, map[string]any) {
 	t.Helper()
-	resp, msg := c.answer(t, modern(id, "tools/call", map[string]any{"name": name, "arguments": args}, nil),
-		map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": name})
+	resp, msg := c.answer(t, modern(id, "tools/call", map[string]any{"name": name, "arguments": args}, nil), modernCallHeaders(name))
 	return resp.StatusCode, msg
 }
 
@@ -345,7 +345,7 @@ func TestHTTPRules(t *testing.T) {
 	}
 	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
 	modernCall := modern(2, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil)
-	modernHeaders := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_list"}
+	modernHeaders := modernCallHeaders("task_list")
 	with := func(base map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
 		for k, v := range base {
@@ -647,7 +647,7 @@ func TestHTTPShutdownFinishesInFlight(t *testing.T) {
 	for i := range inFlight {
 		go func() {
 			body := modern(i, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": fmt.Sprint("w", i), "project_id": pid}}}, nil)
-			resp, b := s.post(t, body, map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"})
+			resp, b := s.post(t, body, modernCallHeaders("task_create"))
 			results <- fmt.Sprintf("%d %s", resp.StatusCode, b)
 		}()
 	}
@@ -754,8 +754,7 @@ func BenchmarkHTTPToolCall(b *testing.B) {
 // benchTask creates a task through s for a load benchmark and returns its
 // id and the body of a task_read call of it.
 func benchTask(b *testing.B, s *httpServer) (id string, readBody []byte) {
-	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": s.project(b)}}}, nil), hdr)
+	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": s.project(b)}}}, nil), modernCallHeaders("task_create"))
 	var r map[string]any
 	json.Unmarshal(created, &r)
 	id, _ = get(r, "result", "structuredContent", "task", "id").(string)
