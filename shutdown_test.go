@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +39,14 @@ func TestShutdownClockOneDeadline(t *testing.T) {
 	}
 }
 
-// postAsync sends a modern tools/call task_read on s with ctx and returns
-// the channel its status and body (or error) arrive on.
+// postAsync sends an MCP POST of body with headers on s with ctx, from a
+// goroutine of its own, and returns the channel its status and body ("200
+// OK {…}") or its error ("error: …") arrive on.
 func postAsync(ctx context.Context, s *httpServer, headers map[string]string, body string) <-chan string {
 	got := make(chan string, 1)
 	go func() {
 		req := newMCPPost(ctx, s.base, body, headers)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := postClient.Do(req)
 		if err != nil {
 			got <- "error: " + err.Error()
 			return

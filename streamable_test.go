@@ -643,13 +643,10 @@ func TestHTTPShutdownFinishesInFlight(t *testing.T) {
 	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": gated + "/api/v1", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "20000"})
 	const inFlight = 20
 	pid := s.project(t)
-	results := make(chan string, inFlight)
+	results := make([]<-chan string, inFlight) // postAsync: t.Fatal must not run off the test's goroutine
 	for i := range inFlight {
-		go func() {
-			body := modern(i, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": fmt.Sprint("w", i), "project_id": pid}}}, nil)
-			resp, b := s.post(t, body, modernCallHeaders("task_create"))
-			results <- fmt.Sprintf("%d %s", resp.StatusCode, b)
-		}()
+		body := modern(i, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": fmt.Sprint("w", i), "project_id": pid}}}, nil)
+		results[i] = postAsync(context.Background(), s, modernCallHeaders("task_create"), body)
 	}
 	for started.Load() < inFlight {
 		time.Sleep(10 * time.Millisecond)
@@ -669,8 +666,8 @@ func TestHTTPShutdownFinishesInFlight(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	close(release)
-	for range inFlight {
-		if r := <-results; !strings.HasPrefix(r, "200 ") || !strings.Contains(r, `"isError":false`) {
+	for _, result := range results {
+		if r := <-result; !strings.HasPrefix(r, "200 ") || !strings.Contains(r, `"isError":false`) {
 			t.Errorf("in-flight call: %s", r)
 		}
 	}
