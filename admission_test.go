@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"runtime"
@@ -30,14 +31,12 @@ func TestHostileBodiesBoundedMemory(t *testing.T) {
 	body := bytes.Repeat([]byte("[],"), admissionHostileBytes/3)
 	body[0] = '['
 	body[len(body)-1] = ']'
+	hostile := string(body)
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodPost, p.base+"/mcp", bytes.NewReader(body))
-			for k, v := range mcpHeaders {
-				req.Header.Set(k, v)
-			}
-			resp, err := http.DefaultClient.Do(req)
+			req := newMCPPost(context.Background(), p.base, hostile, nil)
+			resp, err := postClient.Do(req) // not the test's goroutine: Do, not roundTrip
 			if err != nil {
 				t.Errorf("POST hostile body: %v", err)
 				return
@@ -58,11 +57,9 @@ func TestHostileBodiesBoundedMemory(t *testing.T) {
 	if peak > admissionPeakRSSLimit {
 		t.Errorf("peak RSS = %d KiB, want under %d KiB", peak, admissionPeakRSSLimit)
 	}
-	resp, err := http.Get(p.base + "/health/live")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /health/live after the hostile bodies = %v, %v; want 200", resp, err)
+	if resp, body := getBody(t, p.base+"/health/live"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /health/live after the hostile bodies = %d %s; want 200", resp.StatusCode, body)
 	}
-	resp.Body.Close()
 }
 
 func TestHTTPRefusesComplexJSON(t *testing.T) {
@@ -86,22 +83,13 @@ func TestHTTPRefusesComplexJSON(t *testing.T) {
 // rather than queued, while GET and health stay served.
 func TestHTTPInFlightBudget(t *testing.T) {
 	b := newHangingBackend(t)
-	s := startHTTP(t, map[string]string{
-		"TASK_MANAGER_API_ENDPOINT": b.url, "TASKMAN_BACKEND_DIALECT": "legacy", "TASKMAN_MAX_IN_FLIGHT": "2", "BACKEND_MAX_RETRIES": "0",
-		"CIRCUIT_BREAKER_ENABLED": "false", "FALLBACK_CACHE_ENABLED": "false", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "500",
-	})
-	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_read"}
+	s := startHTTP(t, slowEnv(b, "TASKMAN_MAX_IN_FLIGHT", "2", "GRACEFUL_SHUTDOWN_TIMEOUT_MS", "500"))
+	hdr := modernCallHeaders("task_read")
 	call := modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-1"}}, nil)
 	for range 2 {
 		go func() {
-			req, _ := http.NewRequest(http.MethodPost, s.base+"/mcp", strings.NewReader(call))
-			for k, v := range mcpHeaders {
-				req.Header.Set(k, v)
-			}
-			for k, v := range hdr {
-				req.Header.Set(k, v)
-			}
-			if resp, err := http.DefaultClient.Do(req); err == nil {
+			// Not the test's goroutine: Do, not roundTrip.
+			if resp, err := postClient.Do(newMCPPost(context.Background(), s.base, call, hdr)); err == nil {
 				resp.Body.Close()
 			}
 		}()
@@ -111,9 +99,7 @@ func TestHTTPInFlightBudget(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !bytes.Contains(msg, []byte("TASKMAN_MAX_IN_FLIGHT")) {
 		t.Errorf("third POST with two in flight = %d (Retry-After %q) %s, want 503 with Retry-After naming TASKMAN_MAX_IN_FLIGHT", resp.StatusCode, resp.Header.Get("Retry-After"), msg)
 	}
-	if r, err := http.Get(s.base + "/health/live"); err != nil || r.StatusCode != http.StatusOK {
-		t.Errorf("GET /health/live at the budget = %v, %v; want 200", r, err)
-	} else {
-		r.Body.Close()
+	if r, body := getBody(t, s.base+"/health/live"); r.StatusCode != http.StatusOK {
+		t.Errorf("GET /health/live at the budget = %d %s; want 200", r.StatusCode, body)
 	}
 }

@@ -4,7 +4,8 @@ package main
 // against the server over Streamable HTTP: the legacy release for the
 // 2025-xx versions and the 2026-07-28 release for the stateless era, both
 // installed into e2e/conformance by e2e/install.sh. Like the other e2e
-// tests, they skip without that install unless TASKMAN_E2E=require.
+// tests, they skip without that install unless the run requires it
+// (requireOrSkip).
 
 import (
 	"context"

@@ -18,11 +18,7 @@ func TestHTTPCORS(t *testing.T) {
 	req.Header.Set("Origin", origin)
 	req.Header.Set("Access-Control-Request-Method", "POST")
 	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, mcp-session-id")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := roundTrip(t, getClient, req)
 	h := resp.Header
 	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != origin ||
 		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||

@@ -43,26 +43,38 @@ var deployMetricNameRE = regexp.MustCompile(`\b(?:taskman|mcp_server|process|go)
 // deployDashboardVarRE matches a Grafana variable reference in a query.
 var deployDashboardVarRE = regexp.MustCompile(`\$\{?\w+\}?`)
 
-// shipRequireOrSkip skips a test whose outside requirement (a tool, root)
-// is missing, unless TASKMAN_CI_REQUIRE=1 says this run must not skip it;
-// CI sets that so a missing tool cannot turn a check into a silent skip.
-func shipRequireOrSkip(t *testing.T, format string, args ...any) {
+// requireOrSkip ends a test whose outside requirement (an install, a
+// tool, root) is missing: a failure when the run requires every outside
+// check, as CI's .ci/run does (TASKMAN_CI_REQUIRE=1 or TASKMAN_E2E=require,
+// the older name the Node checks read), else a skip with the message. It is
+// the one way an outside check skips, so a missing tool cannot turn a
+// check into a silent skip in CI.
+func requireOrSkip(t *testing.T, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("TASKMAN_CI_REQUIRE") == "1" {
-		t.Fatalf("%s (required: TASKMAN_CI_REQUIRE=1)", msg)
+	if why := outsideChecksRequired(); why != "" {
+		t.Fatalf("%s (required: %s)", msg, why)
 	}
 	t.Skip(msg)
 }
 
-// deployPromtool returns the path of promtool, or skips the test.
+// outsideChecksRequired returns the setting that makes every outside check
+// required ("TASKMAN_CI_REQUIRE=1" or "TASKMAN_E2E=require"), or "".
+func outsideChecksRequired() string {
+	switch {
+	case os.Getenv("TASKMAN_CI_REQUIRE") == "1":
+		return "TASKMAN_CI_REQUIRE=1"
+	case os.Getenv("TASKMAN_E2E") == "require":
+		return "TASKMAN_E2E=require"
+	}
+	return ""
+}
+
+// deployPromtool returns the path of promtool, or ends the test through
+// requireOrSkip.
 func deployPromtool(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		shipRequireOrSkip(t, "promtool is not on PATH: install Debian's prometheus package")
-	}
-	return path
+	return mxRequireBinary(t, "promtool")
 }
 
 // deployRun runs a command and fails the test, with its output, if it does

@@ -4,8 +4,8 @@ package main
 // test against") asks: the official TypeScript SDK client and the MCP
 // Inspector CLI, each over stdio and over Streamable HTTP. The clients are
 // the Node scripts in e2e/; e2e/install.sh installs them and Node 22 from
-// the npm registry. Without that install these tests skip, unless
-// TASKMAN_E2E=require (set in CI), where they fail instead.
+// the npm registry. Without that install these tests skip, unless the run
+// requires the outside checks (requireOrSkip), as CI does: there they fail.
 
 import (
 	"bufio"
@@ -91,12 +91,11 @@ func TestInspectorCLIHTTP(t *testing.T) {
 }
 
 // e2eRequireInstall returns the absolute path of the Node 22 binary, or
-// ends the test when install.sh has not run: a skip with the hint, or a
-// failure when TASKMAN_E2E=require. In -short mode it skips the same way.
+// ends the test through requireOrSkip when install.sh has not run. In
+// -short mode it skips, unless the run requires the outside checks.
 func e2eRequireInstall(t *testing.T) string {
 	t.Helper()
-	required := os.Getenv("TASKMAN_E2E") == "require"
-	if testing.Short() && !required {
+	if testing.Short() && outsideChecksRequired() == "" {
 		t.Skip("e2e: skipped in -short mode")
 	}
 	dir, err := filepath.Abs(e2eDir)
@@ -106,11 +105,7 @@ func e2eRequireInstall(t *testing.T) string {
 	node := filepath.Join(dir, filepath.FromSlash(e2eNodeRel))
 	for _, p := range []string{filepath.Join(dir, "node_modules"), filepath.Join(dir, "conformance", "node_modules"), node} {
 		if _, err := os.Stat(p); err != nil {
-			msg := "e2e: " + p + " is missing: run e2e/install.sh"
-			if required {
-				t.Fatal(msg + " (TASKMAN_E2E=require)")
-			}
-			t.Skip(msg)
+			requireOrSkip(t, "e2e: %s is missing: run e2e/install.sh", p)
 		}
 	}
 	return node
@@ -134,7 +129,8 @@ func e2eBinary(t *testing.T) string {
 }
 
 // e2eRunScript runs one client script in e2e/ with a bounded time and
-// asserts on its last stdout line: {"ok":true,"tools":39,"steps":N>0}.
+// asserts on its last stdout line: {"ok":true,"tools":N,"steps":M>0}, N
+// the size of the tool table.
 // On failure it shows the script's stderr.
 func e2eRunScript(t *testing.T, name string, args ...string) {
 	t.Helper()

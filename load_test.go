@@ -136,8 +136,7 @@ func lxModernRead(id string) ([]byte, http.Header) {
 // test, and returns its id.
 func lxCreateTask(t *testing.T, s *httpServer) string {
 	t.Helper()
-	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, body := s.post(t, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "load", "project_id": s.project(t), "description": strings.Repeat("a realistic description ", 10)}}}, nil), hdr)
+	_, body := s.post(t, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "load", "project_id": s.project(t), "description": strings.Repeat("a realistic description ", 10)}}}, nil), modernCallHeaders("task_create"))
 	var msg map[string]any
 	json.Unmarshal(body, &msg)
 	id, _ := get(msg, "result", "structuredContent", "task", "id").(string)
@@ -403,11 +402,8 @@ func lxOpenSessions(t *testing.T, base string, n int) {
 	for range lxSessionWorkers {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
-				req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(body))
-				for k, v := range mcpHeaders {
-					req.Header.Set(k, v)
-				}
-				resp, err := http.DefaultClient.Do(req)
+				// Not the test's goroutine: Do, not roundTrip.
+				resp, err := postClient.Do(newMCPPost(context.Background(), base, body, nil))
 				if err != nil {
 					failed.Add(1)
 					continue

@@ -70,15 +70,11 @@ func TestOpsListenerHostRule(t *testing.T) {
 	}
 }
 
-// httpStatus sends req and returns the answer's status code, its body
-// closed unread.
+// httpStatus sends req (roundTrip with getClient) and returns the
+// answer's status code.
 func httpStatus(t *testing.T, req *http.Request) int {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := roundTrip(t, getClient, req)
 	return resp.StatusCode
 }
 

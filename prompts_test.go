@@ -111,7 +111,7 @@ func TestPrompts(t *testing.T) {
 	}
 }
 
-// mustJSON is v as JSON, for test names.
+// mustJSON is v as JSON text, for test names and substring checks.
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)

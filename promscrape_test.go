@@ -23,19 +23,15 @@ import (
 // installs it and sets TASKMAN_CI_REQUIRE=1 so a missing binary fails there
 // instead of skipping.
 
-// mxRequireBinary returns the path of a Prometheus binary, skipping the
-// test when it is not installed (failing under TASKMAN_CI_REQUIRE=1).
+// mxRequireBinary returns the path of a Prometheus binary, or ends the
+// test through requireOrSkip when it is not on PATH.
 func mxRequireBinary(t *testing.T, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
+	if err != nil {
+		requireOrSkip(t, "%s is not on PATH (%v): install Debian's prometheus package", name, err)
 	}
-	if os.Getenv("TASKMAN_CI_REQUIRE") == "1" {
-		t.Fatalf("%s not found (%v) and TASKMAN_CI_REQUIRE=1", name, err)
-	}
-	t.Skip("install Debian's prometheus package")
-	return ""
+	return path
 }
 
 // mxToolTimeout bounds one run of promtool, which lints a scrape in well
@@ -45,7 +41,7 @@ const mxToolTimeout = time.Minute
 // TestPromtoolCheckMetrics lints a real scrape, taken after the scripted
 // session, with `promtool check metrics`: any output is a failure.
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool := mxRequireBinary(t, "promtool")
+	promtool := deployPromtool(t)
 	// The scripted session leaves every kind of series behind: retries,
 	// an open circuit, stale serves, errors, health checks.
 	s, _, _ := mxRunScript(t)
@@ -228,11 +224,7 @@ func TestPrometheusScrapes(t *testing.T) {
 	}
 	req.Header.Set("Mcp-Session-Id", sid)
 	req.Header.Set("MCP-Protocol-Version", version20251125)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("DELETE /mcp: %v", err)
-	}
-	resp.Body.Close()
+	resp, _ := roundTrip(t, getClient, req)
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("DELETE /mcp = %d, want 200 or 204", resp.StatusCode)
 	}

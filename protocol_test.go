@@ -778,17 +778,7 @@ func TestMissingClientCapability(t *testing.T) {
 		if tt.code != 0 {
 			want(t, "requiredCapabilities", get(got, "error", "data", "requiredCapabilities"), map[string]any{"sampling": map[string]any{}})
 		}
-		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/mcp", strings.NewReader(line))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		for k, v := range mirroredHeaders(line) {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := httpClient{base: hs.URL}.post(t, line, mirroredHeaders(line))
 		want(t, "HTTP status", resp.StatusCode, tt.status)
 	}
 }
@@ -958,17 +948,10 @@ func TestModernCallEndsWithItsStream(t *testing.T) {
 	backend, started, cancelled, _ := slowBackend(t)
 	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": backend.URL, "TASKMAN_BACKEND_DIALECT": "legacy"})
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/mcp",
-		strings.NewReader(modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-1"}}, nil)))
-	for k, v := range mcpHeaders {
-		req.Header.Set(k, v)
-	}
-	for k, v := range modernCallHeaders("task_read") {
-		req.Header.Set(k, v)
-	}
+	req := newMCPPost(ctx, s.base, modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-1"}}, nil), modernCallHeaders("task_read"))
 	errc := make(chan error, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
+	go func() { // not the test's goroutine: Do, not roundTrip
+		resp, err := postClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}

@@ -208,13 +208,9 @@ func TestTwoReplicasSurviveBackendOutage(t *testing.T) {
 		var code int
 		var body map[string]any
 		for deadline := time.Now().Add(20 * time.Second); ; {
-			resp, err := http.Get(r.base + "/health/ready")
-			if err != nil {
-				t.Fatalf("replica %d: GET /health/ready: %v", i, err)
-			}
+			resp, raw := getBody(t, r.base+"/health/ready")
 			code, body = resp.StatusCode, nil
-			json.NewDecoder(resp.Body).Decode(&body)
-			resp.Body.Close()
+			json.Unmarshal(raw, &body)
 			if body["status"] != healthOK || time.Now().After(deadline) {
 				break
 			}

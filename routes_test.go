@@ -14,7 +14,7 @@ func routeGet(t *testing.T, url, token string) (int, string) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, b := roundTrip(t, nil, req)
+	resp, b := roundTrip(t, getClient, req)
 	return resp.StatusCode, string(b)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +39,14 @@ func TestShutdownClockOneDeadline(t *testing.T) {
 	}
 }
 
-// postAsync sends a modern tools/call task_read on s with ctx and returns
-// the channel its status and body (or error) arrive on.
+// postAsync sends an MCP POST of body with headers on s with ctx, from a
+// goroutine of its own, and returns the channel its status and body ("200
+// OK {…}") or its error ("error: …") arrive on.
 func postAsync(ctx context.Context, s *httpServer, headers map[string]string, body string) <-chan string {
 	got := make(chan string, 1)
 	go func() {
 		req := newMCPPost(ctx, s.base, body, headers)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := postClient.Do(req)
 		if err != nil {
 			got <- "error: " + err.Error()
 			return
@@ -75,7 +75,7 @@ func slowEnv(b *hangingBackend, extra ...string) map[string]string {
 }
 
 var readCall = modern(1, "tools/call", map[string]any{"name": "task_read", "arguments": map[string]any{"taskId": "T-1"}}, nil)
-var readHeaders = map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_read"}
+var readHeaders = modernCallHeaders("task_read")
 
 // TestHTTPShutdownCutAnswersAreErrors is part of issue 14's sixth finding:
 // a request still running at the drain deadline got a closed connection.
@@ -100,15 +100,9 @@ func TestHTTPShutdownCutAnswersAreErrors(t *testing.T) {
 	}
 	var r map[string]any
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(body, "OK ")), &r); err != nil || get(r, "result", "isError") != true ||
-		!strings.Contains(fmt_(get(r, "result", "content")), "cancelled") {
+		!strings.Contains(mustJSON(get(r, "result", "content")), "cancelled") {
 		t.Errorf("answer = %s, want a tool error saying the call was cancelled", body)
 	}
-}
-
-// fmt_ renders v as JSON text, for substring checks.
-func fmt_(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // TestHTTPGoneClientCancelsWork is part of issue 14's seventh finding: a

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,10 +61,7 @@ func TestStdioAlwaysListens(t *testing.T) {
 	for _, end := range []string{"EOF", "signal"} {
 		t.Run(end, func(t *testing.T) {
 			b := newHangingBackend(t)
-			c := startStdio(t, map[string]string{
-				"TASK_MANAGER_API_ENDPOINT": b.url, "TASKMAN_BACKEND_DIALECT": "legacy", "BACKEND_MAX_RETRIES": "0", "BACKEND_TIMEOUT_MS": "600000",
-				"CIRCUIT_BREAKER_ENABLED": "false", "FALLBACK_CACHE_ENABLED": "false", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "500",
-			})
+			c := startStdio(t, slowEnv(b, "GRACEFUL_SHUTDOWN_TIMEOUT_MS", "500"))
 			// read sends a task_read with id and returns where its answer arrives.
 			read := func(id int) chan map[string]any {
 				ch := c.expect(fmt.Sprint(id))
@@ -149,20 +143,17 @@ func TestStdioRefusesComplexJSON(t *testing.T) {
 func TestStdioInitializeBeforeNextRequest(t *testing.T) {
 	for i := range 20 {
 		inW, outR, done := pipeStdio(newTestServer(t))
-		go io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\n"+
-			`{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"+
-			`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`+"\n")
-		sc := bufio.NewScanner(outR)
-		sc.Buffer(nil, 16<<20)
-		answers := map[string]map[string]any{}
-		for len(answers) < 2 && sc.Scan() {
-			var a map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
-				t.Fatalf("run %d: answer %q: %v", i, sc.Bytes(), err)
-			}
-			answers[fmt.Sprint(a["id"])] = a
-		}
-		if a := answers["2"]; a == nil || a["error"] != nil || a["result"] == nil {
+		// readLoop routes the answers (failing the test on a line that is
+		// not JSON) and wait bounds each by stdioGuard.
+		c := newStdioClient(t, inW, &syncBuffer{}, nil)
+		go c.readLoop(outR)
+		initialized, listed := c.expect("1"), c.expect("2")
+		// One write: the three lines arrive in the same burst.
+		c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}` + "\n" +
+			`{"jsonrpc":"2.0","method":"notifications/initialized"}` + "\n" +
+			`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+		c.wait(initialized, fmt.Sprintf("run %d: initialize", i))
+		if a := c.wait(listed, fmt.Sprintf("run %d: tools/list", i)); a["error"] != nil || a["result"] == nil {
 			t.Fatalf("run %d: tools/list right after initialize = %v, want a result", i, a)
 		}
 		inW.Close()

@@ -193,17 +193,19 @@ type httpClient struct {
 // post sends an MCP POST with headers (nil values delete a default).
 func (c httpClient) post(t testing.TB, body string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	return roundTrip(t, nil, newMCPPost(context.Background(), c.base, body, headers))
+	return roundTrip(t, postClient, newMCPPost(context.Background(), c.base, body, headers))
 }
 
-// roundTrip sends req with c (nil means http.DefaultClient) and returns the
-// answer with its body read and closed: the one request helper of the
-// tests. An error sending or reading fails the test.
+// postClient bounds every test MCP POST, its answer read to the end. The
+// slowest POST a test makes waits for a shutdown deadline of seconds, so
+// two minutes only trips when something is wedged.
+var postClient = &http.Client{Timeout: 2 * time.Minute}
+
+// roundTrip sends req with c and returns the answer with its body read and
+// closed: the one request helper of the tests. An error sending or reading
+// fails the test.
 func roundTrip(t testing.TB, c *http.Client, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	if c == nil {
-		c = http.DefaultClient
-	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
@@ -216,8 +218,9 @@ func roundTrip(t testing.TB, c *http.Client, req *http.Request) (*http.Response,
 	return resp, b
 }
 
-// getClient bounds every test GET: the servers are on loopback, so ten
-// seconds only trips when something is wedged.
+// getClient bounds every test GET, and the other short requests that are
+// not MCP POSTs (a preflight, a DELETE): the servers are on loopback, so
+// ten seconds only trips when something is wedged.
 var getClient = &http.Client{Timeout: 10 * time.Second}
 
 // getBody is roundTrip of a plain GET of url with getClient.
@@ -288,8 +291,7 @@ func (c httpClient) sessionTool(t testing.TB, sid string, id int, name string, a
 // the answer.
 func (c httpClient) modernTool(t testing.TB, id int, name string, args map[string]any) (int, map[string]any) {
 	t.Helper()
-	resp, msg := c.answer(t, modern(id, "tools/call", map[string]any{"name": name, "arguments": args}, nil),
-		map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": name})
+	resp, msg := c.answer(t, modern(id, "tools/call", map[string]any{"name": name, "arguments": args}, nil), modernCallHeaders(name))
 	return resp.StatusCode, msg
 }
 
@@ -343,7 +345,7 @@ func TestHTTPRules(t *testing.T) {
 	}
 	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
 	modernCall := modern(2, "tools/call", map[string]any{"name": "task_list", "arguments": map[string]any{}}, nil)
-	modernHeaders := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_list"}
+	modernHeaders := modernCallHeaders("task_list")
 	with := func(base map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
 		for k, v := range base {
@@ -641,13 +643,10 @@ func TestHTTPShutdownFinishesInFlight(t *testing.T) {
 	s := startHTTP(t, map[string]string{"TASK_MANAGER_API_ENDPOINT": gated + "/api/v1", "GRACEFUL_SHUTDOWN_TIMEOUT_MS": "20000"})
 	const inFlight = 20
 	pid := s.project(t)
-	results := make(chan string, inFlight)
+	results := make([]<-chan string, inFlight) // postAsync: t.Fatal must not run off the test's goroutine
 	for i := range inFlight {
-		go func() {
-			body := modern(i, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": fmt.Sprint("w", i), "project_id": pid}}}, nil)
-			resp, b := s.post(t, body, map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"})
-			results <- fmt.Sprintf("%d %s", resp.StatusCode, b)
-		}()
+		body := modern(i, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": fmt.Sprint("w", i), "project_id": pid}}}, nil)
+		results[i] = postAsync(context.Background(), s, modernCallHeaders("task_create"), body)
 	}
 	for started.Load() < inFlight {
 		time.Sleep(10 * time.Millisecond)
@@ -667,8 +666,8 @@ func TestHTTPShutdownFinishesInFlight(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	close(release)
-	for range inFlight {
-		if r := <-results; !strings.HasPrefix(r, "200 ") || !strings.Contains(r, `"isError":false`) {
+	for _, result := range results {
+		if r := <-result; !strings.HasPrefix(r, "200 ") || !strings.Contains(r, `"isError":false`) {
 			t.Errorf("in-flight call: %s", r)
 		}
 	}
@@ -752,8 +751,7 @@ func BenchmarkHTTPToolCall(b *testing.B) {
 // benchTask creates a task through s for a load benchmark and returns its
 // id and the body of a task_read call of it.
 func benchTask(b *testing.B, s *httpServer) (id string, readBody []byte) {
-	hdr := map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": "tools/call", "Mcp-Name": "task_create"}
-	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": s.project(b)}}}, nil), hdr)
+	_, created := s.post(b, modern(1, "tools/call", map[string]any{"name": "task_create", "arguments": map[string]any{"task": map[string]any{"title": "bench", "project_id": s.project(b)}}}, nil), modernCallHeaders("task_create"))
 	var r map[string]any
 	json.Unmarshal(created, &r)
 	id, _ = get(r, "result", "structuredContent", "task", "id").(string)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -143,12 +144,7 @@ func TestResourceSubscriptionsHTTP(t *testing.T) {
 	var n int
 	c := func(method string, params any) map[string]any {
 		n++
-		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": n, "method": method, "params": params})
-		_, body := h.post(t, string(b), headers)
-		var m map[string]any
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Fatalf("%s: %q: %v", method, body, err)
-		}
+		_, m := h.sessionRequest(t, sid, n, method, params)
 		return m
 	}
 	ids := seedRecords(t, c)
@@ -180,10 +176,11 @@ func TestSubscriptionsListen(t *testing.T) {
 	c := func(method string, params any) map[string]any {
 		n++
 		p, _ := params.(map[string]any)
-		_, body := h.post(t, modern(n, method, p, nil), map[string]string{"MCP-Protocol-Version": versionModern, "Mcp-Method": method, "Mcp-Name": fmt.Sprint(p["name"])})
+		body := modern(n, method, p, nil)
+		_, answer := h.post(t, body, mirroredHeaders(body))
 		var m map[string]any
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Fatalf("%s: %q: %v", method, body, err)
+		if err := json.Unmarshal(answer, &m); err != nil {
+			t.Fatalf("%s: %q: %v", method, answer, err)
 		}
 		return m
 	}
@@ -193,13 +190,7 @@ func TestSubscriptionsListen(t *testing.T) {
 
 	body := modern(77, "subscriptions/listen", map[string]any{"notifications": map[string]any{
 		"resourceSubscriptions": []string{uri, "taskman://boards/B-1"}, "toolsListChanged": true, "resourcesListChanged": true}}, nil)
-	req, _ := http.NewRequest(http.MethodPost, h.base+"/mcp", strings.NewReader(body))
-	for k, v := range mcpHeaders {
-		req.Header.Set(k, v)
-	}
-	req.Header.Set("MCP-Protocol-Version", versionModern)
-	req.Header.Set("Mcp-Method", "subscriptions/listen")
-	stream := openStream(t, req)
+	stream := openStream(t, newMCPPost(context.Background(), h.base, body, mirroredHeaders(body)))
 	ack := stream.next("the acknowledgment")
 	want(t, "first message", ack["method"], "notifications/subscriptions/acknowledged")
 	want(t, "ack subscription id", get(ack, "params", "_meta", metaSubscriptionID), float64(77))
@@ -256,13 +247,7 @@ func TestSubscriptionHubForgetsEndedSessions(t *testing.T) {
 func TestSubscriptionsListenClosedByClient(t *testing.T) {
 	h := startHTTP(t, nil)
 	body := modern(5, "subscriptions/listen", map[string]any{"notifications": map[string]any{"resourcesListChanged": true}}, nil)
-	req, _ := http.NewRequest(http.MethodPost, h.base+"/mcp", strings.NewReader(body))
-	for k, v := range mcpHeaders {
-		req.Header.Set(k, v)
-	}
-	req.Header.Set("MCP-Protocol-Version", versionModern)
-	req.Header.Set("Mcp-Method", "subscriptions/listen")
-	stream := openStream(t, req)
+	stream := openStream(t, newMCPPost(context.Background(), h.base, body, mirroredHeaders(body)))
 	want(t, "first message", stream.next("the acknowledgment")["method"], "notifications/subscriptions/acknowledged")
 	stream.body.Close()
 

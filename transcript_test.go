@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -192,23 +191,20 @@ func httpTranscript(t *testing.T, steps []transcriptStep, version string) []stri
 	var session string
 	var out []string
 	for _, st := range steps {
-		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/mcp", strings.NewReader(st.body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
+		headers := map[string]string{}
 		if version == versionModern {
-			for k, v := range mirroredHeaders(st.body) {
-				req.Header.Set(k, v)
-			}
+			headers = mirroredHeaders(st.body)
 		} else {
 			if session != "" {
-				req.Header.Set("Mcp-Session-Id", session)
+				headers["Mcp-Session-Id"] = session
 			}
 			if version >= version20250618 && st.name != "initialize" {
-				req.Header.Set("MCP-Protocol-Version", version)
+				headers["MCP-Protocol-Version"] = version
 			}
 		}
-		setHeaders(req, st.headers)
-		resp, body := roundTrip(t, nil, req)
+		req := newMCPPost(context.Background(), hs.URL, st.body, headers)
+		setHeaders(req, st.headers) // after: a step's own headers win
+		resp, body := roundTrip(t, postClient, req)
 		if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
 			session = sid
 		}

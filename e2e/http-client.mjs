@@ -16,7 +16,6 @@
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { connectAndCheck, expect, runMain } from "./workflows.mjs";
 
 const SCRIPT = "http-client.mjs";
@@ -37,7 +36,7 @@ const tag = `http-${process.pid}`;
 await runMain(
   SCRIPT,
   async () => {
-    const { c, tools } = await connectAndCheck(client, transport, tag, ResourceUpdatedNotificationSchema);
+    const { c, tools } = await connectAndCheck(client, transport, tag);
     const project = (await c.call("project_create", { project: { name: `bulk ${tag}` } })).project;
     const made = await c.call("task_create", { task: { title: `bulk ${tag}`, project_id: project.id } });
     const progress = [];

@@ -16,7 +16,6 @@
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { actionListWorkflow, connectAndCheck, projectWorkflow, runMain, sprintWorkflow } from "./workflows.mjs";
 
 const SCRIPT = "stdio-client.mjs";
@@ -51,7 +50,7 @@ const tag = `stdio-${process.pid}`;
 await runMain(
   SCRIPT,
   async () => {
-    const { c, tools } = await connectAndCheck(client, transport, tag, ResourceUpdatedNotificationSchema);
+    const { c, tools } = await connectAndCheck(client, transport, tag);
     await projectWorkflow(c, tag);
     await actionListWorkflow(c, tag);
     await sprintWorkflow(c, tag);

@@ -5,6 +5,7 @@
 // script's stderr alone explains a failure.
 
 import assert from "node:assert/strict";
+import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 // EXPECTED_TOOLS is the catalog of docs/tools.md: the task, project,
 // action-list, sprint and server tools. It is typed by hand on purpose so that a
@@ -301,15 +302,14 @@ export async function sprintWorkflow(c, tag) {
 
 // connectAndCheck connects client over transport and runs the checks both
 // scripts make: the tool catalog, the task workflow and the context
-// workflow (updatedSchema is the SDK's ResourceUpdatedNotificationSchema).
-// It returns the checker, for the script's further workflows, and the tool
-// names.
-export async function connectAndCheck(client, transport, tag, updatedSchema) {
+// workflow. It returns the checker, for the script's further workflows,
+// and the tool names.
+export async function connectAndCheck(client, transport, tag) {
   await client.connect(transport);
   const c = new Checker(client);
   const tools = await c.checkToolNames();
   await taskWorkflow(c, tag);
-  await contextWorkflow(c, client, tag, updatedSchema);
+  await contextWorkflow(c, client, tag);
   return { c, tools };
 }
 
@@ -347,7 +347,7 @@ const UPDATE_WAIT_MS = 5000;
 // resource templates and resources, reads a task as a resource, subscribes
 // to it and waits for the update task_update causes, lists the prompts and
 // gets daily_standup with the task embedded, and completes the task's id.
-export async function contextWorkflow(c, client, tag, updatedSchema) {
+export async function contextWorkflow(c, client, tag) {
   const project = await c.call("project_create", { project: { name: `e2e context ${tag}` } });
   const projectId = project.project.id;
   const task = await c.call("task_create", { task: { title: `e2e context task ${tag}`, project_id: projectId, status: "in_progress" } });
@@ -372,7 +372,7 @@ export async function contextWorkflow(c, client, tag, updatedSchema) {
     `want task ${id} as application/json`, read);
 
   const updates = [];
-  client.setNotificationHandler(updatedSchema, (n) => updates.push(n.params.uri));
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => updates.push(n.params.uri));
   await client.subscribeResource({ uri });
   c.steps++;
   await c.call("task_update", { taskId: id, changes: { priority: "high" } });
