@@ -1,9 +1,9 @@
 // Backend status: the one source of what the server knows about its
 // backend's health, read by readiness and /health (health.go) and by the
 // activate_* tools (tools.go). One probe (probeBackend) runs at most once
-// per healthBackendTTL however many probers and tool calls ask, each
-// bounded by healthBackendTimeout, so a status is never older than
-// healthBackendTTL (docs/observability.md "Health", docs/tools.md).
+// per backendProbeTTL however many probers and tool calls ask, each
+// bounded by backendProbeTimeout, so a status is never older than
+// backendProbeTTL (docs/observability.md "Health", docs/tools.md).
 
 package main
 
@@ -15,19 +15,41 @@ import (
 	"time"
 )
 
+const (
+	// backendProbeTTL is how long a backend check result is reused, by
+	// readiness and the activate_* tools alike (backendProbe). Each
+	// kubelet probe, load balancer and dashboard polls on its own schedule
+	// (kubelet's default period is 10 s); caching for 5 s caps the load on
+	// the backend at one GET /health per 5 s per replica however many
+	// probers and tool calls there are, while a state change still shows
+	// within one default probe period, and an assistant checking the
+	// connection is told about the backend of 5 s ago at worst. Failures
+	// are cached too: a struggling backend is the one that must not be
+	// hammered.
+	backendProbeTTL = 5 * time.Second
+
+	// backendProbeTimeout bounds one backend check (probeBackend), of
+	// readiness and of the activate_* tools alike. It is
+	// healthBackendFail: waiting longer could only confirm a fail. Probes
+	// that wait for a check should have timeoutSeconds above it (kubelet's
+	// default of 1 s turns a slow backend into a probe timeout, which
+	// Kubernetes also counts as a failure, so the outcome is the same).
+	backendProbeTimeout = healthBackendFail
+)
+
 // errProbePanicked is the result of a probe whose check panicked.
 var errProbePanicked = errors.New("backend check panicked")
 
 // probeBackend is the one probe of the backend's status: the dialect's
 // health endpoint through the normal client (breaker, retries, metrics,
-// spans). backendProbe runs it, bounded by healthBackendTimeout.
+// spans). backendProbe runs it, bounded by backendProbeTimeout.
 func probeBackend(ctx context.Context, b *backendClient) error {
 	_, err := b.do(ctx, request{op: opHealth})
 	return err
 }
 
 // backendProbe runs a backend check and shares its result: a result
-// younger than healthBackendTTL is reused, and callers arriving while a
+// younger than backendProbeTTL is reused, and callers arriving while a
 // check runs wait for it instead of starting their own. Failures are
 // reused too: a struggling backend is the one that must not be hammered.
 // Its methods are safe for concurrent use.
@@ -64,12 +86,12 @@ func newBackendProbe(check func(ctx context.Context) error, now func() time.Time
 }
 
 // result returns the last check's result when it is younger than
-// healthBackendTTL, else runs a check (or joins the one running). The
+// backendProbeTTL, else runs a check (or joins the one running). The
 // error is not the backend's: it says ctx ended while waiting for another
 // caller's check.
 func (p *backendProbe) result(ctx context.Context) (probeResult, error) {
 	p.mu.Lock()
-	if p.last != nil && p.now().Sub(p.last.at) < healthBackendTTL {
+	if p.last != nil && p.now().Sub(p.last.at) < backendProbeTTL {
 		r := *p.last
 		p.mu.Unlock()
 		return r, nil
@@ -95,7 +117,7 @@ func (p *backendProbe) result(ctx context.Context) (probeResult, error) {
 // and to f's waiters. The check is detached from ctx's cancellation (the
 // waiters depend on it, not only this caller) but keeps its values (the
 // request id, the span), and has its own timeout; so the caller that
-// runs it waits for it, at most healthBackendTimeout. If the check
+// runs it waits for it, at most backendProbeTimeout. If the check
 // panics, the waiters still get a failure and the panic goes on to the
 // caller (the HTTP server logs it; tools/call answers -32603).
 func (p *backendProbe) run(ctx context.Context, f *probeFlight) {
@@ -107,13 +129,13 @@ func (p *backendProbe) run(ctx context.Context, f *probeFlight) {
 		p.mu.Unlock()
 		close(f.done)
 	}()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healthBackendTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backendProbeTimeout)
 	defer cancel()
 	begin := p.now()
 	err := p.check(ctx)
 	end := p.now()
 	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("check timed out after %s: %w", healthBackendTimeout, err)
+		err = fmt.Errorf("check timed out after %s: %w", backendProbeTimeout, err)
 	}
 	f.result = probeResult{err: err, elapsed: end.Sub(begin), at: end}
 }

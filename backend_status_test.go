@@ -12,7 +12,7 @@ import (
 
 // TestBackendStatusShared checks that readiness and the activate_* tools
 // read one backend probe: a check made for either is reused by the other
-// while it is younger than healthBackendTTL, the tools report its age,
+// while it is younger than backendProbeTTL, the tools report its age,
 // and an expired result is replaced by a new check whose failure both
 // report.
 func TestBackendStatusShared(t *testing.T) {
@@ -52,7 +52,7 @@ func TestBackendStatusShared(t *testing.T) {
 	mu.Lock()
 	checkErr = errors.New("connection refused")
 	mu.Unlock()
-	clock.advance(healthBackendTTL)
+	clock.advance(backendProbeTTL)
 	res = activate()
 	want(t, "activated after expiry", res["activated"], false)
 	want(t, "ageMs of a new check", get(res, "serverStatus", "ageMs"), 0)

@@ -52,26 +52,6 @@ const (
 	// healthService is the service name of the /health answer.
 	healthService = "taskman-mcp"
 
-	// healthBackendTTL is how long a backend check result is reused, by
-	// readiness and the activate_* tools alike (backendProbe). Each
-	// kubelet probe, load balancer and dashboard polls on its own schedule
-	// (kubelet's default period is 10 s); caching for 5 s caps the load on
-	// the backend at one GET /health per 5 s per replica however many
-	// probers and tool calls there are, while a state change still shows
-	// within one default probe period, and an assistant checking the
-	// connection is told about the backend of 5 s ago at worst. Failures
-	// are cached too: a struggling backend is the one that must not be
-	// hammered.
-	healthBackendTTL = 5 * time.Second
-
-	// healthBackendTimeout bounds one backend check (probeBackend), of
-	// readiness and of the activate_* tools alike. It equals
-	// healthBackendFail: waiting longer could only confirm a fail. Probes
-	// that wait for a check should have timeoutSeconds above it (kubelet's
-	// default of 1 s turns a slow backend into a probe timeout, which
-	// Kubernetes also counts as a failure, so the outcome is the same).
-	healthBackendTimeout = 5 * time.Second
-
 	// healthBackendSlow is the latency above which the backend check
 	// warns: GET /health does no work, so a second means the backend (or
 	// the path to it) is overloaded and tool calls will feel it.
@@ -471,7 +451,7 @@ func (h *health) failMakesDown(name string) bool {
 }
 
 // backendCheck returns the backend check from the shared probe's result
-// (a check younger than healthBackendTTL, or the one running now).
+// (a check younger than backendProbeTTL, or the one running now).
 func (h *health) backendCheck(ctx context.Context) healthCheck {
 	r, err := h.probe.result(ctx)
 	if err != nil {

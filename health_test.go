@@ -287,7 +287,7 @@ func TestHealthReadinessDoesNotCascade(t *testing.T) {
 }
 
 // TestHealthBackendRecovers checks that a failing backend result is cached
-// for healthBackendTTL and readiness recovers once it expires.
+// for backendProbeTTL and readiness recovers once it expires.
 func TestHealthBackendRecovers(t *testing.T) {
 	f := healthNewFixture(t, nil)
 	f.h.markStarted()
@@ -296,7 +296,7 @@ func TestHealthBackendRecovers(t *testing.T) {
 	healthWant(t, healthDo(t, f, "GET", "/livez"), "/livez", 200, healthOK)
 
 	f.set(func(f *healthFixture) { f.err = nil })
-	f.clock.advance(healthBackendTTL - time.Second)
+	f.clock.advance(backendProbeTTL - time.Second)
 	healthWant(t, healthDo(t, f, "GET", "/health/ready"), "/health/ready (cached)", 200, healthDegraded)
 
 	f.clock.advance(2 * time.Second)
@@ -340,13 +340,13 @@ func TestHealthBackendCached(t *testing.T) {
 	f := healthNewFixture(t, nil)
 	f.h.markStarted()
 	for i := range 10 {
-		f.clock.advance(400 * time.Millisecond) // 10 probes within 4 s < healthBackendTTL
+		f.clock.advance(400 * time.Millisecond) // 10 probes within 4 s < backendProbeTTL
 		healthWant(t, healthDo(t, f, "GET", "/health/ready"), fmt.Sprintf("/health/ready #%d", i), 200, healthOK)
 	}
 	if n := f.calls.Load(); n != 1 {
 		t.Fatalf("backend checks for 10 probes in the window = %d, want 1", n)
 	}
-	f.clock.advance(healthBackendTTL)
+	f.clock.advance(backendProbeTTL)
 	healthDo(t, f, "GET", "/health")
 	if n := f.calls.Load(); n != 2 {
 		t.Errorf("backend checks after the window = %d, want 2", n)
@@ -610,7 +610,7 @@ func TestHealthMetrics(t *testing.T) {
 		}
 	}
 	f.set(func(f *healthFixture) { f.err = nil; f.open = 0 })
-	f.clock.advance(healthBackendTTL)
+	f.clock.advance(backendProbeTTL)
 	healthDo(t, f, "GET", "/health/ready")
 	text = scrape()
 	for _, want := range []string{

@@ -332,8 +332,9 @@ func (p *program) build(ctx context.Context, cfg *config, stdin io.Reader, stdou
 	if err != nil {
 		return err
 	}
-	p.health = disabledHealth()
-	if cfg.HealthEnabled {
+	if !cfg.HealthEnabled {
+		p.health = disabledHealth()
+	} else {
 		p.health = newHealth(healthOptions{
 			Version:     buildVersion(),
 			GoVersion:   runtime.Version(),

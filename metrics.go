@@ -315,8 +315,8 @@ func (m *metrics) observeHTTPRequest(method, route string, code int, d time.Dura
 	m.httpResponseSize.with(route).observe(float64(size))
 }
 
-// observeToolExecution records one tool call with status success, error or
-// stale. It is a no-op on nil or disabled metrics.
+// observeToolExecution records one tool call with status success, error,
+// stale or cancelled. It is a no-op on nil or disabled metrics.
 func (m *metrics) observeToolExecution(tool, status string, d time.Duration) {
 	if m == nil {
 		return
@@ -326,8 +326,9 @@ func (m *metrics) observeToolExecution(tool, status string, d time.Duration) {
 }
 
 // observeBackendCall records one backend attempt; status is
-// statusLabel(code) or "error", "timeout" or "canceled" when there was no
-// response. It is a no-op on nil or disabled metrics.
+// statusLabel(code) or, when there was no response, outcomeLabel's
+// "canceled", "timeout", "connection_refused", "connection_reset" or
+// "error". It is a no-op on nil or disabled metrics.
 func (m *metrics) observeBackendCall(method, endpoint, status string, d time.Duration) {
 	if m == nil {
 		return

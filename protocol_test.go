@@ -761,7 +761,7 @@ func TestMissingClientCapability(t *testing.T) {
 	s := newTestServer(t)
 	s.methods["test/sample"] = &method{modern: true, clientCapabilities: []string{"sampling"},
 		handle: func(*server, context.Context, *invocation) (any, error) { return &discoverResult{}, nil }}
-	tr := newHTTPTransport(s, testConfig(t, nil), nil, nil, context.Background())
+	tr := newHTTPTransport(s, testConfig(t, nil), disabledHealth(), nil, context.Background())
 	hs := httptest.NewServer(tr.routes())
 	t.Cleanup(hs.Close)
 	for _, tt := range []struct {

@@ -204,7 +204,7 @@ func TestTwoReplicasSurviveBackendOutage(t *testing.T) {
 
 	f.set(faultRefused)
 	for i, r := range replicas {
-		// The backend check is cached for healthBackendTTL: poll, bounded.
+		// The backend check is cached for backendProbeTTL: poll, bounded.
 		var code int
 		var body map[string]any
 		for deadline := time.Now().Add(20 * time.Second); ; {

@@ -83,11 +83,8 @@ type httpTransport struct {
 }
 
 // newHTTPTransport returns the transport for srv with cfg's security
-// settings; a nil h serves no probe routes.
+// settings; h is disabledHealth() when the probe routes are off.
 func newHTTPTransport(srv *server, cfg *config, h *health, m *metrics, stop context.Context) *httpTransport {
-	if h == nil {
-		h = disabledHealth()
-	}
 	t := &httpTransport{
 		srv:         srv,
 		logger:      srv.logger,

@@ -185,7 +185,7 @@ func expectsAnswer(body string) bool {
 func httpTranscript(t *testing.T, steps []transcriptStep, version string) []string {
 	t.Helper()
 	s := transcriptServer(t)
-	tr := newHTTPTransport(s, testConfig(t, nil), nil, nil, context.Background())
+	tr := newHTTPTransport(s, testConfig(t, nil), disabledHealth(), nil, context.Background())
 	hs := httptest.NewServer(tr.routes())
 	t.Cleanup(hs.Close)
 	var session string
