@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -49,14 +48,12 @@ func (s *session) negotiated() string {
 	return s.version
 }
 
-// canonicalID returns a key for a request id that does not depend on the
-// JSON spelling of the same value.
+// canonicalID returns the key of a request id: its JSON text, which the
+// parser hands over as the member's value without surrounding space, so
+// the same scalar id in a request and in its notifications/cancelled has
+// the same key (a json.Compact would change nothing).
 func canonicalID(raw json.RawMessage) string {
-	var buf bytes.Buffer
-	if json.Compact(&buf, raw) != nil {
-		return string(raw)
-	}
-	return buf.String()
+	return string(raw)
 }
 
 // track registers a request as in flight and returns its context.
