@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,12 +83,12 @@ func TestResourceSubscriptionsStdio(t *testing.T) {
 type sseReader struct {
 	t    *testing.T
 	ch   chan map[string]any
-	body io.Closer // the stream's body: closing it ends the stream
+	resp *http.Response // closing its body ends the stream
 }
 
 // readSSE starts reading resp's event stream.
 func readSSE(t *testing.T, resp *http.Response) *sseReader {
-	r := &sseReader{t: t, ch: make(chan map[string]any, 100), body: resp.Body}
+	r := &sseReader{t: t, ch: make(chan map[string]any, 100), resp: resp}
 	go func() {
 		defer close(r.ch)
 		sc := bufio.NewScanner(resp.Body)
@@ -249,13 +247,13 @@ func TestSubscriptionsListenClosedByClient(t *testing.T) {
 	body := modern(5, "subscriptions/listen", map[string]any{"notifications": map[string]any{"resourcesListChanged": true}}, nil)
 	stream := openStream(t, newMCPPost(context.Background(), h.base, body, mirroredHeaders(body)))
 	want(t, "first message", stream.next("the acknowledgment")["method"], "notifications/subscriptions/acknowledged")
-	stream.body.Close()
+	stream.resp.Body.Close()
 
 	const done = `taskman_mcp_requests_total{method="subscriptions/listen",status="ok"} 1`
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, metrics := getBody(t, h.base+"/metrics")
-		if bytes.Contains(metrics, []byte(done)) {
+		if strings.Contains(string(metrics), done) {
 			break
 		}
 		if time.Now().After(deadline) {
